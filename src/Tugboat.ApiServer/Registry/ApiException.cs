@@ -1,0 +1,110 @@
+using System.Text.Json.Nodes;
+
+namespace Tugboat.ApiServer.Registry;
+
+/// <summary>One field error, rendered as upstream's StatusCause.</summary>
+internal sealed record FieldError(string Type, string Field, string Message)
+{
+    public static FieldError Required(string field, string detail = "") =>
+        new("FieldValueRequired", field, "Required value" + (detail.Length > 0 ? ": " + detail : string.Empty));
+
+    public static FieldError Invalid(string field, JsonNode? value, string detail) =>
+        new("FieldValueInvalid", field, $"Invalid value: {Render(value)}: {detail}");
+
+    public static FieldError NotSupported(string field, JsonNode? value, IEnumerable<string> supported) =>
+        new("FieldValueNotSupported", field, $"Unsupported value: {Render(value)}: supported values: {string.Join(", ", supported.Select(s => "\"" + s + "\""))}");
+
+    public static FieldError Duplicate(string field, JsonNode? value) =>
+        new("FieldValueDuplicate", field, $"Duplicate value: {Render(value)}");
+
+    public static FieldError Forbidden(string field, string detail) =>
+        new("FieldValueForbidden", field, "Forbidden: " + detail);
+
+    public override string ToString() => $"{Field}: {Message}";
+
+    private static string Render(JsonNode? value) => value switch
+    {
+        null => "null",
+        JsonValue v when v.TryGetValue<string>(out var s) => "\"" + s + "\"",
+        _ => value.ToJsonString(),
+    };
+}
+
+/// <summary>A request failed; rendered as a <c>Status</c> object with upstream's code, reason and message.</summary>
+internal sealed class ApiException(int code, string reason, string message) : Exception(message)
+{
+    public int Code { get; } = code;
+    public string Reason { get; } = reason;
+    public JsonObject? Details { get; init; }
+
+    public static ApiException NotFound(string resource, string name) =>
+        new(404, "NotFound", $"{resource} \"{name}\" not found") { Details = Detail(resource, name) };
+
+    public static ApiException AlreadyExists(string resource, string name) =>
+        new(409, "AlreadyExists", $"{resource} \"{name}\" already exists") { Details = Detail(resource, name) };
+
+    public static ApiException Conflict(string resource, string name, string detail = "the object has been modified; please apply your changes to the latest version and try again") =>
+        new(409, "Conflict", $"Operation cannot be fulfilled on {resource} \"{name}\": {detail}") { Details = Detail(resource, name) };
+
+    public static ApiException BadRequest(string message) => new(400, "BadRequest", message);
+
+    public static ApiException MethodNotAllowed(string message) => new(405, "MethodNotAllowed", message);
+
+    public static ApiException Forbidden(string resource, string name, string message) =>
+        new(403, "Forbidden", message) { Details = Detail(resource, name) };
+
+    public static ApiException Expired(string message) => new(410, "Expired", message);
+
+    public static ApiException Gone(string message) => new(410, "Gone", message);
+
+    public static ApiException UnsupportedMediaType(string message) => new(415, "UnsupportedMediaType", message);
+
+    public static ApiException Invalid(string kind, string group, string name, IReadOnlyList<FieldError> errors)
+    {
+        var summary = errors.Count == 1 ? errors[0].ToString() : "[" + string.Join(", ", errors) + "]";
+        var details = new JsonObject { ["name"] = name };
+        if (group.Length > 0)
+        {
+            details["group"] = group;
+        }
+        details["kind"] = kind;
+        details["causes"] = new JsonArray(errors.Select(e => (JsonNode)new JsonObject
+        {
+            ["reason"] = e.Type,
+            ["message"] = e.Message,
+            ["field"] = e.Field,
+        }).ToArray());
+        return new ApiException(422, "Invalid", $"{kind} \"{name}\" is invalid: {summary}") { Details = details };
+    }
+
+    private static JsonObject Detail(string resource, string name)
+    {
+        var dot = resource.IndexOf('.');
+        var details = new JsonObject { ["name"] = name };
+        if (dot > 0)
+        {
+            details["group"] = resource[(dot + 1)..];
+        }
+        details["kind"] = dot > 0 ? resource[..dot] : resource;
+        return details;
+    }
+
+    public JsonObject ToStatus()
+    {
+        var status = new JsonObject
+        {
+            ["kind"] = "Status",
+            ["apiVersion"] = "v1",
+            ["metadata"] = new JsonObject(),
+            ["status"] = "Failure",
+            ["message"] = Message,
+            ["reason"] = Reason,
+        };
+        if (Details is not null)
+        {
+            status["details"] = Details.DeepClone();
+        }
+        status["code"] = Code;
+        return status;
+    }
+}

@@ -1,0 +1,218 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Tugboat.Storage;
+
+namespace Tugboat.ApiServer.Registry;
+
+internal sealed partial class Registry
+{
+    /// <summary>
+    /// Replaces an object (PUT). <paramref name="subresource"/> "status" replaces only the status; "" replaces everything
+    /// but the status (for kinds with a status subresource) and the fields the server owns.
+    /// A resourceVersion in the body is a precondition; without one the update is unconditional.
+    /// </summary>
+    public async Task<StoreEntry> UpdateAsync(ResourceType rt, string? ns, string name, JsonObject obj, string subresource, bool dryRun, CancellationToken ct = default)
+    {
+        CheckTypeMeta(rt, obj);
+        var meta = obj.Meta();
+        var bodyName = meta.Str("name");
+        if (string.IsNullOrEmpty(bodyName))
+        {
+            meta["name"] = name;
+        }
+        else if (bodyName != name)
+        {
+            throw ApiException.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
+        }
+        SetNamespace(rt, ns, meta);
+        var precondition = ParseResourceVersion(meta.Str("resourceVersion"));
+        for (var attempt = 0; ; attempt++)
+        {
+            var current = await GetAsync(rt, ns, name, ct).ConfigureAwait(false);
+            if (current is null)
+            {
+                if (rt.Strategy.AllowCreateOnUpdate && subresource.Length == 0)
+                {
+                    meta.Remove("resourceVersion");
+                    return await CreateAsync(rt, ns, obj, dryRun, ct).ConfigureAwait(false);
+                }
+                throw ApiException.NotFound(rt.QualifiedName, name);
+            }
+            if (precondition != 0 && precondition != current.ModRevision)
+            {
+                throw ApiException.Conflict(rt.QualifiedName, name);
+            }
+            var old = ObjectCodec.Decode(current);
+            var updated = (JsonObject)obj.DeepClone();
+            var next = Merge(rt, updated, old, subresource);
+            var result = await WriteUpdateAsync(rt, ns, name, next, old, current, dryRun, ct).ConfigureAwait(false);
+            if (result is not null)
+            {
+                return result;
+            }
+            if (precondition != 0 || attempt > 10)
+            {
+                throw ApiException.Conflict(rt.QualifiedName, name);
+            }
+        }
+    }
+
+    /// <summary>Builds the object to store from a client's object and the stored one.</summary>
+    private JsonObject Merge(ResourceType rt, JsonObject updated, JsonObject old, string subresource)
+    {
+        JsonObject next;
+        if (subresource == "status")
+        {
+            // Status writes change only the status (upstream resets everything else, metadata included).
+            next = (JsonObject)old.DeepClone();
+            next["status"] = updated["status"]?.DeepClone();
+        }
+        else
+        {
+            next = updated;
+            var meta = next.Meta();
+            var oldMeta = old.Meta();
+            foreach (var owned in (ReadOnlySpan<string>)["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace"])
+            {
+                if (oldMeta[owned] is { } v)
+                {
+                    meta[owned] = v.DeepClone();
+                }
+                else
+                {
+                    meta.Remove(owned);
+                }
+            }
+            meta.Remove("selfLink");
+            if (rt.HasStatus)
+            {
+                if (old["status"] is { } status)
+                {
+                    next["status"] = status.DeepClone();
+                }
+                else
+                {
+                    next.Remove("status");
+                }
+            }
+            rt.Strategy.PrepareForUpdate(next, old);
+        }
+        return next;
+    }
+
+    /// <summary>Validates and stores an update; returns null when the stored object changed underneath (retry).</summary>
+    private async Task<StoreEntry?> WriteUpdateAsync(ResourceType rt, string? ns, string name, JsonObject next, JsonObject old, StoreEntry current, bool dryRun, CancellationToken ct)
+    {
+        rt.Strategy.Default(next);
+        Validate(rt, next, old);
+        var ctx = new RequestContext { Registry = this, Namespace = ns, DryRun = dryRun };
+        await rt.Strategy.AllocateAsync(next, old, ctx).ConfigureAwait(false);
+        if (rt.Strategy.TracksGeneration && SpecChanged(next, old))
+        {
+            next.Meta()["generation"] = (old.Long("metadata", "generation") ?? 0) + 1;
+        }
+        var bytes = ObjectCodec.Encode(next);
+        // Writing an identical object is a no-op that keeps the resourceVersion, as upstream.
+        var oldBytes = ObjectCodec.Encode((JsonObject)old.DeepClone());
+        if (bytes.AsSpan().SequenceEqual(oldBytes) || dryRun)
+        {
+            return dryRun ? new StoreEntry(current.Key, bytes, current.CreateRevision, current.ModRevision) : current;
+        }
+        if (IsReadyForRemoval(next))
+        {
+            var del = await Store.DeleteAsync(current.Key, current.ModRevision, ct).ConfigureAwait(false);
+            return del.Status switch
+            {
+                WriteStatus.Ok => new StoreEntry(current.Key, bytes, current.CreateRevision, del.Revision),
+                WriteStatus.NotFound => throw ApiException.NotFound(rt.QualifiedName, name),
+                _ => null,
+            };
+        }
+        var result = await Store.UpdateAsync(current.Key, bytes, current.ModRevision, ct).ConfigureAwait(false);
+        return result.Status switch
+        {
+            WriteStatus.Ok => result.Entry,
+            WriteStatus.NotFound => throw ApiException.NotFound(rt.QualifiedName, name),
+            _ => null,
+        };
+    }
+
+    /// <summary>An object being deleted goes once its last finalizer is gone.</summary>
+    private static bool IsReadyForRemoval(JsonObject obj)
+    {
+        if (obj.Str("metadata", "deletionTimestamp") is null)
+        {
+            return false;
+        }
+        if (obj.Arr("metadata", "finalizers") is { Count: > 0 })
+        {
+            return false;
+        }
+        // Namespaces also wait for their spec finalizers (the namespace controller removes "kubernetes").
+        return obj.Arr("spec", "finalizers") is not { Count: > 0 } || obj.Str("kind") != "Namespace";
+    }
+
+    private static bool SpecChanged(JsonObject next, JsonObject old)
+    {
+        foreach (var (k, v) in next)
+        {
+            if (k is "metadata" or "status" or "apiVersion" or "kind")
+            {
+                continue;
+            }
+            if (!JsonNode.DeepEquals(v, old[k]))
+            {
+                return true;
+            }
+        }
+        foreach (var (k, _) in old)
+        {
+            if (k is not ("metadata" or "status" or "apiVersion" or "kind") && !next.ContainsKey(k))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Applies a patch computed by <paramref name="apply"/> to the current object (or to its Scale view), retrying on
+    /// conflicts unless the patch itself names a resourceVersion.
+    /// </summary>
+    public async Task<StoreEntry> PatchAsync(ResourceType rt, string? ns, string name, Func<JsonObject, JsonNode?> apply, string subresource, bool dryRun, CancellationToken ct = default)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var current = await GetRequiredAsync(rt, ns, name, ct).ConfigureAwait(false);
+            var old = ObjectCodec.Decode(current);
+            var view = subresource == "scale" ? Scale.FromObject(rt, old) : (JsonObject)old.DeepClone();
+            var patched = apply(view) as JsonObject ?? throw ApiException.BadRequest("the patch did not produce an object");
+            var patchedRv = patched.Str("metadata", "resourceVersion");
+            var pinned = patchedRv != current.ModRevision.ToString(CultureInfo.InvariantCulture);
+            try
+            {
+                if (subresource == "scale")
+                {
+                    return await Scale.UpdateAsync(this, rt, ns, name, patched, dryRun, ct).ConfigureAwait(false);
+                }
+                return await UpdateAsync(rt, ns, name, patched, subresource, dryRun, ct).ConfigureAwait(false);
+            }
+            catch (ApiException e) when (e.Reason == "Conflict" && !pinned && attempt < 10)
+            {
+            }
+        }
+    }
+
+    private static long ParseResourceVersion(string? rv)
+    {
+        if (string.IsNullOrEmpty(rv))
+        {
+            return 0;
+        }
+        if (!long.TryParse(rv, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        {
+            throw ApiException.BadRequest($"invalid resource version: {rv}");
+        }
+        return value;
+    }
+}

@@ -1,0 +1,31 @@
+namespace Tugboat.ApiServer.Registry;
+
+/// <summary>One served resource: its group/version/kind, naming for discovery, subresources, and its strategy.</summary>
+internal sealed class ResourceType
+{
+    public required string Group { get; init; }
+    public required string Version { get; init; }
+    public required string Kind { get; init; }
+    public required string Plural { get; init; }
+    public required bool Namespaced { get; init; }
+    public required Strategy Strategy { get; init; }
+    public string[] ShortNames { get; init; } = [];
+    public string[] Categories { get; init; } = [];
+    public bool HasStatus { get; init; }
+    public bool HasScale { get; init; }
+    public string Singular => Kind.ToLowerInvariant();
+    public string ApiVersion => Group.Length == 0 ? Version : Group + "/" + Version;
+    public string ListKind => Kind + "List";
+
+    /// <summary>The resource as upstream names it in messages: <c>pods</c>, <c>deployments.apps</c>.</summary>
+    public string QualifiedName => Group.Length == 0 ? Plural : Plural + "." + Group;
+
+    /// <summary>Store key prefix of every object of this resource.</summary>
+    public string KeyPrefix => "/registry/" + (Group.Length == 0 ? string.Empty : Group + "/") + Plural + "/";
+
+    public string Key(string? ns, string name) => Namespaced ? KeyPrefix + ns + "/" + name : KeyPrefix + name;
+
+    public string CollectionPrefix(string? ns) => Namespaced && !string.IsNullOrEmpty(ns) ? KeyPrefix + ns + "/" : KeyPrefix;
+
+    public static readonly string[] AllVerbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+}

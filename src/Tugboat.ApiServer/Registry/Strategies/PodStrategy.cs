@@ -1,0 +1,172 @@
+using System.Text.Json.Nodes;
+
+namespace Tugboat.ApiServer.Registry.Strategies;
+
+internal sealed class PodStrategy : Strategy
+{
+    public override IReadOnlyList<Column> Columns { get; } =
+    [
+        Column.Name_(),
+        Column.Text("Ready", "The aggregate readiness state of this pod for accepting traffic.", Ready),
+        Column.Text("Status", "The aggregate status of the containers in this pod.", Status),
+        Column.Text("Restarts", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", Restarts),
+        Column.Age(),
+        Column.Text("IP", "The IP address assigned to this pod.", o => o.Str("status", "podIP") ?? Cells.None, 1),
+        Column.Text("Node", "The node that this pod is assigned to.", o => NonEmpty(o.Str("spec", "nodeName")), 1),
+        Column.Text("Nominated Node", "The node that this pod is nominated to run on, if any.", o => NonEmpty(o.Str("status", "nominatedNodeName")), 1),
+        Column.Text("Readiness Gates", "The readiness gates of this pod.", ReadinessGates, 1),
+    ];
+
+    public override IReadOnlyCollection<string> SelectableFields { get; } =
+        ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs", "status.nominatedNodeName"];
+
+    public override string? GetField(JsonObject obj, string field) => field switch
+    {
+        "spec.hostNetwork" => (obj.Bool("spec", "hostNetwork") ?? false) ? "true" : "false",
+        "status.podIPs" => obj.Arr("status", "podIPs").Objects().FirstOrDefault()?.Str("ip"),
+        _ => obj.Str(field.Split('.')),
+    };
+
+    public override void PrepareForCreate(JsonObject obj, RequestContext ctx)
+    {
+        obj["status"] = new JsonObject { ["phase"] = "Pending" };
+        // Admission: ServiceAccount, Priority and DefaultTolerationSeconds, as upstream's default plugins do.
+        var spec = obj.Ensure("spec");
+        spec.Default("serviceAccountName", spec.Str("serviceAccount") ?? "default");
+        spec.Default("serviceAccount", spec.Str("serviceAccountName"));
+        spec.Default("priority", 0);
+        spec.Default("enableServiceLinks", true);
+        spec.Default("preemptionPolicy", "PreemptLowerPriority");
+        var tolerations = spec.Arr("tolerations") ?? new JsonArray();
+        foreach (var taint in new[] { "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable" })
+        {
+            if (!tolerations.Objects().Any(t => t.Str("key") == taint && t.Str("effect") is null or "NoExecute"))
+            {
+                tolerations.Add(new JsonObject { ["key"] = taint, ["operator"] = "Exists", ["effect"] = "NoExecute", ["tolerationSeconds"] = 300 });
+            }
+        }
+        spec["tolerations"] = tolerations;
+    }
+
+    public override void Default(JsonObject obj)
+    {
+        var spec = obj.Ensure("spec");
+        PodSpecs.Default(spec);
+        var status = obj.Ensure("status");
+        status.Default("phase", "Pending");
+        status["qosClass"] = PodSpecs.QosClass(spec);
+    }
+
+    public override void Validate(JsonObject obj, List<FieldError> errors) => PodSpecs.Validate(obj["spec"], "spec", errors);
+
+    public override void ValidateUpdate(JsonObject obj, JsonObject old, List<FieldError> errors)
+    {
+        // Pods are immutable but for images, activeDeadlineSeconds, tolerations and the scheduler's nodeName binding.
+        var a = Mutable(obj["spec"]);
+        var b = Mutable(old["spec"]);
+        if (!JsonNode.DeepEquals(a, b))
+        {
+            errors.Add(FieldError.Forbidden("spec", "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"));
+        }
+    }
+
+    private static JsonNode? Mutable(JsonNode? spec)
+    {
+        if (spec is not JsonObject s)
+        {
+            return null;
+        }
+        var copy = (JsonObject)s.DeepClone();
+        copy.Remove("activeDeadlineSeconds");
+        copy.Remove("tolerations");
+        foreach (var c in copy.Arr("containers").Objects().Concat(copy.Arr("initContainers").Objects()))
+        {
+            c.Remove("image");
+        }
+        return copy;
+    }
+
+    private static string NonEmpty(string? s) => string.IsNullOrEmpty(s) ? Cells.None : s;
+
+    private static string Ready(JsonObject pod)
+    {
+        var total = pod.Arr("spec", "containers")?.Count ?? 0;
+        var ready = pod.Arr("status", "containerStatuses").Objects().Count(c => c.Bool("ready") == true);
+        return $"{ready}/{total}";
+    }
+
+    private static object Restarts(JsonObject pod) =>
+        pod.Arr("status", "containerStatuses").Objects().Sum(c => c.Long("restartCount") ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string ReadinessGates(JsonObject pod)
+    {
+        var gates = pod.Arr("spec", "readinessGates").Objects().ToList();
+        if (gates.Count == 0)
+        {
+            return Cells.None;
+        }
+        var conditions = pod.Arr("status", "conditions").Objects().ToList();
+        var ready = gates.Count(g => conditions.Any(c => c.Str("type") == g.Str("conditionType") && c.Str("status") == "True"));
+        return $"{ready}/{gates.Count}";
+    }
+
+    /// <summary>kubectl's pod status: the phase, refined by the reason of the first waiting or terminated container.</summary>
+    private static string Status(JsonObject pod)
+    {
+        var reason = pod.Str("status", "reason") ?? pod.Str("status", "phase") ?? "Pending";
+        var initializing = false;
+        var initStatuses = pod.Arr("status", "initContainerStatuses").Objects().ToList();
+        var initCount = pod.Arr("spec", "initContainers")?.Count ?? 0;
+        for (var i = 0; i < initStatuses.Count; i++)
+        {
+            var c = initStatuses[i];
+            if (c.Obj("state", "terminated") is { } t && t.Long("exitCode") == 0)
+            {
+                continue;
+            }
+            if (c.Obj("state", "terminated") is { } tf)
+            {
+                reason = tf.Str("reason") is { Length: > 0 } r ? "Init:" + r : $"Init:ExitCode:{tf.Long("exitCode")}";
+            }
+            else if (c.Obj("state", "waiting") is { } w && w.Str("reason") is { Length: > 0 } wr && wr != "PodInitializing")
+            {
+                reason = "Init:" + wr;
+            }
+            else
+            {
+                reason = $"Init:{i}/{initCount}";
+            }
+            initializing = true;
+            break;
+        }
+        if (!initializing)
+        {
+            var hasRunning = false;
+            foreach (var c in pod.Arr("status", "containerStatuses").Objects().Reverse())
+            {
+                if (c.Obj("state", "waiting") is { } w && w.Str("reason") is { Length: > 0 } wr)
+                {
+                    reason = wr;
+                }
+                else if (c.Obj("state", "terminated") is { } t)
+                {
+                    reason = t.Str("reason") is { Length: > 0 } tr ? tr
+                        : t.Long("signal") is > 0 and var sig ? $"Signal:{sig}" : $"ExitCode:{t.Long("exitCode")}";
+                }
+                else if (c["state"]?["running"] is not null && c.Bool("ready") == true)
+                {
+                    hasRunning = true;
+                }
+            }
+            if (reason == "Completed" && hasRunning)
+            {
+                reason = "Running";
+            }
+        }
+        if (pod.Str("metadata", "deletionTimestamp") is not null)
+        {
+            reason = pod.Str("status", "reason") == "NodeLost" ? "Unknown" : "Terminating";
+        }
+        return reason;
+    }
+}

@@ -1,0 +1,62 @@
+using System.Text.Json.Nodes;
+
+namespace Tugboat.ApiServer.Registry;
+
+/// <summary>How names of a kind are validated.</summary>
+internal enum NameRule
+{
+    Subdomain,
+    Label,
+    Dns1035Label,
+    PathSegment,
+}
+
+/// <summary>
+/// The per-kind behaviour of the generic registry, as upstream's rest strategies: defaulting, create/update preparation,
+/// validation, table columns and selectable fields. Base implementations fit a kind with no spec/status split.
+/// </summary>
+internal abstract class Strategy
+{
+    public virtual NameRule NameRule => NameRule.Subdomain;
+
+    /// <summary>Kinds with a spec get <c>metadata.generation</c>, bumped when anything but metadata and status changes.</summary>
+    public virtual bool TracksGeneration => false;
+
+    /// <summary>Whether a PUT of a missing object creates it.</summary>
+    public virtual bool AllowCreateOnUpdate => false;
+
+    /// <summary>Prepares a new object (e.g. resets status); runs before defaulting and validation.</summary>
+    public virtual void PrepareForCreate(JsonObject obj, RequestContext ctx)
+    {
+    }
+
+    /// <summary>Upstream's defaulting for this kind (SetDefaults_* and defaulting admission).</summary>
+    public virtual void Default(JsonObject obj)
+    {
+    }
+
+    public virtual void Validate(JsonObject obj, List<FieldError> errors)
+    {
+    }
+
+    /// <summary>Checks an update against the stored object (immutable fields and the like).</summary>
+    public virtual void ValidateUpdate(JsonObject obj, JsonObject old, List<FieldError> errors)
+    {
+    }
+
+    /// <summary>Fills fields the server owns on update (e.g. allocated addresses a client left out).</summary>
+    public virtual void PrepareForUpdate(JsonObject obj, JsonObject old)
+    {
+    }
+
+    public abstract IReadOnlyList<Column> Columns { get; }
+
+    /// <summary>Fields this kind supports in field selectors, beyond metadata.name and metadata.namespace.</summary>
+    public virtual IReadOnlyCollection<string> SelectableFields => [];
+
+    /// <summary>The value of a selectable field; only called for supported fields.</summary>
+    public virtual string? GetField(JsonObject obj, string field) => null;
+
+    /// <summary>Called (under the registry's create path) when a value must be allocated, e.g. a cluster IP.</summary>
+    public virtual Task AllocateAsync(JsonObject obj, JsonObject? old, RequestContext ctx) => Task.CompletedTask;
+}
