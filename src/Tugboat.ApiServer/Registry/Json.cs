@@ -17,7 +17,19 @@ internal static class Json
         var n = node.At(path);
         if (n is JsonValue v && v.GetValueKind() == JsonValueKind.Number)
         {
-            return v.TryGetValue<long>(out var l) ? l : (long)v.GetValue<double>();
+            if (v.TryGetValue<long>(out var l))
+            {
+                return l;
+            }
+            if (v.TryGetValue<int>(out var i))
+            {
+                return i;
+            }
+            if (v.TryGetValue<double>(out var d))
+            {
+                return (long)d;
+            }
+            return double.TryParse(v.ToJsonString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var parsed) ? (long)parsed : null;
         }
         return null;
     }

@@ -45,7 +45,7 @@ internal sealed partial class Registry
             var old = ObjectCodec.Decode(current);
             var updated = (JsonObject)obj.DeepClone();
             var next = Merge(rt, updated, old, subresource);
-            var result = await WriteUpdateAsync(rt, ns, name, next, old, current, dryRun, ct).ConfigureAwait(false);
+            var result = await WriteUpdateAsync(rt, ns, name, next, old, current, subresource, dryRun, ct).ConfigureAwait(false);
             if (result is not null)
             {
                 return result;
@@ -66,6 +66,17 @@ internal sealed partial class Registry
             // Status writes change only the status (upstream resets everything else, metadata included).
             next = (JsonObject)old.DeepClone();
             next["status"] = updated["status"]?.DeepClone();
+        }
+        else if (subresource == "binding")
+        {
+            next = (JsonObject)old.DeepClone();
+            next.Ensure("spec")["nodeName"] = updated.Str("spec", "nodeName");
+            next["status"] = updated["status"]?.DeepClone();
+        }
+        else if (subresource == "finalize")
+        {
+            next = (JsonObject)old.DeepClone();
+            next.Ensure("spec")["finalizers"] = updated.At("spec", "finalizers")?.DeepClone() ?? new JsonArray();
         }
         else
         {
@@ -101,10 +112,12 @@ internal sealed partial class Registry
     }
 
     /// <summary>Validates and stores an update; returns null when the stored object changed underneath (retry).</summary>
-    private async Task<StoreEntry?> WriteUpdateAsync(ResourceType rt, string? ns, string name, JsonObject next, JsonObject old, StoreEntry current, bool dryRun, CancellationToken ct)
+    private async Task<StoreEntry?> WriteUpdateAsync(ResourceType rt, string? ns, string name, JsonObject next, JsonObject old, StoreEntry current, string subresource, bool dryRun, CancellationToken ct)
     {
         rt.Strategy.Default(next);
-        Validate(rt, next, old);
+        // Subresource writes take everything but their own part from the stored object, so only the main resource
+        // is checked against the stored spec.
+        Validate(rt, next, subresource.Length == 0 ? old : null);
         var ctx = new RequestContext { Registry = this, Namespace = ns, DryRun = dryRun };
         await rt.Strategy.AllocateAsync(next, old, ctx).ConfigureAwait(false);
         if (rt.Strategy.TracksGeneration && SpecChanged(next, old))

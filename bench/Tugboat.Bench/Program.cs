@@ -1,0 +1,1 @@
+Console.Error.WriteLine("benchmarks: see bench/README.md");

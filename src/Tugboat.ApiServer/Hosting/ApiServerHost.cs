@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Tugboat.ApiServer.Http;
+using Tugboat.ApiServer.Security;
+using Tugboat.Storage;
+
+namespace Tugboat.ApiServer.Hosting;
+
+/// <summary>
+/// Runs the control plane of <c>tug server</c>: opens the store, prepares certificates, token and kubeconfig, seeds the
+/// system objects, and serves the API over HTTPS until cancelled.
+/// </summary>
+public static class ApiServerHost
+{
+    /// <summary>Runs until <paramref name="ct"/> is cancelled; calls <paramref name="onReady"/> once the API answers.</summary>
+    public static async Task RunAsync(ServerOptions options, Action<string> onReady, CancellationToken ct)
+    {
+        var started = Stopwatch.StartNew();
+        var dataDir = Path.GetFullPath(options.DataDir);
+        Directory.CreateDirectory(dataDir);
+        var store = OpenStore(options, dataDir);
+        await using var _ = store.ConfigureAwait(false);
+
+        var bind = IPAddress.Parse(options.BindAddress);
+        var clientHost = bind.Equals(IPAddress.Any) || bind.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : bind;
+        var ips = new List<IPAddress> { IPAddress.Loopback, IPAddress.IPv6Loopback, IPAddress.Parse("10.43.0.1") };
+        if (!ips.Contains(clientHost))
+        {
+            ips.Add(clientHost);
+        }
+        var dns = new List<string> { "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", Dns.GetHostName() };
+        var pki = Pki.LoadOrCreate(dataDir, dns.Distinct().ToList(), ips);
+        var token = EnsureToken(Path.Combine(dataDir, "token"));
+        var hostPart = clientHost.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{clientHost}]" : clientHost.ToString();
+        var serverUrl = $"https://{hostPart}:{options.Port}";
+
+        var registry = new Registry.Registry(store, Registry.Builtins.Create());
+        await Bootstrap.RunAsync(registry, clientHost.ToString(), options.Port, ct).ConfigureAwait(false);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddSingleton(store);
+        builder.Services.AddHostedService(sp => new Compactor(store, options.CompactionInterval, sp.GetRequiredService<ILogger<Compactor>>()));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = null;
+            k.Limits.Http2.MaxStreamsPerConnection = 1000;
+            k.Listen(bind, options.Port, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1AndHttp2;
+                listen.UseHttps(new HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = pki.Server,
+                    ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+                    ClientCertificateValidation = (cert, _, _) => pki.VerifyClient(cert),
+                    CheckCertificateRevocation = false,
+                });
+            });
+        });
+        var app = builder.Build();
+        var handler = new ApiHandler(registry, new Discovery(registry.Catalog), new ServerIdentity($"{hostPart}:{options.Port}", token));
+        app.Run(handler.HandleAsync);
+
+        await app.StartAsync(ct).ConfigureAwait(false);
+        Kubeconfig.Write(Path.Combine(dataDir, "kubeconfig.yaml"), serverUrl, pki);
+        onReady($"tug server ready at {serverUrl} in {started.ElapsedMilliseconds} ms (kubeconfig: {Path.Combine(dataDir, "kubeconfig.yaml")})");
+        try
+        {
+            await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        await app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static IStore OpenStore(ServerOptions options, string dataDir)
+    {
+        var endpoint = options.DatastoreEndpoint;
+        if (string.IsNullOrEmpty(endpoint))
+        {
+            return SqliteStore.Open(Path.Combine(dataDir, "db", "state.db"));
+        }
+        if (endpoint.StartsWith("sqlite://", StringComparison.Ordinal))
+        {
+            return SqliteStore.Open(endpoint["sqlite://".Length..]);
+        }
+        if (endpoint == "memory://")
+        {
+            return new MemoryStore();
+        }
+        throw new NotSupportedException($"datastore endpoint '{endpoint}' is not supported yet: use sqlite://PATH (the default) or memory://; etcd support is planned");
+    }
+
+    private static string EnsureToken(string path)
+    {
+        if (File.Exists(path))
+        {
+            return File.ReadAllText(path).Trim();
+        }
+        var token = "K10" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        File.WriteAllText(path, string.Empty);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.WriteAllText(path, token + "\n");
+        return token;
+    }
+}

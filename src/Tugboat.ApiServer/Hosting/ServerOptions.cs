@@ -1,0 +1,22 @@
+namespace Tugboat.ApiServer.Hosting;
+
+/// <summary>The flags of <c>tug server</c>.</summary>
+public sealed record ServerOptions
+{
+    public string DataDir { get; init; } = DefaultDataDir();
+    public int Port { get; init; } = 6443;
+    public string BindAddress { get; init; } = "127.0.0.1";
+    public bool DisableAgent { get; init; } = true;
+    public string Runtime { get; init; } = "auto";
+
+    /// <summary>Empty or <c>sqlite://PATH</c> for SQLite (default <c>DATA/db/state.db</c>), <c>memory://</c> for a throw-away store.</summary>
+    public string? DatastoreEndpoint { get; init; }
+
+    /// <summary>How often old revisions are compacted (upstream's default is five minutes).</summary>
+    public TimeSpan CompactionInterval { get; init; } = TimeSpan.FromMinutes(5);
+
+    public static string DefaultDataDir() =>
+        Environment.UserName == "root" || Environment.GetEnvironmentVariable("HOME") is null
+            ? "/var/lib/tugboat"
+            : Path.Combine(Environment.GetEnvironmentVariable("HOME")!, ".tugboat");
+}

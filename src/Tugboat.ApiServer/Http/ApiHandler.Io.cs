@@ -1,0 +1,406 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+using Tugboat.Api.Meta;
+using Tugboat.Api.Patch;
+using Tugboat.Api.Serialization;
+using Tugboat.ApiServer.Registry;
+using Tugboat.Storage;
+
+namespace Tugboat.ApiServer.Http;
+
+internal sealed partial class ApiHandler
+{
+    private async Task ListAsync(HttpContext http, ResourceType rt, string? ns, ListOptions options)
+    {
+        var output = MediaTypes.Negotiate(http.Request.Headers.Accept);
+        var list = await registry.ListAsync(rt, ns, options, http.RequestAborted).ConfigureAwait(false);
+        var rv = list.Revision.ToString(CultureInfo.InvariantCulture);
+        if (output == MediaTypes.Output.Table)
+        {
+            var include = http.Request.Query["includeObject"].ToString();
+            var table = Tables.Build(rt, list.Items.Select(ObjectCodec.Decode), rv, list.Continue, include.Length == 0 ? "Metadata" : include);
+            await WriteJsonAsync(http, 200, table).ConfigureAwait(false);
+            return;
+        }
+        http.Response.StatusCode = 200;
+        http.Response.ContentType = MediaTypes.Json;
+        var writer = http.Response.BodyWriter;
+        var meta = new JsonObject { ["resourceVersion"] = rv };
+        if (list.Continue is not null)
+        {
+            meta["continue"] = list.Continue;
+        }
+        var partial = output == MediaTypes.Output.PartialObjectMetadata;
+        var head = partial
+            ? $"{{\"kind\":\"PartialObjectMetadataList\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{meta.ToJsonString()},\"items\":["
+            : $"{{\"kind\":\"{rt.ListKind}\",\"apiVersion\":\"{rt.ApiVersion}\",\"metadata\":{meta.ToJsonString()},\"items\":[";
+        writer.Write(Encoding.UTF8.GetBytes(head));
+        for (var i = 0; i < list.Items.Count; i++)
+        {
+            if (i > 0)
+            {
+                writer.Write(","u8);
+            }
+            if (partial)
+            {
+                writer.Write(ObjectCodec.ToUtf8(PartialMetadata(ObjectCodec.Decode(list.Items[i]))));
+            }
+            else
+            {
+                ObjectCodec.WriteWithResourceVersion(writer, list.Items[i].Value.Span, list.Items[i].ModRevision);
+            }
+            if (i % 256 == 255)
+            {
+                await writer.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+            }
+        }
+        writer.Write("]}"u8);
+        await writer.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static JsonObject PartialMetadata(JsonObject obj) => new()
+    {
+        ["kind"] = "PartialObjectMetadata",
+        ["apiVersion"] = "meta.k8s.io/v1",
+        ["metadata"] = obj["metadata"]?.DeepClone(),
+    };
+
+    private async Task WatchAsync(HttpContext http, ResourceType rt, string? ns, ListOptions options)
+    {
+        var output = MediaTypes.Negotiate(http.Request.Headers.Accept);
+        var include = http.Request.Query["includeObject"].ToString();
+        // Upstream closes watches after timeoutSeconds, or after a randomised 30–60 minutes.
+        var timeout = options.Timeout ?? TimeSpan.FromSeconds(1800 * (1 + Random.Shared.NextDouble()));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        cts.CancelAfter(timeout);
+        http.Response.StatusCode = 200;
+        http.Response.ContentType = MediaTypes.Json;
+        var writer = http.Response.BodyWriter;
+        await writer.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+        var first = true;
+        try
+        {
+            await foreach (var e in registry.WatchAsync(rt, ns, options, cts.Token).ConfigureAwait(false))
+            {
+                writer.Write("{\"type\":\""u8);
+                writer.Write(Encoding.ASCII.GetBytes(e.Type));
+                writer.Write("\",\"object\":"u8);
+                if (e.Error is not null)
+                {
+                    writer.Write(ObjectCodec.ToUtf8(e.Error));
+                }
+                else if (e.Type == "BOOKMARK")
+                {
+                    writer.Write(ObjectCodec.ToUtf8(new JsonObject
+                    {
+                        ["kind"] = output == MediaTypes.Output.Object ? rt.Kind : output == MediaTypes.Output.Table ? "Table" : "PartialObjectMetadata",
+                        ["apiVersion"] = output == MediaTypes.Output.Object ? rt.ApiVersion : "meta.k8s.io/v1",
+                        ["metadata"] = new JsonObject { ["resourceVersion"] = e.ResourceVersion.ToString(CultureInfo.InvariantCulture) },
+                    }));
+                }
+                else if (output == MediaTypes.Output.Table)
+                {
+                    var obj = ObjectCodec.Decode(e.Value, e.ResourceVersion);
+                    writer.Write(ObjectCodec.ToUtf8(Tables.Build(rt, [obj], null, null, include.Length == 0 ? "Metadata" : include, withHeaders: first)));
+                    first = false;
+                }
+                else if (output == MediaTypes.Output.PartialObjectMetadata)
+                {
+                    writer.Write(ObjectCodec.ToUtf8(PartialMetadata(ObjectCodec.Decode(e.Value, e.ResourceVersion))));
+                }
+                else
+                {
+                    ObjectCodec.WriteWithResourceVersion(writer, e.Value.Span, e.ResourceVersion);
+                }
+                writer.Write("}\n"u8);
+                var flush = await writer.FlushAsync(cts.Token).ConfigureAwait(false);
+                if (flush.IsCompleted)
+                {
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Timeout or client gone: the watch simply ends.
+        }
+    }
+
+    private async Task DeleteCollectionAsync(HttpContext http, ResourceType rt, string? ns, bool dryRun)
+    {
+        var query = http.Request.Query;
+        var body = await ReadOptionalObjectAsync(http).ConfigureAwait(false);
+        var deleteOptions = Registry.DeleteOptions.From(body, k => query.TryGetValue(k, out var v) ? v.ToString() : null) with { DryRun = dryRun };
+        var options = ParseListOptions(query) with { Limit = 0, Continue = null };
+        var list = await registry.ListAsync(rt, ns, options, http.RequestAborted).ConfigureAwait(false);
+        var deleted = new List<StoreEntry>();
+        foreach (var e in list.Items)
+        {
+            var obj = JsonNode.Parse(e.Value.Span)!;
+            try
+            {
+                var outcome = await registry.DeleteAsync(rt, obj.Str("metadata", "namespace"), obj.Str("metadata", "name")!, deleteOptions, http.RequestAborted).ConfigureAwait(false);
+                deleted.Add(outcome.Entry);
+            }
+            catch (ApiException ex) when (ex.Code == 404)
+            {
+            }
+        }
+        http.Response.StatusCode = 200;
+        http.Response.ContentType = MediaTypes.Json;
+        var writer = http.Response.BodyWriter;
+        writer.Write(Encoding.UTF8.GetBytes($"{{\"kind\":\"{rt.ListKind}\",\"apiVersion\":\"{rt.ApiVersion}\",\"metadata\":{{\"resourceVersion\":\"{registry.Store.CurrentRevision}\"}},\"items\":["));
+        for (var i = 0; i < deleted.Count; i++)
+        {
+            if (i > 0)
+            {
+                writer.Write(","u8);
+            }
+            ObjectCodec.WriteWithResourceVersion(writer, deleted[i].Value.Span, deleted[i].ModRevision);
+        }
+        writer.Write("]}"u8);
+        await writer.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static ListOptions ParseListOptions(IQueryCollection query)
+    {
+        LabelSelector labels;
+        FieldSelector fields;
+        try
+        {
+            labels = LabelSelector.Parse(query["labelSelector"]);
+        }
+        catch (FormatException e)
+        {
+            throw ApiException.BadRequest(e.Message);
+        }
+        try
+        {
+            fields = FieldSelector.Parse(query["fieldSelector"]);
+        }
+        catch (FormatException e)
+        {
+            throw ApiException.BadRequest(e.Message);
+        }
+        var limit = 0;
+        if (query["limit"] is { Count: > 0 } l && !int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out limit))
+        {
+            throw ApiException.BadRequest($"limit: Invalid value: \"{l}\": must be a non-negative integer");
+        }
+        TimeSpan? timeout = null;
+        if (query["timeoutSeconds"] is { Count: > 0 } t)
+        {
+            timeout = long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var secs)
+                ? TimeSpan.FromSeconds(secs)
+                : throw ApiException.BadRequest($"timeoutSeconds: Invalid value: \"{t}\": must be a non-negative integer");
+        }
+        if (IsTrue(query["sendInitialEvents"]))
+        {
+            throw new ApiException(422, "Invalid", "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is not supported by this server yet");
+        }
+        return new ListOptions
+        {
+            Labels = labels,
+            Fields = fields,
+            Limit = limit,
+            Continue = query["continue"] is { Count: > 0 } c ? c.ToString() : null,
+            ResourceVersion = query["resourceVersion"] is { Count: > 0 } rv ? rv.ToString() : null,
+            ResourceVersionMatch = query["resourceVersionMatch"] is { Count: > 0 } m ? m.ToString() : null,
+            AllowBookmarks = IsTrue(query["allowWatchBookmarks"]),
+            Timeout = timeout,
+        };
+    }
+
+    private static bool IsTrue(StringValues v) => v.Count > 0 && (v[0] is "1" or "true" or "True");
+
+    private static bool DryRun(StringValues v)
+    {
+        if (v.Count == 0)
+        {
+            return false;
+        }
+        foreach (var s in v)
+        {
+            if (s != "All")
+            {
+                throw ApiException.BadRequest($"dryRun: Unsupported value: \"{s}\": supported values: \"All\"");
+            }
+        }
+        return true;
+    }
+
+    private static async Task<byte[]> ReadBodyAsync(HttpContext http)
+    {
+        if (http.Request.ContentLength > MaxBodyBytes)
+        {
+            throw new ApiException(413, "RequestEntityTooLarge", $"Request entity too large: limit is {MaxBodyBytes}");
+        }
+        using var buffer = new MemoryStream();
+        var chunk = ArrayPool<byte>.Shared.Rent(81920);
+        try
+        {
+            int n;
+            while ((n = await http.Request.Body.ReadAsync(chunk, http.RequestAborted).ConfigureAwait(false)) > 0)
+            {
+                buffer.Write(chunk, 0, n);
+                if (buffer.Length > MaxBodyBytes)
+                {
+                    throw new ApiException(413, "RequestEntityTooLarge", $"Request entity too large: limit is {MaxBodyBytes}");
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+        return buffer.ToArray();
+    }
+
+    private static string ContentType(HttpContext http) =>
+        (http.Request.ContentType ?? MediaTypes.Json).Split(';')[0].Trim().ToLowerInvariant();
+
+    /// <summary>Reads a JSON or YAML object body; anything else is 415, malformed input 400.</summary>
+    private static async Task<JsonObject> ReadObjectAsync(HttpContext http, bool checkKind = true)
+    {
+        var contentType = ContentType(http);
+        if (contentType is not (MediaTypes.Json or MediaTypes.Yaml or "application/x-yaml" or "text/yaml"))
+        {
+            throw ApiException.UnsupportedMediaType($"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
+        }
+        var body = await ReadBodyAsync(http).ConfigureAwait(false);
+        var node = Decode(body, contentType);
+        if (node is not JsonObject obj)
+        {
+            throw ApiException.BadRequest("the request body must be an object");
+        }
+        if (checkKind && obj["kind"] is not null && obj.Str("kind") is null)
+        {
+            throw ApiException.BadRequest("couldn't get version/kind; json parse error: kind must be a string");
+        }
+        return obj;
+    }
+
+    private static async Task<JsonObject?> ReadOptionalObjectAsync(HttpContext http)
+    {
+        if (http.Request.ContentLength is 0 || (http.Request.ContentLength is null && !http.Request.Headers.ContainsKey("Transfer-Encoding")))
+        {
+            return null;
+        }
+        var body = await ReadBodyAsync(http).ConfigureAwait(false);
+        if (body.Length == 0)
+        {
+            return null;
+        }
+        return Decode(body, ContentType(http)) as JsonObject;
+    }
+
+    private static JsonNode? Decode(byte[] body, string contentType)
+    {
+        try
+        {
+            if (contentType is MediaTypes.Yaml or "application/x-yaml" or "text/yaml" or MediaTypes.ApplyPatch)
+            {
+                return Yaml.ToJson(Encoding.UTF8.GetString(body));
+            }
+            return JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 1000 });
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.BadRequest($"couldn't get version/kind; json parse error: {e.Message}");
+        }
+        catch (FormatException e)
+        {
+            throw ApiException.BadRequest(e.Message);
+        }
+    }
+
+    /// <summary>Reads a patch body and returns the function that applies it.</summary>
+    private static async Task<Func<JsonObject, JsonNode?>> ReadPatchAsync(HttpContext http)
+    {
+        var contentType = ContentType(http);
+        switch (contentType)
+        {
+            case MediaTypes.MergePatch:
+            {
+                var patch = Decode(await ReadBodyAsync(http).ConfigureAwait(false), MediaTypes.Json);
+                if (patch is not JsonObject)
+                {
+                    throw ApiException.BadRequest("json: cannot unmarshal into Go value of type map[string]interface {}");
+                }
+                return target => JsonMergePatch.Apply(target, patch);
+            }
+            case MediaTypes.JsonPatch:
+            {
+                var patch = Decode(await ReadBodyAsync(http).ConfigureAwait(false), MediaTypes.Json);
+                if (patch is not JsonArray)
+                {
+                    throw ApiException.BadRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch");
+                }
+                return target =>
+                {
+                    try
+                    {
+                        return JsonPatch.Apply(target, patch);
+                    }
+                    catch (PatchException e)
+                    {
+                        throw new ApiException(422, "Invalid", e.Message);
+                    }
+                };
+            }
+            case MediaTypes.StrategicMergePatch:
+                throw ApiException.UnsupportedMediaType("strategic merge patch (application/strategic-merge-patch+json) is not supported by this server yet; use --type=merge or --type=json - accepted media types include: application/json-patch+json, application/merge-patch+json");
+            case MediaTypes.ApplyPatch:
+                throw ApiException.UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is not supported by this server yet - accepted media types include: application/json-patch+json, application/merge-patch+json");
+            default:
+                throw ApiException.UnsupportedMediaType($"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json");
+        }
+    }
+
+    private static async Task WriteEntryAsync(HttpContext http, int status, ResourceType rt, StoreEntry entry)
+    {
+        var output = MediaTypes.Negotiate(http.Request.Headers.Accept);
+        if (output != MediaTypes.Output.Object)
+        {
+            var obj = entry.ModRevision == 0 ? JsonNode.Parse(entry.Value.Span)!.AsObject() : ObjectCodec.Decode(entry);
+            JsonObject result = output == MediaTypes.Output.Table
+                ? Tables.Build(rt, [obj], null, null, http.Request.Query["includeObject"] is { Count: > 0 } inc ? inc.ToString() : "Metadata")
+                : PartialMetadata(obj);
+            await WriteJsonAsync(http, status, result).ConfigureAwait(false);
+            return;
+        }
+        http.Response.StatusCode = status;
+        http.Response.ContentType = MediaTypes.Json;
+        if (entry.ModRevision == 0)
+        {
+            // Dry runs: nothing was stored, so there is no resourceVersion.
+            http.Response.BodyWriter.Write(entry.Value.Span);
+        }
+        else
+        {
+            ObjectCodec.WriteWithResourceVersion(http.Response.BodyWriter, entry.Value.Span, entry.ModRevision);
+        }
+        await http.Response.BodyWriter.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task WriteJsonAsync(HttpContext http, int status, JsonNode node)
+    {
+        http.Response.StatusCode = status;
+        http.Response.ContentType = MediaTypes.Json;
+        await http.Response.BodyWriter.WriteAsync(ObjectCodec.ToUtf8(node), http.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task WriteStatusAsync(HttpContext http, ApiException e)
+    {
+        if (http.Response.HasStarted)
+        {
+            return;
+        }
+        await WriteJsonAsync(http, e.Code, e.ToStatus()).ConfigureAwait(false);
+    }
+}

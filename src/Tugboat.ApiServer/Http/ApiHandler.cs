@@ -1,0 +1,323 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using Tugboat.Api.Meta;
+using Tugboat.Api.Patch;
+using Tugboat.ApiServer.Registry;
+using Tugboat.ApiServer.Security;
+using Tugboat.Storage;
+
+namespace Tugboat.ApiServer.Http;
+
+/// <summary>
+/// Serves the Kubernetes REST API: discovery, health, and every resource path, turning requests into registry calls and
+/// results (or <see cref="ApiException"/>s) into upstream-shaped responses.
+/// </summary>
+internal sealed partial class ApiHandler(Registry.Registry registry, Discovery discovery, ServerIdentity identity)
+{
+    public const int MaxBodyBytes = 3 * 1024 * 1024;
+
+    public async Task HandleAsync(HttpContext http)
+    {
+        try
+        {
+            if (!identity.Authenticate(http))
+            {
+                throw new ApiException(401, "Unauthorized", "Unauthorized");
+            }
+            await RouteAsync(http).ConfigureAwait(false);
+        }
+        catch (ApiException e)
+        {
+            await WriteStatusAsync(http, e).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task RouteAsync(HttpContext http)
+    {
+        var path = http.Request.Path.Value ?? "/";
+        var segs = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var method = http.Request.Method;
+        switch (segs)
+        {
+            case ["healthz" or "livez" or "readyz", ..]:
+                RequireGet(method);
+                http.Response.ContentType = "text/plain; charset=utf-8";
+                await http.Response.WriteAsync("ok").ConfigureAwait(false);
+                return;
+            case ["version"]:
+                RequireGet(method);
+                await WriteJsonAsync(http, 200, identity.Version()).ConfigureAwait(false);
+                return;
+            case ["api"]:
+                RequireGet(method);
+                await WriteJsonAsync(http, 200, discovery.ApiVersions(identity.AdvertiseAddress)).ConfigureAwait(false);
+                return;
+            case ["apis"]:
+                RequireGet(method);
+                await WriteJsonAsync(http, 200, discovery.GroupList()).ConfigureAwait(false);
+                return;
+            case ["api", var v]:
+                RequireGet(method);
+                await WriteJsonAsync(http, 200, discovery.ResourceList(string.Empty, v) ?? throw NotFoundPath()).ConfigureAwait(false);
+                return;
+            case ["apis", var g]:
+                RequireGet(method);
+                await WriteJsonAsync(http, 200, discovery.Group(g) ?? throw NotFoundPath()).ConfigureAwait(false);
+                return;
+            case ["apis", var g, var v]:
+                RequireGet(method);
+                await WriteJsonAsync(http, 200, discovery.ResourceList(g, v) ?? throw NotFoundPath()).ConfigureAwait(false);
+                return;
+            case ["openapi", ..]:
+                throw new ApiException(404, "NotFound", "the OpenAPI documents are not served by this server yet");
+            case ["api", var v, .. var rest]:
+                await ResourceAsync(http, RequestInfo.Parse(registry.Catalog, string.Empty, v, rest) ?? throw NotFoundPath()).ConfigureAwait(false);
+                return;
+            case ["apis", var g, var v, .. var rest]:
+                await ResourceAsync(http, RequestInfo.Parse(registry.Catalog, g, v, rest) ?? throw NotFoundPath()).ConfigureAwait(false);
+                return;
+            default:
+                throw NotFoundPath();
+        }
+    }
+
+    private static ApiException NotFoundPath() => new(404, "NotFound", "the server could not find the requested resource");
+
+    private static void RequireGet(string method)
+    {
+        if (method is not ("GET" or "HEAD"))
+        {
+            throw ApiException.MethodNotAllowed($"the server does not allow this method on the requested resource");
+        }
+    }
+
+    private async Task ResourceAsync(HttpContext http, RequestInfo req)
+    {
+        var method = http.Request.Method;
+        var rt = req.Type;
+        var query = http.Request.Query;
+        var dryRun = DryRun(query["dryRun"]);
+        var ct = http.RequestAborted;
+        if (req.Subresource.Length > 0)
+        {
+            await SubresourceAsync(http, req, dryRun).ConfigureAwait(false);
+            return;
+        }
+        if (req.Name is null)
+        {
+            switch (method)
+            {
+                case "GET" or "HEAD":
+                    var options = ParseListOptions(http.Request.Query);
+                    if (IsTrue(query["watch"]))
+                    {
+                        await WatchAsync(http, rt, req.Namespace, options).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await ListAsync(http, rt, req.Namespace, options).ConfigureAwait(false);
+                    }
+                    return;
+                case "POST":
+                    if (rt.Namespaced && req.Namespace is null)
+                    {
+                        throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
+                    }
+                    var body = await ReadObjectAsync(http).ConfigureAwait(false);
+                    var created = await registry.CreateAsync(rt, req.Namespace, body, dryRun, ct).ConfigureAwait(false);
+                    await WriteEntryAsync(http, 201, rt, created).ConfigureAwait(false);
+                    return;
+                case "DELETE":
+                    await DeleteCollectionAsync(http, rt, req.Namespace, dryRun).ConfigureAwait(false);
+                    return;
+                default:
+                    throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
+            }
+        }
+        switch (method)
+        {
+            case "GET" or "HEAD":
+                if (IsTrue(query["watch"]))
+                {
+                    var options = ParseListOptions(http.Request.Query) with
+                    {
+                        Fields = FieldSelector.Parse("metadata.name=" + req.Name.Replace(",", "\\,", StringComparison.Ordinal)),
+                    };
+                    await WatchAsync(http, rt, req.Namespace, options).ConfigureAwait(false);
+                    return;
+                }
+                var entry = await registry.GetRequiredAsync(rt, req.Namespace, req.Name, ct).ConfigureAwait(false);
+                await WriteEntryAsync(http, 200, rt, entry).ConfigureAwait(false);
+                return;
+            case "PUT":
+            {
+                var body = await ReadObjectAsync(http).ConfigureAwait(false);
+                var updated = await registry.UpdateAsync(rt, req.Namespace, req.Name, body, string.Empty, dryRun, ct).ConfigureAwait(false);
+                await WriteEntryAsync(http, updated.CreateRevision == updated.ModRevision && updated.ModRevision != 0 && rt.Strategy.AllowCreateOnUpdate ? 201 : 200, rt, updated).ConfigureAwait(false);
+                return;
+            }
+            case "PATCH":
+            {
+                var apply = await ReadPatchAsync(http).ConfigureAwait(false);
+                var patched = await registry.PatchAsync(rt, req.Namespace, req.Name, apply, string.Empty, dryRun, ct).ConfigureAwait(false);
+                await WriteEntryAsync(http, 200, rt, patched).ConfigureAwait(false);
+                return;
+            }
+            case "DELETE":
+            {
+                var body = await ReadOptionalObjectAsync(http).ConfigureAwait(false);
+                var options = Registry.DeleteOptions.From(body, k => query.TryGetValue(k, out var v) ? v.ToString() : null) with { DryRun = dryRun };
+                var outcome = await registry.DeleteAsync(rt, req.Namespace, req.Name, options, ct).ConfigureAwait(false);
+                if (outcome.Deleted && !ReturnsDeletedObject(rt))
+                {
+                    var obj = ObjectCodec.Decode(outcome.Entry);
+                    var details = new JsonObject { ["name"] = req.Name };
+                    if (rt.Group.Length > 0)
+                    {
+                        details["group"] = rt.Group;
+                    }
+                    details["kind"] = rt.Plural;
+                    details["uid"] = obj.Str("metadata", "uid");
+                    await WriteJsonAsync(http, 200, new JsonObject
+                    {
+                        ["kind"] = "Status",
+                        ["apiVersion"] = "v1",
+                        ["metadata"] = new JsonObject(),
+                        ["status"] = "Success",
+                        ["details"] = details,
+                    }).ConfigureAwait(false);
+                }
+                else
+                {
+                    await WriteEntryAsync(http, 200, rt, outcome.Entry).ConfigureAwait(false);
+                }
+                return;
+            }
+            default:
+                throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
+        }
+    }
+
+    private static bool ReturnsDeletedObject(ResourceType rt) => rt.Group.Length == 0 && rt.Kind is "Pod" or "Service" or "Namespace";
+
+    private async Task SubresourceAsync(HttpContext http, RequestInfo req, bool dryRun)
+    {
+        var rt = req.Type;
+        var name = req.Name!;
+        var method = http.Request.Method;
+        var ct = http.RequestAborted;
+        switch (req.Subresource)
+        {
+            case "status" when rt.HasStatus:
+                switch (method)
+                {
+                    case "GET":
+                        await WriteEntryAsync(http, 200, rt, await registry.GetRequiredAsync(rt, req.Namespace, name, ct).ConfigureAwait(false)).ConfigureAwait(false);
+                        return;
+                    case "PUT":
+                        var body = await ReadObjectAsync(http).ConfigureAwait(false);
+                        await WriteEntryAsync(http, 200, rt, await registry.UpdateAsync(rt, req.Namespace, name, body, "status", dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
+                        return;
+                    case "PATCH":
+                        var apply = await ReadPatchAsync(http).ConfigureAwait(false);
+                        await WriteEntryAsync(http, 200, rt, await registry.PatchAsync(rt, req.Namespace, name, apply, "status", dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
+                        return;
+                }
+                break;
+            case "scale" when rt.HasScale:
+                switch (method)
+                {
+                    case "GET":
+                        var entry = await registry.GetRequiredAsync(rt, req.Namespace, name, ct).ConfigureAwait(false);
+                        await WriteJsonAsync(http, 200, Scale.FromObject(rt, ObjectCodec.Decode(entry))).ConfigureAwait(false);
+                        return;
+                    case "PUT":
+                        var body = await ReadObjectAsync(http).ConfigureAwait(false);
+                        var updated = await Scale.UpdateAsync(registry, rt, req.Namespace, name, body, dryRun, ct).ConfigureAwait(false);
+                        await WriteJsonAsync(http, 200, Scale.FromObject(rt, ObjectCodec.Decode(updated))).ConfigureAwait(false);
+                        return;
+                    case "PATCH":
+                        var apply = await ReadPatchAsync(http).ConfigureAwait(false);
+                        var patched = await registry.PatchAsync(rt, req.Namespace, name, apply, "scale", dryRun, ct).ConfigureAwait(false);
+                        await WriteJsonAsync(http, 200, Scale.FromObject(rt, ObjectCodec.Decode(patched))).ConfigureAwait(false);
+                        return;
+                }
+                break;
+            case "binding" when rt.Group.Length == 0 && rt.Kind == "Pod":
+                if (method == "POST")
+                {
+                    var binding = await ReadObjectAsync(http, checkKind: false).ConfigureAwait(false);
+                    await BindAsync(http, rt, req.Namespace!, name, binding, dryRun).ConfigureAwait(false);
+                    return;
+                }
+                break;
+            case "finalize" when rt.Group.Length == 0 && rt.Kind == "Namespace":
+                if (method == "PUT")
+                {
+                    var body = await ReadObjectAsync(http).ConfigureAwait(false);
+                    await WriteEntryAsync(http, 200, rt, await FinalizeNamespaceAsync(name, body, dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
+                    return;
+                }
+                break;
+            default:
+                throw NotFoundPath();
+        }
+        throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
+    }
+
+    private async Task BindAsync(HttpContext http, ResourceType rt, string ns, string name, JsonObject binding, bool dryRun)
+    {
+        var target = binding.Str("target", "name");
+        if (string.IsNullOrEmpty(target))
+        {
+            throw ApiException.Invalid("Binding", string.Empty, name, [FieldError.Required("target.name")]);
+        }
+        await registry.PatchAsync(rt, ns, name, pod =>
+        {
+            var current = pod.Str("spec", "nodeName");
+            if (!string.IsNullOrEmpty(current))
+            {
+                throw ApiException.Conflict("pods/binding", name, $"pod {name} is already assigned to node \"{current}\"");
+            }
+            if (pod.Str("metadata", "deletionTimestamp") is not null)
+            {
+                throw ApiException.Conflict("pods/binding", name, $"pod {name} is being deleted, cannot be assigned to a host");
+            }
+            pod.Ensure("spec")["nodeName"] = target;
+            var conditions = pod.Ensure("status")["conditions"] as JsonArray ?? new JsonArray();
+            foreach (var c in conditions.Objects().Where(c => c.Str("type") == "PodScheduled").ToList())
+            {
+                conditions.Remove(c);
+            }
+            conditions.Add(new JsonObject { ["type"] = "PodScheduled", ["status"] = "True", ["lastProbeTime"] = null, ["lastTransitionTime"] = registry.Now() });
+            pod.Ensure("status")["conditions"] = conditions;
+            return pod;
+        }, "binding", dryRun, http.RequestAborted).ConfigureAwait(false);
+        await WriteJsonAsync(http, 201, new JsonObject
+        {
+            ["kind"] = "Status",
+            ["apiVersion"] = "v1",
+            ["metadata"] = new JsonObject(),
+            ["status"] = "Success",
+            ["code"] = 201,
+        }).ConfigureAwait(false);
+    }
+
+    private async Task<StoreEntry> FinalizeNamespaceAsync(string name, JsonObject body, bool dryRun, CancellationToken ct)
+    {
+        var rt = registry.Catalog.Get(string.Empty, "Namespace");
+        var finalizers = body.Arr("spec", "finalizers")?.DeepClone() ?? new JsonArray();
+        return await registry.PatchAsync(rt, null, name, ns =>
+        {
+            ns.Ensure("spec")["finalizers"] = finalizers;
+            return ns;
+        }, "finalize", dryRun, ct).ConfigureAwait(false);
+    }
+}

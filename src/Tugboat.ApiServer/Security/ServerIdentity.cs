@@ -1,0 +1,50 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+
+namespace Tugboat.ApiServer.Security;
+
+/// <summary>Who the server is (version, advertised address) and who may talk to it (client certificates from the cluster CA, the node token).</summary>
+internal sealed class ServerIdentity(string advertiseAddress, string nodeToken)
+{
+    /// <summary>The Kubernetes version whose API this server implements.</summary>
+    public const string KubernetesVersion = "v1.30.0";
+
+    public string AdvertiseAddress { get; } = advertiseAddress;
+
+    /// <summary>
+    /// True for requests with a client certificate (already chain-checked against the cluster CA during the TLS handshake)
+    /// or with the node join token as bearer token; anonymous requests are refused.
+    /// </summary>
+    public bool Authenticate(HttpContext http)
+    {
+        if (http.Connection.ClientCertificate is not null)
+        {
+            return true;
+        }
+        var header = http.Request.Headers.Authorization.ToString();
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            var presented = Encoding.UTF8.GetBytes(header[7..].Trim());
+            return CryptographicOperations.FixedTimeEquals(presented, Encoding.UTF8.GetBytes(nodeToken));
+        }
+        return false;
+    }
+
+    public JsonObject Version() => new()
+    {
+        ["major"] = "1",
+        ["minor"] = KubernetesVersion.Split('.')[1],
+        ["gitVersion"] = KubernetesVersion + "+tugboat",
+        ["gitCommit"] = ThisAssemblyCommit(),
+        ["gitTreeState"] = "clean",
+        ["buildDate"] = "1970-01-01T00:00:00Z",
+        ["goVersion"] = "dotnet" + Environment.Version,
+        ["compiler"] = "dotnet",
+        ["platform"] = $"linux/{(System.Runtime.InteropServices.RuntimeInformation.OSArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? "arm64" : "amd64")}",
+    };
+
+    private static string ThisAssemblyCommit() =>
+        typeof(ServerIdentity).Assembly.GetName().Version?.ToString() ?? "unknown";
+}

@@ -1,0 +1,103 @@
+using System.Globalization;
+using Tugboat.ApiServer.Hosting;
+
+namespace Tugboat.Cli;
+
+/// <summary>The <c>tug</c> command line: <c>server</c> now; <c>agent</c> and kubectl-style verbs as they are built.</summary>
+internal static class CommandLine
+{
+    private const string Usage = """
+        tug — a Kubernetes-compatible container orchestrator
+
+        Usage:
+          tug server [--data-dir DIR] [--port 6443] [--bind-address 127.0.0.1] [--disable-agent]
+                     [--runtime auto|process|containerd] [--datastore-endpoint URL]
+          tug version
+
+        Commands:
+          server    Run a single-node cluster: API server and control plane (and, once built, the node agent).
+          agent     Join a node to a cluster (not built yet).
+          version   Print the version.
+        """;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            Console.WriteLine(Usage);
+            return args.Length == 0 ? 1 : 0;
+        }
+        try
+        {
+            return args[0] switch
+            {
+                "server" => await ServerAsync(args[1..]).ConfigureAwait(false),
+                "version" => Version(),
+                "agent" => Fail("tug agent is not built yet: nodes run inside `tug server` once the node agent lands"),
+                _ => Fail($"unknown command \"{args[0]}\" for \"tug\"\n\n{Usage}"),
+            };
+        }
+        catch (UsageException e)
+        {
+            return Fail(e.Message);
+        }
+    }
+
+    private static int Version()
+    {
+        Console.WriteLine($"tug version {typeof(CommandLine).Assembly.GetName().Version} (Kubernetes API v1.30)");
+        return 0;
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine("Error: " + message);
+        return 1;
+    }
+
+    private static async Task<int> ServerAsync(string[] args)
+    {
+        var options = new ServerOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var (flag, inline) = args[i].Split('=', 2) is [var f, var v] ? (f, v) : (args[i], null);
+            string Value() => inline ?? (i + 1 < args.Length ? args[++i] : throw new UsageException($"flag needs an argument: {flag}"));
+            options = flag switch
+            {
+                "--data-dir" or "-d" => options with { DataDir = Value() },
+                "--port" or "--https-listen-port" => options with { Port = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536 ? p : throw new UsageException($"invalid port for {flag}") },
+                "--bind-address" => options with { BindAddress = System.Net.IPAddress.TryParse(Value(), out var a) ? a.ToString() : throw new UsageException("invalid --bind-address") },
+                "--disable-agent" => options with { DisableAgent = true },
+                "--runtime" => options with { Runtime = Value() is var r && r is "auto" or "process" or "containerd" ? r : throw new UsageException("--runtime must be auto, process or containerd") },
+                "--datastore-endpoint" => options with { DatastoreEndpoint = Value() },
+                _ => throw new UsageException($"unknown flag: {flag}"),
+            };
+        }
+        using var cts = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cts.Cancel();
+        };
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+        {
+            ctx.Cancel = true;
+            cts.Cancel();
+        });
+        if (!options.DisableAgent)
+        {
+            Console.Error.WriteLine("note: the node agent is not built yet; running the control plane only");
+        }
+        try
+        {
+            await ApiServerHost.RunAsync(options, line => Console.WriteLine(line), cts.Token).ConfigureAwait(false);
+        }
+        catch (NotSupportedException e)
+        {
+            return Fail(e.Message);
+        }
+        return 0;
+    }
+
+    private sealed class UsageException(string message) : Exception(message);
+}

@@ -1,0 +1,3 @@
+using Tugboat.Cli;
+
+return await CommandLine.RunAsync(args).ConfigureAwait(false);
