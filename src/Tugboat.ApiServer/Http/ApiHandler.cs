@@ -18,6 +18,8 @@ namespace Tugboat.ApiServer.Http;
 /// </summary>
 internal sealed partial class ApiHandler(Registry.Registry registry, Discovery discovery, ServerIdentity identity)
 {
+    private readonly OpenApi _openApi = new(registry.Catalog);
+
     public const int MaxBodyBytes = 3 * 1024 * 1024;
 
     public async Task HandleAsync(HttpContext http)
@@ -75,8 +77,16 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                 RequireGet(method);
                 await WriteJsonAsync(http, 200, discovery.ResourceList(g, v) ?? throw NotFoundPath()).ConfigureAwait(false);
                 return;
+            case ["openapi", "v3"]:
+                RequireGet(method);
+                await WriteBytesAsync(http, _openApi.Index).ConfigureAwait(false);
+                return;
+            case ["openapi", "v3", .. var gv]:
+                RequireGet(method);
+                await WriteBytesAsync(http, _openApi.Find(string.Join('/', gv)) ?? throw NotFoundPath()).ConfigureAwait(false);
+                return;
             case ["openapi", ..]:
-                throw new ApiException(404, "NotFound", "the OpenAPI documents are not served by this server yet");
+                throw new ApiException(404, "NotFound", "the OpenAPI v2 document is not served yet; this server publishes OpenAPI v3 at /openapi/v3");
             case ["api", var v, .. var rest]:
                 await ResourceAsync(http, RequestInfo.Parse(registry.Catalog, string.Empty, v, rest) ?? throw NotFoundPath()).ConfigureAwait(false);
                 return;
@@ -86,6 +96,13 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             default:
                 throw NotFoundPath();
         }
+    }
+
+    private static async Task WriteBytesAsync(HttpContext http, byte[] body)
+    {
+        http.Response.StatusCode = 200;
+        http.Response.ContentType = MediaTypes.Json;
+        await http.Response.BodyWriter.WriteAsync(body, http.RequestAborted).ConfigureAwait(false);
     }
 
     private static ApiException NotFoundPath() => new(404, "NotFound", "the server could not find the requested resource");

@@ -1,0 +1,218 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Tugboat.ApiServer.Registry;
+
+namespace Tugboat.ApiServer.Http;
+
+/// <summary>
+/// OpenAPI v3 documents generated from the catalog: the index at /openapi/v3 and one document per group/version with
+/// every path and operation (with upstream's operation ids, parameters and x-kubernetes-* extensions). Clients use them
+/// to discover that the server validates fields itself. Object schemas are open (any properties) until the typed
+/// schemas are generated from the API model.
+/// </summary>
+internal sealed class OpenApi
+{
+    private readonly Dictionary<string, byte[]> _documents = [];
+    private readonly byte[] _index;
+
+    public OpenApi(Catalog catalog)
+    {
+        var paths = new JsonObject();
+        foreach (var (group, version) in catalog.GroupVersions())
+        {
+            var key = group.Length == 0 ? $"api/{version}" : $"apis/{group}/{version}";
+            var doc = ObjectCodec.ToUtf8(Document(catalog, group, version));
+            _documents[key] = doc;
+            var hash = Convert.ToHexString(SHA256.HashData(doc))[..32];
+            paths[key] = new JsonObject { ["serverRelativeURL"] = $"/openapi/v3/{key}?hash={hash}" };
+        }
+        _index = ObjectCodec.ToUtf8(new JsonObject { ["paths"] = paths });
+    }
+
+    public byte[] Index => _index;
+
+    public byte[]? Find(string key) => _documents.GetValueOrDefault(key);
+
+    private static JsonObject Document(Catalog catalog, string group, string version)
+    {
+        var paths = new JsonObject();
+        var schemas = new JsonObject();
+        var prefix = group.Length == 0 ? $"/api/{version}" : $"/apis/{group}/{version}";
+        foreach (var rt in catalog.All.Where(t => t.Group == group && t.Version == version))
+        {
+            var schemaName = SchemaName(rt);
+            schemas[schemaName] = new JsonObject
+            {
+                ["type"] = "object",
+                ["x-kubernetes-preserve-unknown-fields"] = true,
+                ["x-kubernetes-group-version-kind"] = new JsonArray(Gvk(rt.Group, rt.Version, rt.Kind)),
+            };
+            schemas[schemaName + "List"] = new JsonObject
+            {
+                ["type"] = "object",
+                ["x-kubernetes-preserve-unknown-fields"] = true,
+                ["x-kubernetes-group-version-kind"] = new JsonArray(Gvk(rt.Group, rt.Version, rt.ListKind)),
+            };
+            var ns = rt.Namespaced ? "/namespaces/{namespace}" : string.Empty;
+            var op = OperationSuffix(rt);
+            var nsWord = rt.Namespaced ? "Namespaced" : string.Empty;
+            var collection = $"{prefix}{ns}/{rt.Plural}";
+            var item = collection + "/{name}";
+            paths[collection] = new JsonObject
+            {
+                ["get"] = Operation(rt, $"list{op.Prefix}{nsWord}{rt.Kind}", "list", schemaName + "List", ListParameters()),
+                ["post"] = Operation(rt, $"create{op.Prefix}{nsWord}{rt.Kind}", "post", schemaName, WriteParameters()),
+                ["delete"] = Operation(rt, $"deletecollection{op.Prefix}{nsWord}{rt.Kind}", "deletecollection", "io.k8s.apimachinery.pkg.apis.meta.v1.Status", ListParameters()),
+                ["parameters"] = PathParameters(rt.Namespaced, false),
+            };
+            paths[item] = new JsonObject
+            {
+                ["get"] = Operation(rt, $"read{op.Prefix}{nsWord}{rt.Kind}", "get", schemaName, []),
+                ["put"] = Operation(rt, $"replace{op.Prefix}{nsWord}{rt.Kind}", "put", schemaName, WriteParameters()),
+                ["patch"] = Operation(rt, $"patch{op.Prefix}{nsWord}{rt.Kind}", "patch", schemaName, WriteParameters(force: true)),
+                ["delete"] = Operation(rt, $"delete{op.Prefix}{nsWord}{rt.Kind}", "delete", "io.k8s.apimachinery.pkg.apis.meta.v1.Status", [Query("gracePeriodSeconds", "integer"), Query("propagationPolicy", "string"), Query("dryRun", "string")]),
+                ["parameters"] = PathParameters(rt.Namespaced, true),
+            };
+            if (rt.HasStatus)
+            {
+                paths[item + "/status"] = new JsonObject
+                {
+                    ["get"] = Operation(rt, $"read{op.Prefix}{nsWord}{rt.Kind}Status", "get", schemaName, []),
+                    ["put"] = Operation(rt, $"replace{op.Prefix}{nsWord}{rt.Kind}Status", "put", schemaName, WriteParameters()),
+                    ["patch"] = Operation(rt, $"patch{op.Prefix}{nsWord}{rt.Kind}Status", "patch", schemaName, WriteParameters(force: true)),
+                    ["parameters"] = PathParameters(rt.Namespaced, true),
+                };
+            }
+            if (rt.HasScale)
+            {
+                var scaleGvk = Gvk("autoscaling", "v1", "Scale");
+                paths[item + "/scale"] = new JsonObject
+                {
+                    ["get"] = Operation(rt, $"read{op.Prefix}{nsWord}{rt.Kind}Scale", "get", "io.k8s.api.autoscaling.v1.Scale", [], scaleGvk),
+                    ["put"] = Operation(rt, $"replace{op.Prefix}{nsWord}{rt.Kind}Scale", "put", "io.k8s.api.autoscaling.v1.Scale", WriteParameters(), scaleGvk),
+                    ["patch"] = Operation(rt, $"patch{op.Prefix}{nsWord}{rt.Kind}Scale", "patch", "io.k8s.api.autoscaling.v1.Scale", WriteParameters(force: true), scaleGvk),
+                    ["parameters"] = PathParameters(rt.Namespaced, true),
+                };
+                schemas["io.k8s.api.autoscaling.v1.Scale"] = new JsonObject { ["type"] = "object", ["x-kubernetes-preserve-unknown-fields"] = true };
+            }
+        }
+        schemas["io.k8s.apimachinery.pkg.apis.meta.v1.Status"] = new JsonObject { ["type"] = "object", ["x-kubernetes-preserve-unknown-fields"] = true };
+        return new JsonObject
+        {
+            ["openapi"] = "3.0.0",
+            ["info"] = new JsonObject { ["title"] = "Kubernetes", ["version"] = Security.ServerIdentity.KubernetesVersion },
+            ["paths"] = paths,
+            ["components"] = new JsonObject
+            {
+                ["schemas"] = schemas,
+                ["securitySchemes"] = new JsonObject { ["BearerToken"] = new JsonObject { ["type"] = "apiKey", ["name"] = "authorization", ["in"] = "header" } },
+            },
+        };
+    }
+
+    private static (string Prefix, string Tag) OperationSuffix(ResourceType rt)
+    {
+        if (rt.Group.Length == 0)
+        {
+            return ("Core" + Title(rt.Version), "core_" + rt.Version);
+        }
+        var groupWord = string.Concat(rt.Group.Replace(".k8s.io", string.Empty, StringComparison.Ordinal).Split('.').Select(Title));
+        return (groupWord + Title(rt.Version), rt.Group + "_" + rt.Version);
+    }
+
+    private static string Title(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..];
+
+    private static string SchemaName(ResourceType rt)
+    {
+        var group = rt.Group.Length == 0 ? "core" : rt.Group.Replace(".k8s.io", string.Empty, StringComparison.Ordinal);
+        return $"io.k8s.api.{group}.{rt.Version}.{rt.Kind}";
+    }
+
+    private static JsonObject Gvk(string group, string version, string kind) => new() { ["group"] = group, ["version"] = version, ["kind"] = kind };
+
+    private static JsonObject Operation(ResourceType rt, string operationId, string action, string schema, JsonNode[] parameters, JsonObject? gvk = null)
+    {
+        var content = new JsonObject
+        {
+            ["application/json"] = new JsonObject { ["schema"] = new JsonObject { ["$ref"] = "#/components/schemas/" + schema } },
+        };
+        var op = new JsonObject
+        {
+            ["tags"] = new JsonArray(OperationSuffix(rt).Tag),
+            ["operationId"] = operationId,
+            ["parameters"] = new JsonArray(parameters),
+            ["responses"] = new JsonObject
+            {
+                ["200"] = new JsonObject { ["description"] = "OK", ["content"] = content },
+                ["401"] = new JsonObject { ["description"] = "Unauthorized" },
+            },
+            ["x-kubernetes-action"] = action,
+            ["x-kubernetes-group-version-kind"] = gvk?.DeepClone() ?? Gvk(rt.Group, rt.Version, rt.Kind),
+        };
+        if (action is "post" or "put")
+        {
+            op["requestBody"] = new JsonObject { ["content"] = new JsonObject { ["*/*"] = new JsonObject { ["schema"] = new JsonObject { ["$ref"] = "#/components/schemas/" + schema } } }, ["required"] = true };
+        }
+        if (action == "patch")
+        {
+            var obj = new JsonObject { ["schema"] = new JsonObject { ["type"] = "object" } };
+            op["requestBody"] = new JsonObject
+            {
+                ["content"] = new JsonObject
+                {
+                    ["application/json-patch+json"] = obj.DeepClone(),
+                    ["application/merge-patch+json"] = obj.DeepClone(),
+                },
+                ["required"] = true,
+            };
+        }
+        return op;
+    }
+
+    private static JsonArray PathParameters(bool namespaced, bool named)
+    {
+        var list = new JsonArray();
+        if (named)
+        {
+            list.Add(Path("name"));
+        }
+        if (namespaced)
+        {
+            list.Add(Path("namespace"));
+        }
+        list.Add(Query("pretty", "string"));
+        return list;
+    }
+
+    private static JsonNode[] ListParameters() =>
+    [
+        Query("allowWatchBookmarks", "boolean"), Query("continue", "string"), Query("fieldSelector", "string"), Query("labelSelector", "string"),
+        Query("limit", "integer"), Query("resourceVersion", "string"), Query("resourceVersionMatch", "string"), Query("timeoutSeconds", "integer"), Query("watch", "boolean"),
+    ];
+
+    private static JsonNode[] WriteParameters(bool force = false)
+    {
+        var list = new List<JsonNode> { Query("dryRun", "string"), Query("fieldManager", "string"), Query("fieldValidation", "string") };
+        if (force)
+        {
+            list.Add(Query("force", "boolean"));
+        }
+        return [.. list];
+    }
+
+    private static JsonObject Query(string name, string type) => new()
+    {
+        ["name"] = name,
+        ["in"] = "query",
+        ["schema"] = new JsonObject { ["type"] = type, ["uniqueItems"] = true },
+    };
+
+    private static JsonObject Path(string name) => new()
+    {
+        ["name"] = name,
+        ["in"] = "path",
+        ["required"] = true,
+        ["schema"] = new JsonObject { ["type"] = "string", ["uniqueItems"] = true },
+    };
+}
