@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
 using Tugboat.Api.Meta;
 using Tugboat.Api.Patch;
+using Tugboat.Api.Protobuf;
 using Tugboat.Api.Serialization;
 using Tugboat.ApiServer.Registry;
 using Tugboat.Storage;
@@ -268,9 +269,9 @@ internal sealed partial class ApiHandler
     private static async Task<JsonObject> ReadObjectAsync(HttpContext http, bool checkKind = true)
     {
         var contentType = ContentType(http);
-        if (contentType is not (MediaTypes.Json or MediaTypes.Yaml or "application/x-yaml" or "text/yaml"))
+        if (contentType is not (MediaTypes.Json or MediaTypes.Yaml or "application/x-yaml" or "text/yaml" or KubeProtobuf.MediaType))
         {
-            throw ApiException.UnsupportedMediaType($"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
+            throw ApiException.UnsupportedMediaType($"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf");
         }
         var body = await ReadBodyAsync(http).ConfigureAwait(false);
         var node = Decode(body, contentType);
@@ -303,6 +304,10 @@ internal sealed partial class ApiHandler
     {
         try
         {
+            if (contentType == KubeProtobuf.MediaType)
+            {
+                return KubeProtobuf.Decode(body);
+            }
             if (contentType is MediaTypes.Yaml or "application/x-yaml" or "text/yaml" or MediaTypes.ApplyPatch)
             {
                 return Yaml.ToJson(Encoding.UTF8.GetString(body));
