@@ -51,6 +51,7 @@ public static class ApiServerHost
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddSingleton(store);
         builder.Services.AddHostedService(sp => new Compactor(store, options.CompactionInterval, sp.GetRequiredService<ILogger<Compactor>>()));
+        builder.Services.AddHostedService(sp => new NamespaceFinalizer(registry, sp.GetRequiredService<ILogger<NamespaceFinalizer>>()));
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
