@@ -274,7 +274,7 @@ internal sealed partial class ApiHandler
             throw ApiException.UnsupportedMediaType($"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf");
         }
         var body = await ReadBodyAsync(http).ConfigureAwait(false);
-        var node = Decode(body, contentType);
+        var node = DecodeValidated(http, body, contentType);
         if (node is not JsonObject obj)
         {
             throw ApiException.BadRequest("the request body must be an object");
@@ -312,7 +312,11 @@ internal sealed partial class ApiHandler
             {
                 return Yaml.ToJson(Encoding.UTF8.GetString(body));
             }
-            return JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 1000 });
+            return JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 1000, AllowDuplicateProperties = false });
+        }
+        catch (JsonException e) when (e.Message.StartsWith("Duplicate property", StringComparison.Ordinal))
+        {
+            throw new DuplicateFieldException(body);
         }
         catch (JsonException e)
         {
@@ -324,6 +328,77 @@ internal sealed partial class ApiHandler
         }
     }
 
+    /// <summary>A JSON body named a field twice; how that is handled depends on the request's fieldValidation.</summary>
+    private sealed class DuplicateFieldException(byte[] body) : Exception("duplicate field")
+    {
+        public byte[] Body { get; } = body;
+    }
+
+    /// <summary>
+    /// Upstream's fieldValidation for duplicate fields: Strict rejects the request, Warn answers with a Warning header,
+    /// Ignore keeps the last value. Unknown-field detection needs the typed schemas and is not done yet.
+    /// </summary>
+    private static JsonNode? DecodeValidated(HttpContext http, byte[] body, string contentType)
+    {
+        var mode = http.Request.Query["fieldValidation"].ToString();
+        if (mode is not ("" or "Ignore" or "Warn" or "Strict"))
+        {
+            throw ApiException.BadRequest($"fieldValidation: Unsupported value: \"{mode}\": supported values: \"Ignore\", \"Warn\", \"Strict\"");
+        }
+        try
+        {
+            return Decode(body, contentType);
+        }
+        catch (DuplicateFieldException e)
+        {
+            var duplicates = new List<string>();
+            using var doc = JsonDocument.Parse(e.Body);
+            var node = LastWins(doc.RootElement, string.Empty, duplicates);
+            var messages = duplicates.Select(d => $"json: duplicate field \"{d}\"").ToList();
+            switch (mode)
+            {
+                case "Strict":
+                    throw ApiException.BadRequest("strict decoding error: " + string.Join(", ", messages));
+                case "Warn" or "":
+                    foreach (var m in messages)
+                    {
+                        http.Response.Headers.Append("Warning", $"299 - \"{m.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+                    }
+                    break;
+            }
+            return node;
+        }
+    }
+
+    private static JsonNode? LastWins(JsonElement element, string path, List<string> duplicates)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var obj = new JsonObject();
+                foreach (var p in element.EnumerateObject())
+                {
+                    var child = path.Length == 0 ? p.Name : path + "." + p.Name;
+                    if (obj.ContainsKey(p.Name))
+                    {
+                        duplicates.Add(child);
+                    }
+                    obj[p.Name] = LastWins(p.Value, child, duplicates);
+                }
+                return obj;
+            case JsonValueKind.Array:
+                var arr = new JsonArray();
+                var i = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    arr.Add(LastWins(item, $"{path}[{i++}]", duplicates));
+                }
+                return arr;
+            default:
+                return JsonNode.Parse(element.GetRawText());
+        }
+    }
+
     /// <summary>Reads a patch body and returns the function that applies it.</summary>
     private static async Task<Func<JsonObject, JsonNode?>> ReadPatchAsync(HttpContext http)
     {
@@ -332,7 +407,7 @@ internal sealed partial class ApiHandler
         {
             case MediaTypes.MergePatch:
             {
-                var patch = Decode(await ReadBodyAsync(http).ConfigureAwait(false), MediaTypes.Json);
+                var patch = DecodeValidated(http, await ReadBodyAsync(http).ConfigureAwait(false), MediaTypes.Json);
                 if (patch is not JsonObject)
                 {
                     throw ApiException.BadRequest("json: cannot unmarshal into Go value of type map[string]interface {}");

@@ -85,8 +85,13 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                 RequireGet(method);
                 await WriteBytesAsync(http, _openApi.Find(string.Join('/', gv)) ?? throw NotFoundPath()).ConfigureAwait(false);
                 return;
-            case ["openapi", ..]:
-                throw new ApiException(404, "NotFound", "the OpenAPI v2 document is not served yet; this server publishes OpenAPI v3 at /openapi/v3");
+            case ["openapi", "v2"] or ["swagger-2.0.0.pb-v1"] or ["swagger.json"]:
+                RequireGet(method);
+                var protobuf = segs[0] == "swagger-2.0.0.pb-v1" || http.Request.Headers.Accept.ToString().Contains("protobuf", StringComparison.Ordinal);
+                http.Response.StatusCode = 200;
+                http.Response.ContentType = protobuf ? OpenApiV2.ProtobufMediaType : MediaTypes.Json;
+                await http.Response.BodyWriter.WriteAsync(protobuf ? _openApi.V2.Protobuf : _openApi.V2.Json, http.RequestAborted).ConfigureAwait(false);
+                return;
             case ["api", var v, .. var rest]:
                 await ResourceAsync(http, RequestInfo.Parse(registry.Catalog, string.Empty, v, rest) ?? throw NotFoundPath()).ConfigureAwait(false);
                 return;

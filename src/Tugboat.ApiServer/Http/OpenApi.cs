@@ -15,6 +15,7 @@ internal sealed class OpenApi
 {
     private readonly Dictionary<string, byte[]> _documents = [];
     private readonly byte[] _index;
+    private readonly List<JsonObject> _v3 = [];
 
     public OpenApi(Catalog catalog)
     {
@@ -22,13 +23,19 @@ internal sealed class OpenApi
         foreach (var (group, version) in catalog.GroupVersions())
         {
             var key = group.Length == 0 ? $"api/{version}" : $"apis/{group}/{version}";
-            var doc = ObjectCodec.ToUtf8(Document(catalog, group, version));
+            var document = Document(catalog, group, version);
+            _v3.Add(document);
+            var doc = ObjectCodec.ToUtf8(document);
             _documents[key] = doc;
             var hash = Convert.ToHexString(SHA256.HashData(doc))[..32];
             paths[key] = new JsonObject { ["serverRelativeURL"] = $"/openapi/v3/{key}?hash={hash}" };
         }
         _index = ObjectCodec.ToUtf8(new JsonObject { ["paths"] = paths });
+        V2 = new OpenApiV2(_v3);
+        _v3.Clear();
     }
+
+    public OpenApiV2 V2 { get; }
 
     public byte[] Index => _index;
 

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+
+namespace Tugboat.E2E.Tests;
+
+/// <summary>A real <c>tug server</c> process in a temporary data directory on a free loopback port.</summary>
+public sealed class TugServer : IAsyncDisposable
+{
+    private Process? _process;
+    private readonly StringBuilder _output = new();
+
+    public TugServer(string? dataDir = null, int? port = null)
+    {
+        DataDir = dataDir ?? Directory.CreateTempSubdirectory("tugboat-e2e-").FullName;
+        Port = port ?? FreePort();
+    }
+
+    public string DataDir { get; }
+    public int Port { get; }
+    public string Kubeconfig => Path.Combine(DataDir, "kubeconfig.yaml");
+    public string Url => $"https://127.0.0.1:{Port}";
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public int Pid => _process?.Id ?? 0;
+
+    /// <summary>Starts the server and waits for its "ready" line; returns the time it took.</summary>
+    public async Task<TimeSpan> StartAsync()
+    {
+        var tug = Path.Combine(AppContext.BaseDirectory, "tug.dll");
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { tug, "server", "--data-dir", DataDir, "--port", Port.ToString(), "--bind-address", "127.0.0.1" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sw = Stopwatch.StartNew();
+        _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+            lock (_output)
+            {
+                _output.AppendLine(e.Data);
+            }
+            if (e.Data.Contains("ready", StringComparison.Ordinal))
+            {
+                ready.TrySetResult();
+            }
+        };
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (_output)
+                {
+                    _output.AppendLine(e.Data);
+                }
+            }
+        };
+        _process.Exited += (_, _) => ready.TrySetException(new InvalidOperationException("tug server exited before it was ready:\n" + Output));
+        _process.Start();
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        await ready.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        return sw.Elapsed;
+    }
+
+    /// <summary>Stops the server: gracefully (SIGTERM) or with SIGKILL.</summary>
+    public async Task StopAsync(bool kill = false)
+    {
+        if (_process is null || _process.HasExited)
+        {
+            return;
+        }
+        if (kill)
+        {
+            _process.Kill();
+        }
+        else
+        {
+            Process.Start("kill", ["-TERM", _process.Id.ToString()])!.WaitForExit();
+        }
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        _process.Dispose();
+        _process = null;
+    }
+
+    /// <summary>An HTTP client that authenticates with the admin client certificate from the kubeconfig's files.</summary>
+    public HttpClient AdminClient(bool withCertificate = true)
+    {
+        var tls = Path.Combine(DataDir, "tls");
+        var ca = X509Certificate2.CreateFromPemFile(Path.Combine(tls, "ca.crt"));
+        var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) =>
+        {
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(ca);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return cert is X509Certificate2 c && chain.Build(c);
+        };
+        if (withCertificate)
+        {
+            var admin = X509Certificate2.CreateFromPemFile(Path.Combine(tls, "admin.crt"), Path.Combine(tls, "admin.key"));
+            handler.SslOptions.ClientCertificates = [X509CertificateLoader.LoadPkcs12(admin.Export(X509ContentType.Pkcs12), null)];
+        }
+        handler.MaxConnectionsPerServer = 64;
+        return new HttpClient(handler) { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(kill: true);
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
