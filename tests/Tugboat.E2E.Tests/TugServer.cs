@@ -109,7 +109,7 @@ public sealed class TugServer : IAsyncDisposable
     public HttpClient AdminClient(bool withCertificate = true)
     {
         var tls = Path.Combine(DataDir, "tls");
-        var ca = X509Certificate2.CreateFromPemFile(Path.Combine(tls, "ca.crt"));
+        var ca = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(tls, "ca.crt")));
         var handler = new SocketsHttpHandler();
         handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) =>
         {

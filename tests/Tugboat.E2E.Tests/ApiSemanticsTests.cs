@@ -1,0 +1,175 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Tugboat.E2E.Tests;
+
+/// <summary>REST semantics and bad input, over HTTPS with the admin certificate (and without it).</summary>
+public sealed class ApiSemanticsTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    private static StringContent Json(string json, string type = "application/json") => new(json, Encoding.UTF8, type);
+
+    private async Task<(HttpStatusCode Code, JsonNode? Body)> SendAsync(HttpMethod method, string path, HttpContent? content = null)
+    {
+        using var client = fixture.Server.AdminClient();
+        using var response = await client.SendAsync(new HttpRequestMessage(method, path) { Content = content });
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
+    }
+
+    private static string Reason(JsonNode? status) => status?["reason"]?.GetValue<string>() ?? string.Empty;
+
+    private static string Message(JsonNode? status) => status?["message"]?.GetValue<string>() ?? string.Empty;
+
+    [Fact]
+    public async Task AnonymousRequestsAreUnauthorized()
+    {
+        using var client = fixture.Server.AdminClient(withCertificate: false);
+        foreach (var path in new[] { "/api/v1/namespaces", "/version", "/healthz" })
+        {
+            using var response = await client.GetAsync(path);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            var status = JsonNode.Parse(await response.Content.ReadAsStringAsync());
+            Assert.Equal("Unauthorized", Reason(status));
+            Assert.Equal(401, status!["code"]!.GetValue<int>());
+        }
+    }
+
+    [Fact]
+    public async Task BadInputGetsUpstreamErrorsAndChangesNothing()
+    {
+        const string path = "/api/v1/namespaces/default/configmaps";
+        var (_, before) = await SendAsync(HttpMethod.Get, path);
+        var rv = before!["metadata"]!["resourceVersion"]!.GetValue<string>();
+
+        var malformed = await SendAsync(HttpMethod.Post, path, Json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","));
+        Assert.Equal(HttpStatusCode.BadRequest, malformed.Code);
+        Assert.Equal("BadRequest", Reason(malformed.Body));
+
+        var badYaml = await SendAsync(HttpMethod.Post, path, Json("kind: ConfigMap\nmetadata: [unclosed", "application/yaml"));
+        Assert.Equal(HttpStatusCode.BadRequest, badYaml.Code);
+
+        var wrongKind = await SendAsync(HttpMethod.Post, path, Json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"x\"}}"));
+        Assert.Equal(HttpStatusCode.BadRequest, wrongKind.Code);
+        var wrongVersion = await SendAsync(HttpMethod.Post, path, Json("{\"apiVersion\":\"apps/v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}"));
+        Assert.Equal(HttpStatusCode.BadRequest, wrongVersion.Code);
+        Assert.Contains("does not match the expected API version (v1)", Message(wrongVersion.Body));
+
+        var invalid = await SendAsync(HttpMethod.Post, path, Json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"Not_Valid\"}}"));
+        Assert.Equal((HttpStatusCode)422, invalid.Code);
+        Assert.Equal("Invalid", Reason(invalid.Body));
+        Assert.StartsWith("ConfigMap \"Not_Valid\" is invalid: metadata.name: Invalid value: \"Not_Valid\": a lowercase RFC 1123 subdomain", Message(invalid.Body));
+        Assert.Equal("metadata.name", invalid.Body!["details"]!["causes"]![0]!["field"]!.GetValue<string>());
+
+        var invalidPod = await SendAsync(HttpMethod.Post, "/api/v1/namespaces/default/pods", Json("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"c\"}]}}"));
+        Assert.Equal((HttpStatusCode)422, invalidPod.Code);
+        Assert.Equal("Pod \"p\" is invalid: spec.containers[0].image: Required value", Message(invalidPod.Body));
+
+        var huge = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"huge\"},\"data\":{\"a\":\"" + new string('x', 4 * 1024 * 1024) + "\"}}";
+        var tooLarge = await SendAsync(HttpMethod.Post, path, Json(huge));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.Code);
+        Assert.Equal("RequestEntityTooLarge", Reason(tooLarge.Body));
+
+        var unsupported = await SendAsync(HttpMethod.Post, path, Json("<xml/>", "application/xml"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, unsupported.Code);
+
+        var missingNs = await SendAsync(HttpMethod.Post, "/api/v1/namespaces/nope/configmaps", Json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}"));
+        Assert.Equal(HttpStatusCode.NotFound, missingNs.Code);
+        Assert.Equal("namespaces \"nope\" not found", Message(missingNs.Body));
+
+        var (_, after) = await SendAsync(HttpMethod.Get, path);
+        Assert.Equal(rv, after!["metadata"]!["resourceVersion"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task StaleResourceVersionConflictsAndStatusIsSeparateFromSpec()
+    {
+        const string path = "/apis/apps/v1/namespaces/default/deployments";
+        var body = "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"cc\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}},\"status\":{\"replicas\":7}}";
+        var (code, created) = await SendAsync(HttpMethod.Post, path, Json(body));
+        Assert.Equal(HttpStatusCode.Created, code);
+        Assert.Null(created!["status"]!["replicas"]);
+        var rv1 = created["metadata"]!["resourceVersion"]!.GetValue<string>();
+
+        created["spec"]!["replicas"] = 3;
+        var (c2, updated) = await SendAsync(HttpMethod.Put, path + "/cc", Json(created.ToJsonString()));
+        Assert.Equal(HttpStatusCode.OK, c2);
+        Assert.Equal(2, updated!["metadata"]!["generation"]!.GetValue<int>());
+
+        created["spec"]!["replicas"] = 4;
+        var (c3, conflict) = await SendAsync(HttpMethod.Put, path + "/cc", Json(created.ToJsonString()));
+        Assert.Equal(HttpStatusCode.Conflict, c3);
+        Assert.Equal("Conflict", Reason(conflict));
+        Assert.Equal("Operation cannot be fulfilled on deployments.apps \"cc\": the object has been modified; please apply your changes to the latest version and try again", Message(conflict));
+        Assert.NotEqual(rv1, updated["metadata"]!["resourceVersion"]!.GetValue<string>());
+
+        // The status subresource changes only status; the main resource ignores status.
+        updated["status"] = new JsonObject { ["replicas"] = 3 };
+        updated["spec"]!["replicas"] = 9;
+        var (c4, status) = await SendAsync(HttpMethod.Put, path + "/cc/status", Json(updated.ToJsonString()));
+        Assert.Equal(HttpStatusCode.OK, c4);
+        Assert.Equal(3, status!["spec"]!["replicas"]!.GetValue<int>());
+        Assert.Equal(3, status["status"]!["replicas"]!.GetValue<int>());
+        Assert.Equal(2, status["metadata"]!["generation"]!.GetValue<int>());
+
+        var (c5, scale) = await SendAsync(HttpMethod.Get, path + "/cc/scale");
+        Assert.Equal(HttpStatusCode.OK, c5);
+        Assert.Equal("Scale", scale!["kind"]!.GetValue<string>());
+        Assert.Equal("autoscaling/v1", scale["apiVersion"]!.GetValue<string>());
+        Assert.Equal("a=b", scale["status"]!["selector"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task ListPagesWithContinueAndWatchResumesFromAResourceVersion()
+    {
+        var ns = "paging";
+        await SendAsync(HttpMethod.Post, "/api/v1/namespaces", Json($"{{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{{\"name\":\"{ns}\"}}}}"));
+        for (var i = 0; i < 7; i++)
+        {
+            var (code, _) = await SendAsync(HttpMethod.Post, $"/api/v1/namespaces/{ns}/configmaps", Json($"{{\"metadata\":{{\"name\":\"c{i}\",\"labels\":{{\"even\":\"{i % 2 == 0}\"}}}}}}"));
+            Assert.Equal(HttpStatusCode.Created, code);
+        }
+        var names = new List<string>();
+        string? cont = null;
+        string? firstRv = null;
+        do
+        {
+            var (_, page) = await SendAsync(HttpMethod.Get, $"/api/v1/namespaces/{ns}/configmaps?limit=3&labelSelector=even%3DTrue" + (cont is null ? string.Empty : "&continue=" + Uri.EscapeDataString(cont)));
+            firstRv ??= page!["metadata"]!["resourceVersion"]!.GetValue<string>();
+            Assert.Equal(firstRv, page!["metadata"]!["resourceVersion"]!.GetValue<string>());
+            names.AddRange(page["items"]!.AsArray().Select(i => i!["metadata"]!["name"]!.GetValue<string>()));
+            cont = page["metadata"]!["continue"]?.GetValue<string>();
+        }
+        while (cont is not null);
+        Assert.Equal(["c0", "c2", "c4", "c6"], names);
+
+        using var client = fixture.Server.AdminClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={firstRv}&timeoutSeconds=10");
+        var update = SendAsync(new HttpMethod("PATCH"), $"/api/v1/namespaces/{ns}/configmaps/c1", Json("{\"data\":{\"x\":\"y\"}}", "application/merge-patch+json"));
+        Assert.Equal(HttpStatusCode.OK, (await update).Code);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var line = await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        var ev = JsonNode.Parse(line!)!;
+        Assert.Equal("MODIFIED", ev["type"]!.GetValue<string>());
+        Assert.Equal("c1", ev["object"]!["metadata"]!["name"]!.GetValue<string>());
+        Assert.Equal("y", ev["object"]!["data"]!["x"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task ServicesGetClusterIpsAndNodePortsFromTheirRanges()
+    {
+        var (code, svc) = await SendAsync(HttpMethod.Post, "/api/v1/namespaces/default/services",
+            Json("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"np\"},\"spec\":{\"type\":\"NodePort\",\"ports\":[{\"port\":80}]}}"));
+        Assert.Equal(HttpStatusCode.Created, code);
+        Assert.StartsWith("10.43.", svc!["spec"]!["clusterIP"]!.GetValue<string>());
+        var nodePort = svc["spec"]!["ports"]![0]!["nodePort"]!.GetValue<int>();
+        Assert.InRange(nodePort, 30000, 32767);
+        Assert.Equal(80, svc["spec"]!["ports"]![0]!["targetPort"]!.GetValue<int>());
+        var (dup, error) = await SendAsync(HttpMethod.Post, "/api/v1/namespaces/default/services",
+            Json($"{{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{{\"name\":\"np2\"}},\"spec\":{{\"type\":\"NodePort\",\"ports\":[{{\"port\":80,\"nodePort\":{nodePort}}}]}}}}"));
+        Assert.Equal((HttpStatusCode)422, dup);
+        Assert.Contains("provided port is already allocated", Message(error));
+    }
+}
