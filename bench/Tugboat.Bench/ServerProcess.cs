@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Tugboat.Bench;
+
+/// <summary>A <c>tug server</c> child process for measuring, with an admin HTTPS client factory.</summary>
+internal sealed class ServerProcess : IAsyncDisposable
+{
+    private Process? _process;
+
+    public ServerProcess(string dataDir)
+    {
+        DataDir = dataDir;
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        Port = ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    public string DataDir { get; }
+    public int Port { get; }
+    public int Pid => _process!.Id;
+
+    public async Task<TimeSpan> StartAsync()
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "tug.dll"), "server", "--data-dir", DataDir, "--port", Port.ToString() })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        var sw = Stopwatch.StartNew();
+        _process = Process.Start(psi)!;
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginErrorReadLine();
+        while (await _process.StandardOutput.ReadLineAsync() is { } line)
+        {
+            if (line.Contains("ready", StringComparison.Ordinal))
+            {
+                var elapsed = sw.Elapsed;
+                _ = _process.StandardOutput.ReadToEndAsync();
+                return elapsed;
+            }
+        }
+        throw new InvalidOperationException("tug server exited before it was ready");
+    }
+
+    public long ResidentBytes()
+    {
+        foreach (var line in File.ReadLines($"/proc/{Pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+            }
+        }
+        return 0;
+    }
+
+    public HttpClient Client(bool http2 = false)
+    {
+        var tls = Path.Combine(DataDir, "tls");
+        var ca = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(tls, "ca.crt")));
+        var admin = X509Certificate2.CreateFromPemFile(Path.Combine(tls, "admin.crt"), Path.Combine(tls, "admin.key"));
+        var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1, EnableMultipleHttp2Connections = false, InitialHttp2StreamWindowSize = 16 << 20 };
+        handler.SslOptions.ClientCertificates = [X509CertificateLoader.LoadPkcs12(admin.Export(X509ContentType.Pkcs12), null)];
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) =>
+        {
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(ca);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return cert is X509Certificate2 c && chain.Build(c);
+        };
+        return new HttpClient(handler)
+        {
+            BaseAddress = new Uri($"https://127.0.0.1:{Port}"),
+            DefaultRequestVersion = http2 ? HttpVersion.Version20 : HttpVersion.Version11,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Timeout = TimeSpan.FromMinutes(5),
+        };
+    }
+
+    public async Task StopAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            Process.Start("kill", ["-TERM", _process.Id.ToString()])!.WaitForExit();
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _process?.Dispose();
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Starts a single-node cluster on the embedded defaults (data in .tug/data), waits until it is ready, and creates the
+# example application. The server keeps running in the background; its log is .tug/server.log.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+data="$root/.tug/data"
+mkdir -p "$data"
+export KUBECONFIG="$data/kubeconfig.yaml"
+kubectl=${KUBECTL:-kubectl}
+if ! { [[ -f "$KUBECONFIG" ]] && "$kubectl" get --raw /readyz >/dev/null 2>&1; }; then
+  "$root/tug" version >/dev/null   # builds tug when needed
+  nohup "$root/tug" server --data-dir "$data" > "$root/.tug/server.log" 2>&1 &
+  echo $! > "$root/.tug/server.pid"
+  for _ in $(seq 1 100); do grep -q ready "$root/.tug/server.log" 2>/dev/null && break; sleep 0.1; done
+  grep ready "$root/.tug/server.log" || { cat "$root/.tug/server.log"; exit 1; }
+fi
+"$kubectl" create -f "$root/examples/hello.yaml" 2>&1 | grep -v AlreadyExists || true
+"$kubectl" get all,configmaps -l app=hello
+echo
+echo "export KUBECONFIG=$KUBECONFIG   # to use kubectl with this cluster"
+echo "kill \$(cat $root/.tug/server.pid)   # to stop it"
