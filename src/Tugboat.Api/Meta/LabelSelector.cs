@@ -116,6 +116,11 @@ public sealed class LabelSelector
             {
                 throw new FormatException($"found '{p.Rest}', expected: ',' or 'end of string'");
             }
+            p.SkipSpaces();
+            if (p.AtEnd)
+            {
+                throw new FormatException("found '', expected: identifier after ','");
+            }
         }
         return new LabelSelector(list);
     }

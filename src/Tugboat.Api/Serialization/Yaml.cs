@@ -20,6 +20,10 @@ public static class Yaml
         {
             throw new FormatException($"error converting YAML to JSON: yaml: line {ex.Start.Line}: {ex.Message}", ex);
         }
+        catch (InvalidOperationException ex)
+        {
+            throw new FormatException($"error converting YAML to JSON: {ex.Message}", ex);
+        }
         if (stream.Documents.Count == 0)
         {
             return null;
