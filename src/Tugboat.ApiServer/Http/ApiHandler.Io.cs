@@ -472,7 +472,12 @@ internal sealed partial class ApiHandler
     {
         http.Response.StatusCode = status;
         http.Response.ContentType = MediaTypes.Json;
-        await http.Response.BodyWriter.WriteAsync(ObjectCodec.ToUtf8(node), http.RequestAborted).ConfigureAwait(false);
+        // Written straight into the response pipe: large Tables are never materialised as one string.
+        using (var writer = new Utf8JsonWriter(http.Response.BodyWriter, new JsonWriterOptions { Encoder = ObjectCodec.WireOptions.Encoder, SkipValidation = true }))
+        {
+            node.WriteTo(writer, ObjectCodec.WireOptions);
+        }
+        await http.Response.BodyWriter.FlushAsync(http.RequestAborted).ConfigureAwait(false);
     }
 
     private static async Task WriteStatusAsync(HttpContext http, ApiException e)

@@ -3,7 +3,7 @@ using Tugboat.ApiServer.Registry;
 
 namespace Tugboat.ApiServer.Http;
 
-/// <summary>Server-side printing: meta.k8s.io/v1 Table responses with each kind's columns.</summary>
+/// <summary>Server-side printing: meta.k8s.io/v1 Table responses with each kind's columns. The objects passed in are consumed.</summary>
 internal static class Tables
 {
     public static JsonObject Build(ResourceType rt, IEnumerable<JsonObject> objects, string? resourceVersion, string? continueToken, string includeObject, bool withHeaders = true)
@@ -49,11 +49,14 @@ internal static class Tables
                     row["object"] = obj;
                     break;
                 default:
+                    // The object is not used after its row is built, so its metadata moves into the row.
+                    var metadata = obj["metadata"];
+                    obj.Remove("metadata");
                     row["object"] = new JsonObject
                     {
                         ["kind"] = "PartialObjectMetadata",
                         ["apiVersion"] = "meta.k8s.io/v1",
-                        ["metadata"] = obj["metadata"]?.DeepClone(),
+                        ["metadata"] = metadata,
                     };
                     break;
             }

@@ -97,5 +97,5 @@ internal static class ObjectCodec
 
     public static string ToJsonString(JsonNode node) => node.ToJsonString(WireOptions);
 
-    public static byte[] ToUtf8(JsonNode node) => Encoding.UTF8.GetBytes(node.ToJsonString(WireOptions));
+    public static byte[] ToUtf8(JsonNode node) => JsonSerializer.SerializeToUtf8Bytes(node, WireOptions);
 }
