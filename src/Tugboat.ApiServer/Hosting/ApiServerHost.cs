@@ -70,7 +70,7 @@ public static class ApiServerHost
             });
         });
         var app = builder.Build();
-        var handler = new ApiHandler(registry, new Discovery(registry.Catalog), new ServerIdentity($"{hostPart}:{options.Port}", token));
+        var handler = new ApiHandler(registry, new Discovery(registry.Catalog), new ServerIdentity($"{hostPart}:{options.Port}", token), app.Lifetime.ApplicationStopping);
         app.Run(handler.HandleAsync);
 
         await app.StartAsync(ct).ConfigureAwait(false);

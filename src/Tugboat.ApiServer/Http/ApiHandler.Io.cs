@@ -24,8 +24,13 @@ internal sealed partial class ApiHandler
         if (output == MediaTypes.Output.Table)
         {
             var include = http.Request.Query["includeObject"].ToString();
-            var table = Tables.Build(rt, list.Items.Select(ObjectCodec.Decode), rv, list.Continue, include.Length == 0 ? "Metadata" : include);
-            await WriteJsonAsync(http, 200, table).ConfigureAwait(false);
+            http.Response.StatusCode = 200;
+            http.Response.ContentType = MediaTypes.Json;
+            using (var json = new Utf8JsonWriter(http.Response.BodyWriter, new JsonWriterOptions { Encoder = ObjectCodec.WireOptions.Encoder, SkipValidation = true }))
+            {
+                Tables.Write(json, rt, list.Items.Select(ObjectCodec.Decode), rv, list.Continue, include.Length == 0 ? "Metadata" : include);
+            }
+            await http.Response.BodyWriter.FlushAsync(http.RequestAborted).ConfigureAwait(false);
             return;
         }
         http.Response.StatusCode = 200;
@@ -77,7 +82,8 @@ internal sealed partial class ApiHandler
         var include = http.Request.Query["includeObject"].ToString();
         // Upstream closes watches after timeoutSeconds, or after a randomised 30–60 minutes.
         var timeout = options.Timeout ?? TimeSpan.FromSeconds(1800 * (1 + Random.Shared.NextDouble()));
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        // Watches end with the request, their timeout, or the server's shutdown (clients then re-list or resume).
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
         cts.CancelAfter(timeout);
         http.Response.StatusCode = 200;
         http.Response.ContentType = MediaTypes.Json;

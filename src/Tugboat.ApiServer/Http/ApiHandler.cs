@@ -16,7 +16,7 @@ namespace Tugboat.ApiServer.Http;
 /// Serves the Kubernetes REST API: discovery, health, and every resource path, turning requests into registry calls and
 /// results (or <see cref="ApiException"/>s) into upstream-shaped responses.
 /// </summary>
-internal sealed partial class ApiHandler(Registry.Registry registry, Discovery discovery, ServerIdentity identity)
+internal sealed partial class ApiHandler(Registry.Registry registry, Discovery discovery, ServerIdentity identity, CancellationToken stopping)
 {
     private readonly OpenApi _openApi = new(registry.Catalog);
 

@@ -8,7 +8,37 @@ internal static class Tables
 {
     public static JsonObject Build(ResourceType rt, IEnumerable<JsonObject> objects, string? resourceVersion, string? continueToken, string includeObject, bool withHeaders = true)
     {
+        var table = Header(rt, resourceVersion, continueToken, withHeaders);
         var now = DateTimeOffset.UtcNow;
+        table["rows"] = new JsonArray(objects.Select(o => (JsonNode)Row(rt, o, includeObject, now)).ToArray());
+        return table;
+    }
+
+    /// <summary>
+    /// Writes a Table for stored objects row by row, so that only one object is parsed at a time however long the list.
+    /// </summary>
+    public static void Write(System.Text.Json.Utf8JsonWriter writer, ResourceType rt, IEnumerable<JsonObject> objects, string? resourceVersion, string? continueToken, string includeObject)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var options = ObjectCodec.WireOptions;
+        writer.WriteStartObject();
+        foreach (var (name, value) in Header(rt, resourceVersion, continueToken, withHeaders: true))
+        {
+            writer.WritePropertyName(name);
+            value!.WriteTo(writer, options);
+        }
+        writer.WritePropertyName("rows");
+        writer.WriteStartArray();
+        foreach (var obj in objects)
+        {
+            Row(rt, obj, includeObject, now).WriteTo(writer, options);
+        }
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+
+    private static JsonObject Header(ResourceType rt, string? resourceVersion, string? continueToken, bool withHeaders)
+    {
         var columns = rt.Strategy.Columns;
         var meta = new JsonObject();
         if (resourceVersion is not null)
@@ -36,34 +66,33 @@ internal static class Tables
                 ["priority"] = c.Priority,
             }).ToArray());
         }
-        var rows = new JsonArray();
-        foreach (var obj in objects)
-        {
-            var cells = new JsonArray(columns.Select(c => ToNode(c.Cell(obj, now))).ToArray());
-            var row = new JsonObject { ["cells"] = cells };
-            switch (includeObject)
-            {
-                case "None":
-                    break;
-                case "Object":
-                    row["object"] = obj;
-                    break;
-                default:
-                    // The object is not used after its row is built, so its metadata moves into the row.
-                    var metadata = obj["metadata"];
-                    obj.Remove("metadata");
-                    row["object"] = new JsonObject
-                    {
-                        ["kind"] = "PartialObjectMetadata",
-                        ["apiVersion"] = "meta.k8s.io/v1",
-                        ["metadata"] = metadata,
-                    };
-                    break;
-            }
-            rows.Add(row);
-        }
-        table["rows"] = rows;
         return table;
+    }
+
+    private static JsonObject Row(ResourceType rt, JsonObject obj, string includeObject, DateTimeOffset now)
+    {
+        var cells = new JsonArray(rt.Strategy.Columns.Select(c => ToNode(c.Cell(obj, now))).ToArray());
+        var row = new JsonObject { ["cells"] = cells };
+        switch (includeObject)
+        {
+            case "None":
+                break;
+            case "Object":
+                row["object"] = obj;
+                break;
+            default:
+                // The object is not used after its row is built, so its metadata moves into the row.
+                var metadata = obj["metadata"];
+                obj.Remove("metadata");
+                row["object"] = new JsonObject
+                {
+                    ["kind"] = "PartialObjectMetadata",
+                    ["apiVersion"] = "meta.k8s.io/v1",
+                    ["metadata"] = metadata,
+                };
+                break;
+        }
+        return row;
     }
 
     private static JsonNode? ToNode(object? value) => value switch
