@@ -27,7 +27,11 @@ public sealed class Kubectl(string binary, string kubeconfig)
 
     public async Task<Result> RunAsync(params string[] args) => await RunWithInputAsync(null, args);
 
-    public async Task<Result> RunWithInputAsync(string? stdin, params string[] args)
+    public Task<Result> RunWithInputAsync(string? stdin, params string[] args) => RunAsync(stdin, [], args);
+
+    public Task<Result> RunWithEnvironmentAsync(Dictionary<string, string> environment, params string[] args) => RunAsync(null, environment, args);
+
+    private async Task<Result> RunAsync(string? stdin, Dictionary<string, string> environment, string[] args)
     {
         Assert.True(File.Exists(binary), $"kubectl is required at {binary} (see .ci/run)");
         var psi = new ProcessStartInfo(binary)
@@ -39,6 +43,10 @@ public sealed class Kubectl(string binary, string kubeconfig)
         };
         psi.Environment["KUBECONFIG"] = kubeconfig;
         psi.Environment["HOME"] = Path.GetDirectoryName(kubeconfig)!;
+        foreach (var (name, value) in environment)
+        {
+            psi.Environment[name] = value;
+        }
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);

@@ -137,8 +137,8 @@ public sealed class KubectlBasicsTests(ServerFixture fixture) : IClassFixture<Se
         Assert.Equal("merged", cm["data"]!["m"]!.GetValue<string>());
         Assert.Null(cm["data"]!["k"]);
 
-        var strategic = (await k.RunAsync("patch", "cm", "c1", "-n", ns, "-p", "{\"data\":{\"x\":\"y\"}}")).Fails();
-        Assert.Contains("strategic merge patch", strategic.Err);
+        Assert.Contains("configmap/c1 patched", (await k.RunAsync("patch", "cm", "c1", "-n", ns, "-p", "{\"data\":{\"x\":\"y\"}}")).Ok().Out);
+        Assert.Equal("y", (await k.RunAsync("get", "cm", "c1", "-n", ns, "-o", "jsonpath={.data.x}")).Ok().Out);
 
         Assert.Contains("deployment.apps/d1 scaled", (await k.RunAsync("scale", "deploy", "d1", "-n", ns, "--replicas=5")).Ok().Out);
         var d = JsonNode.Parse((await k.RunAsync("get", "deploy", "d1", "-n", ns, "-o", "json")).Ok().Out)!;

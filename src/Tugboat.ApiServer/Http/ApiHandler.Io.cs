@@ -406,7 +406,7 @@ internal sealed partial class ApiHandler
     }
 
     /// <summary>Reads a patch body and returns the function that applies it.</summary>
-    private static async Task<Func<JsonObject, JsonNode?>> ReadPatchAsync(HttpContext http)
+    private static async Task<Func<JsonObject, JsonNode?>> ReadPatchAsync(HttpContext http, ResourceType rt, string subresource)
     {
         var contentType = ContentType(http);
         switch (contentType)
@@ -440,11 +440,33 @@ internal sealed partial class ApiHandler
                 };
             }
             case MediaTypes.StrategicMergePatch:
-                throw ApiException.UnsupportedMediaType("strategic merge patch (application/strategic-merge-patch+json) is not supported by this server yet; use --type=merge or --type=json - accepted media types include: application/json-patch+json, application/merge-patch+json");
+            {
+                var definition = subresource == "scale" ? PatchMeta.Instance.DefinitionOf("autoscaling/v1", "Scale") : PatchMeta.Instance.DefinitionOf(rt.ApiVersion, rt.Kind);
+                if (definition is null)
+                {
+                    throw ApiException.UnsupportedMediaType("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json");
+                }
+                var patch = DecodeValidated(http, await ReadBodyAsync(http).ConfigureAwait(false), MediaTypes.Json);
+                if (patch is not JsonObject patchObject)
+                {
+                    throw ApiException.BadRequest("json: cannot unmarshal into Go value of type map[string]interface {}");
+                }
+                return target =>
+                {
+                    try
+                    {
+                        return StrategicMergePatch.Apply(target, patchObject, definition);
+                    }
+                    catch (PatchException e)
+                    {
+                        throw new ApiException(422, "Invalid", e.Message);
+                    }
+                };
+            }
             case MediaTypes.ApplyPatch:
-                throw ApiException.UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is not supported by this server yet - accepted media types include: application/json-patch+json, application/merge-patch+json");
+                throw ApiException.UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is not supported by this server yet - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json");
             default:
-                throw ApiException.UnsupportedMediaType($"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json");
+                throw ApiException.UnsupportedMediaType($"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json");
         }
     }
 

@@ -187,7 +187,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             }
             case "PATCH":
             {
-                var apply = await ReadPatchAsync(http).ConfigureAwait(false);
+                var apply = await ReadPatchAsync(http, rt, string.Empty).ConfigureAwait(false);
                 var patched = await registry.PatchAsync(rt, req.Namespace, req.Name, apply, string.Empty, dryRun, ct).ConfigureAwait(false);
                 await WriteEntryAsync(http, 200, rt, patched).ConfigureAwait(false);
                 return;
@@ -248,7 +248,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                         await WriteEntryAsync(http, 200, rt, await registry.UpdateAsync(rt, req.Namespace, name, body, "status", dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
                         return;
                     case "PATCH":
-                        var apply = await ReadPatchAsync(http).ConfigureAwait(false);
+                        var apply = await ReadPatchAsync(http, rt, "status").ConfigureAwait(false);
                         await WriteEntryAsync(http, 200, rt, await registry.PatchAsync(rt, req.Namespace, name, apply, "status", dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
                         return;
                 }
@@ -266,7 +266,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                         await WriteJsonAsync(http, 200, Scale.FromObject(rt, ObjectCodec.Decode(updated))).ConfigureAwait(false);
                         return;
                     case "PATCH":
-                        var apply = await ReadPatchAsync(http).ConfigureAwait(false);
+                        var apply = await ReadPatchAsync(http, rt, "scale").ConfigureAwait(false);
                         var patched = await registry.PatchAsync(rt, req.Namespace, name, apply, "scale", dryRun, ct).ConfigureAwait(false);
                         await WriteJsonAsync(http, 200, Scale.FromObject(rt, ObjectCodec.Decode(patched))).ConfigureAwait(false);
                         return;

@@ -1,0 +1,68 @@
+namespace Tugboat.Api.Patch;
+
+/// <summary>
+/// The strategic-merge metadata of the built-in kinds (merge keys and patch strategies per field), loaded from the
+/// table tools/PatchMetaGen extracts from the upstream OpenAPI schema.
+/// </summary>
+public sealed class PatchMeta
+{
+    private readonly Dictionary<string, string> _kinds;
+    private readonly Dictionary<string, Dictionary<string, PatchField>> _definitions;
+
+    private PatchMeta(Dictionary<string, string> kinds, Dictionary<string, Dictionary<string, PatchField>> definitions)
+    {
+        _kinds = kinds;
+        _definitions = definitions;
+    }
+
+    public static PatchMeta Instance { get; } = Load();
+
+    /// <summary>The definition that objects of <paramref name="apiVersion"/>/<paramref name="kind"/> follow, or null for kinds without one (custom resources).</summary>
+    public string? DefinitionOf(string apiVersion, string kind) => _kinds.GetValueOrDefault(apiVersion + " " + kind);
+
+    /// <summary>Patch metadata of one field of a definition, or null for a plain field (replaced by a patch).</summary>
+    public PatchField? Field(string? definition, string field) =>
+        definition is not null && _definitions.TryGetValue(definition, out var fields) ? fields.GetValueOrDefault(field) : null;
+
+    private static PatchMeta Load()
+    {
+        using var stream = typeof(PatchMeta).Assembly.GetManifestResourceStream("Tugboat.Api.patch-meta.txt")
+            ?? throw new InvalidOperationException("the patch metadata table is missing from Tugboat.Api");
+        using var reader = new StreamReader(stream);
+        var kinds = new Dictionary<string, string>(StringComparer.Ordinal);
+        var definitions = new Dictionary<string, Dictionary<string, PatchField>>(StringComparer.Ordinal);
+        Dictionary<string, PatchField>? current = null;
+        while (reader.ReadLine() is { } line)
+        {
+            var parts = line.Split(' ');
+            switch (parts[0])
+            {
+                case "K":
+                    kinds[parts[1] + " " + parts[2]] = parts[3];
+                    break;
+                case "D":
+                    current = [];
+                    definitions[parts[1]] = current;
+                    break;
+                case "F" when current is not null:
+                    var strategies = parts[4] == "-" ? [] : parts[4].Split(',');
+                    current[parts[1]] = new PatchField(
+                        parts[2],
+                        parts[3] == "-" ? null : parts[3],
+                        strategies.Contains("merge"),
+                        strategies.Contains("retainKeys"),
+                        strategies.Contains("replace"),
+                        parts[5] == "-" ? null : parts[5]);
+                    break;
+            }
+        }
+        return new PatchMeta(kinds, definitions);
+    }
+}
+
+/// <summary>
+/// A field's shape (<c>object</c>, <c>list</c> or <c>map</c>), the definition of its value or items, whether lists
+/// merge (by <see cref="MergeKey"/> for lists of objects, as a set for lists of scalars), whether the field's object
+/// honours <c>$retainKeys</c>, and whether it is always replaced.
+/// </summary>
+public sealed record PatchField(string Shape, string? Item, bool Merge, bool RetainKeys, bool Replace, string? MergeKey);
