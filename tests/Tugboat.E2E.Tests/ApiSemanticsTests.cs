@@ -158,6 +158,31 @@ public sealed class ApiSemanticsTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task FieldValidationHandlesUnknownAndDuplicateFieldsAsUpstream()
+    {
+        const string path = "/api/v1/namespaces/default/configmaps";
+        string Body(string name) => $$"""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"{{name}}","bogus":1},"data":{"a":"b"},"extra":true}""";
+        var (strict, error) = await SendAsync(HttpMethod.Post, path + "?fieldValidation=Strict", Json(Body("fv-strict")));
+        Assert.Equal(HttpStatusCode.BadRequest, strict);
+        Assert.Equal("ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"metadata.bogus\", unknown field \"extra\"", Message(error));
+
+        using var client = fixture.Server.AdminClient();
+        using var warned = await client.PostAsync(path, Json(Body("fv-warn")));
+        Assert.Equal(HttpStatusCode.Created, warned.StatusCode);
+        Assert.Contains("299 - \"unknown field \\\"extra\\\"\"", warned.Headers.GetValues("Warning"));
+        var stored = JsonNode.Parse(await warned.Content.ReadAsStringAsync())!;
+        Assert.Null(stored["extra"]);
+        Assert.Null(stored["metadata"]!["bogus"]);
+
+        var (dup, dupError) = await SendAsync(HttpMethod.Post, path + "?fieldValidation=Strict", Json("""{"metadata":{"name":"fv-dup"},"data":{"a":"1","a":"2"}}"""));
+        Assert.Equal(HttpStatusCode.BadRequest, dup);
+        Assert.Contains("duplicate field \"data.a\"", Message(dupError));
+        var (ignored, kept) = await SendAsync(HttpMethod.Post, path + "?fieldValidation=Ignore", Json("""{"metadata":{"name":"fv-dup"},"data":{"a":"1","a":"2"}}"""));
+        Assert.Equal(HttpStatusCode.Created, ignored);
+        Assert.Equal("2", kept!["data"]!["a"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task ServicesGetClusterIpsAndNodePortsFromTheirRanges()
     {
         var (code, svc) = await SendAsync(HttpMethod.Post, "/api/v1/namespaces/default/services",

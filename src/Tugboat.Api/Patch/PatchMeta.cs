@@ -2,7 +2,7 @@ namespace Tugboat.Api.Patch;
 
 /// <summary>
 /// The strategic-merge metadata of the built-in kinds (merge keys and patch strategies per field), loaded from the
-/// table tools/PatchMetaGen extracts from the upstream OpenAPI schema.
+/// table tools/SchemaGen extracts from the upstream OpenAPI schema.
 /// </summary>
 public sealed class PatchMeta
 {
@@ -26,8 +26,8 @@ public sealed class PatchMeta
 
     private static PatchMeta Load()
     {
-        using var stream = typeof(PatchMeta).Assembly.GetManifestResourceStream("Tugboat.Api.patch-meta.txt")
-            ?? throw new InvalidOperationException("the patch metadata table is missing from Tugboat.Api");
+        using var stream = typeof(PatchMeta).Assembly.GetManifestResourceStream("Tugboat.Api.api-schema.txt")
+            ?? throw new InvalidOperationException("the API schema table is missing from Tugboat.Api");
         using var reader = new StreamReader(stream);
         var kinds = new Dictionary<string, string>(StringComparer.Ordinal);
         var definitions = new Dictionary<string, Dictionary<string, PatchField>>(StringComparer.Ordinal);
@@ -61,7 +61,8 @@ public sealed class PatchMeta
 }
 
 /// <summary>
-/// A field's shape (<c>object</c>, <c>list</c> or <c>map</c>), the definition of its value or items, whether lists
+/// A field's type (<c>object</c>, <c>list</c>, <c>map</c>, a scalar type, or <c>any</c>), the definition or scalar type of
+/// its value or items, whether lists
 /// merge (by <see cref="MergeKey"/> for lists of objects, as a set for lists of scalars), whether the field's object
 /// honours <c>$retainKeys</c>, and whether it is always replaced.
 /// </summary>

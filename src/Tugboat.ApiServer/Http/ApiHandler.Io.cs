@@ -8,6 +8,7 @@ using Microsoft.Extensions.Primitives;
 using Tugboat.Api.Meta;
 using Tugboat.Api.Patch;
 using Tugboat.Api.Protobuf;
+using Tugboat.Api.Schema;
 using Tugboat.Api.Serialization;
 using Tugboat.ApiServer.Registry;
 using Tugboat.Storage;
@@ -376,6 +377,37 @@ internal sealed partial class ApiHandler
         }
     }
 
+    /// <summary>
+    /// Drops the fields a built-in kind does not define, as upstream's decoding does: silently under
+    /// fieldValidation=Ignore, with a Warning header under Warn (the default), and Strict rejects the request.
+    /// </summary>
+    private static JsonObject CheckFields(HttpContext http, JsonObject obj, string apiVersion, string kind)
+    {
+        var unknown = UnknownFields.Prune(obj, apiVersion, kind);
+        if (unknown.Count == 0)
+        {
+            return obj;
+        }
+        var messages = unknown.Select(u => $"unknown field \"{u}\"").ToList();
+        switch (http.Request.Query["fieldValidation"].ToString())
+        {
+            case "Strict":
+                var version = apiVersion.Contains('/') ? apiVersion[(apiVersion.IndexOf('/') + 1)..] : apiVersion;
+                throw ApiException.BadRequest($"{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {string.Join(", ", messages)}");
+            case "Ignore":
+                break;
+            default:
+                foreach (var m in messages)
+                {
+                    http.Response.Headers.Append("Warning", $"299 - \"{m.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+                }
+                break;
+        }
+        return obj;
+    }
+
+    private static JsonObject CheckFields(HttpContext http, JsonObject obj, ResourceType rt) => CheckFields(http, obj, rt.ApiVersion, rt.Kind);
+
     private static JsonNode? LastWins(JsonElement element, string path, List<string> duplicates)
     {
         switch (element.ValueKind)
@@ -407,6 +439,13 @@ internal sealed partial class ApiHandler
 
     /// <summary>Reads a patch body and returns the function that applies it.</summary>
     private static async Task<Func<JsonObject, JsonNode?>> ReadPatchAsync(HttpContext http, ResourceType rt, string subresource)
+    {
+        var apply = await ReadPatchFunctionAsync(http, rt, subresource).ConfigureAwait(false);
+        var (apiVersion, kind) = subresource == "scale" ? ("autoscaling/v1", "Scale") : (rt.ApiVersion, rt.Kind);
+        return target => apply(target) is JsonObject patched ? CheckFields(http, patched, apiVersion, kind) : throw ApiException.BadRequest("the patch did not produce an object");
+    }
+
+    private static async Task<Func<JsonObject, JsonNode?>> ReadPatchFunctionAsync(HttpContext http, ResourceType rt, string subresource)
     {
         var contentType = ContentType(http);
         switch (contentType)

@@ -152,7 +152,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                     {
                         throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
                     }
-                    var body = await ReadObjectAsync(http).ConfigureAwait(false);
+                    var body = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), rt);
                     var created = await registry.CreateAsync(rt, req.Namespace, body, dryRun, ct).ConfigureAwait(false);
                     await WriteEntryAsync(http, 201, rt, created).ConfigureAwait(false);
                     return;
@@ -180,7 +180,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                 return;
             case "PUT":
             {
-                var body = await ReadObjectAsync(http).ConfigureAwait(false);
+                var body = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), rt);
                 var updated = await registry.UpdateAsync(rt, req.Namespace, req.Name, body, string.Empty, dryRun, ct).ConfigureAwait(false);
                 await WriteEntryAsync(http, updated.CreateRevision == updated.ModRevision && updated.ModRevision != 0 && rt.Strategy.AllowCreateOnUpdate ? 201 : 200, rt, updated).ConfigureAwait(false);
                 return;
@@ -244,7 +244,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                         await WriteEntryAsync(http, 200, rt, await registry.GetRequiredAsync(rt, req.Namespace, name, ct).ConfigureAwait(false)).ConfigureAwait(false);
                         return;
                     case "PUT":
-                        var body = await ReadObjectAsync(http).ConfigureAwait(false);
+                        var body = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), rt);
                         await WriteEntryAsync(http, 200, rt, await registry.UpdateAsync(rt, req.Namespace, name, body, "status", dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
                         return;
                     case "PATCH":
@@ -261,7 +261,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                         await WriteJsonAsync(http, 200, Scale.FromObject(rt, ObjectCodec.Decode(entry))).ConfigureAwait(false);
                         return;
                     case "PUT":
-                        var body = await ReadObjectAsync(http).ConfigureAwait(false);
+                        var body = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), "autoscaling/v1", "Scale");
                         var updated = await Scale.UpdateAsync(registry, rt, req.Namespace, name, body, dryRun, ct).ConfigureAwait(false);
                         await WriteJsonAsync(http, 200, Scale.FromObject(rt, ObjectCodec.Decode(updated))).ConfigureAwait(false);
                         return;
