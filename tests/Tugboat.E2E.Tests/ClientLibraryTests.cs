@@ -1,0 +1,61 @@
+using System.Diagnostics;
+
+namespace Tugboat.E2E.Tests;
+
+/// <summary>The official client libraries drive the server unchanged (installed by .ci/run: npm ci in Clients/, python3-kubernetes).</summary>
+public sealed class ClientLibraryTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    private static readonly string Clients = Path.Combine(RepositoryRoot(), "tests", "Tugboat.E2E.Tests", "Clients");
+
+    [Fact]
+    public async Task KubernetesClientNode()
+    {
+        Assert.True(Directory.Exists(Path.Combine(Clients, "node_modules", "@kubernetes", "client-node")),
+            $"@kubernetes/client-node is required: run `npm ci --prefix {Clients}` (.ci/run does)");
+        var output = await RunAsync("node", "client-node.mjs", fixture.Server.Kubeconfig);
+        Assert.Contains("namespaces default,kube-node-lease,kube-public,kube-system", output);
+        Assert.Contains("created node-cm", output);
+        Assert.Contains("patched {\"a\":\"b\",\"c\":\"d\"}", output);
+        Assert.Contains("watch MODIFIED node-cm {\"a\":\"b\",\"c\":\"d\"}", output);
+        Assert.Contains("watch MODIFIED node-cm {\"e\":\"f\"}", output);
+        Assert.Contains("watch DELETED node-cm {\"e\":\"f\"}", output);
+        Assert.Contains("gone 404", output);
+    }
+
+    [Fact]
+    public async Task KubernetesPythonClient()
+    {
+        var output = await RunAsync("/usr/bin/python3", "client-python.py", fixture.Server.Kubeconfig);
+        Assert.DoesNotContain("ModuleNotFoundError", output);
+        Assert.Contains("created py-cm", output);
+        Assert.Contains("patched a=b,c=d", output);
+        Assert.Contains("watch ADDED py-cm", output);
+        Assert.Contains("gone 404", output);
+    }
+
+    private static async Task<string> RunAsync(string program, string script, string kubeconfig)
+    {
+        var psi = new ProcessStartInfo(program) { WorkingDirectory = Clients, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(script);
+        psi.ArgumentList.Add(kubeconfig);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        var output = await stdout + await stderr;
+        Assert.True(p.ExitCode == 0, $"{program} {script} failed ({p.ExitCode}):\n{output}");
+        return output;
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Tugboat.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("the tests run outside the repository");
+    }
+}
