@@ -237,6 +237,10 @@ public sealed class KubectlBasicsTests(ServerFixture fixture) : IClassFixture<Se
             Assert.Matches($@"{n}\s+Active", nss);
         }
         Assert.Contains("default", (await k.RunAsync("get", "sa", "-n", "kube-system")).Ok().Out);
+        var explain = (await k.RunAsync("explain", "deployment.spec.strategy")).Ok().Out;
+        Assert.Matches(@"KIND:\s+Deployment", explain);
+        Assert.Matches(@"rollingUpdate\s+<RollingUpdateDeployment>", explain);
+        Assert.Matches(@"type\s+<string>", explain);
     }
 
     [Theory]

@@ -20,6 +20,9 @@ public sealed class PatchMeta
     /// <summary>The definition that objects of <paramref name="apiVersion"/>/<paramref name="kind"/> follow, or null for kinds without one (custom resources).</summary>
     public string? DefinitionOf(string apiVersion, string kind) => _kinds.GetValueOrDefault(apiVersion + " " + kind);
 
+    /// <summary>Every field of a definition, or null for definitions the table does not hold.</summary>
+    public IReadOnlyDictionary<string, PatchField>? Fields(string definition) => _definitions.GetValueOrDefault(definition);
+
     /// <summary>Patch metadata of one field of a definition, or null for a plain field (replaced by a patch).</summary>
     public PatchField? Field(string? definition, string field) =>
         definition is not null && _definitions.TryGetValue(definition, out var fields) ? fields.GetValueOrDefault(field) : null;

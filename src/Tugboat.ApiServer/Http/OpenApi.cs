@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Patch;
 using Tugboat.ApiServer.Registry;
 
 namespace Tugboat.ApiServer.Http;
@@ -48,19 +49,8 @@ internal sealed class OpenApi
         var prefix = group.Length == 0 ? $"/api/{version}" : $"/apis/{group}/{version}";
         foreach (var rt in catalog.All.Where(t => t.Group == group && t.Version == version))
         {
-            var schemaName = SchemaName(rt);
-            schemas[schemaName] = new JsonObject
-            {
-                ["type"] = "object",
-                ["x-kubernetes-preserve-unknown-fields"] = true,
-                ["x-kubernetes-group-version-kind"] = new JsonArray(Gvk(rt.Group, rt.Version, rt.Kind)),
-            };
-            schemas[schemaName + "List"] = new JsonObject
-            {
-                ["type"] = "object",
-                ["x-kubernetes-preserve-unknown-fields"] = true,
-                ["x-kubernetes-group-version-kind"] = new JsonArray(Gvk(rt.Group, rt.Version, rt.ListKind)),
-            };
+            var schemaName = AddSchema(schemas, rt.ApiVersion, rt.Kind, rt);
+            AddSchema(schemas, rt.ApiVersion, rt.ListKind, rt, list: true);
             var ns = rt.Namespaced ? "/namespaces/{namespace}" : string.Empty;
             var op = OperationSuffix(rt);
             var nsWord = rt.Namespaced ? "Namespaced" : string.Empty;
@@ -70,7 +60,7 @@ internal sealed class OpenApi
             {
                 ["get"] = Operation(rt, $"list{op.Prefix}{nsWord}{rt.Kind}", "list", schemaName + "List", ListParameters()),
                 ["post"] = Operation(rt, $"create{op.Prefix}{nsWord}{rt.Kind}", "post", schemaName, WriteParameters()),
-                ["delete"] = Operation(rt, $"deletecollection{op.Prefix}{nsWord}{rt.Kind}", "deletecollection", "io.k8s.apimachinery.pkg.apis.meta.v1.Status", ListParameters()),
+                ["delete"] = Operation(rt, $"deletecollection{op.Prefix}{nsWord}{rt.Kind}", "deletecollection", StatusSchema, ListParameters()),
                 ["parameters"] = PathParameters(rt.Namespaced, false),
             };
             paths[item] = new JsonObject
@@ -78,7 +68,7 @@ internal sealed class OpenApi
                 ["get"] = Operation(rt, $"read{op.Prefix}{nsWord}{rt.Kind}", "get", schemaName, []),
                 ["put"] = Operation(rt, $"replace{op.Prefix}{nsWord}{rt.Kind}", "put", schemaName, WriteParameters()),
                 ["patch"] = Operation(rt, $"patch{op.Prefix}{nsWord}{rt.Kind}", "patch", schemaName, WriteParameters(force: true)),
-                ["delete"] = Operation(rt, $"delete{op.Prefix}{nsWord}{rt.Kind}", "delete", "io.k8s.apimachinery.pkg.apis.meta.v1.Status", [Query("gracePeriodSeconds", "integer"), Query("propagationPolicy", "string"), Query("dryRun", "string")]),
+                ["delete"] = Operation(rt, $"delete{op.Prefix}{nsWord}{rt.Kind}", "delete", StatusSchema, [Query("gracePeriodSeconds", "integer"), Query("propagationPolicy", "string"), Query("dryRun", "string")]),
                 ["parameters"] = PathParameters(rt.Namespaced, true),
             };
             if (rt.HasStatus)
@@ -96,15 +86,15 @@ internal sealed class OpenApi
                 var scaleGvk = Gvk("autoscaling", "v1", "Scale");
                 paths[item + "/scale"] = new JsonObject
                 {
-                    ["get"] = Operation(rt, $"read{op.Prefix}{nsWord}{rt.Kind}Scale", "get", "io.k8s.api.autoscaling.v1.Scale", [], scaleGvk),
-                    ["put"] = Operation(rt, $"replace{op.Prefix}{nsWord}{rt.Kind}Scale", "put", "io.k8s.api.autoscaling.v1.Scale", WriteParameters(), scaleGvk),
-                    ["patch"] = Operation(rt, $"patch{op.Prefix}{nsWord}{rt.Kind}Scale", "patch", "io.k8s.api.autoscaling.v1.Scale", WriteParameters(force: true), scaleGvk),
+                    ["get"] = Operation(rt, $"read{op.Prefix}{nsWord}{rt.Kind}Scale", "get", ScaleSchema, [], scaleGvk),
+                    ["put"] = Operation(rt, $"replace{op.Prefix}{nsWord}{rt.Kind}Scale", "put", ScaleSchema, WriteParameters(), scaleGvk),
+                    ["patch"] = Operation(rt, $"patch{op.Prefix}{nsWord}{rt.Kind}Scale", "patch", ScaleSchema, WriteParameters(force: true), scaleGvk),
                     ["parameters"] = PathParameters(rt.Namespaced, true),
                 };
-                schemas["io.k8s.api.autoscaling.v1.Scale"] = new JsonObject { ["type"] = "object", ["x-kubernetes-preserve-unknown-fields"] = true };
+                AddDefinition(schemas, ScaleSchema);
             }
         }
-        schemas["io.k8s.apimachinery.pkg.apis.meta.v1.Status"] = new JsonObject { ["type"] = "object", ["x-kubernetes-preserve-unknown-fields"] = true };
+        AddDefinition(schemas, StatusSchema);
         return new JsonObject
         {
             ["openapi"] = "3.0.0",
@@ -130,11 +120,84 @@ internal sealed class OpenApi
 
     private static string Title(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..];
 
-    private static string SchemaName(ResourceType rt)
+    private const string ScaleSchema = "v1.Scale";
+    private const string StatusSchema = "v1.Status";
+
+    /// <summary>
+    /// Adds the schema of a kind, and every definition it uses, from the API schema table; returns its name. A kind the
+    /// table does not know gets an open object schema.
+    /// </summary>
+    private static string AddSchema(JsonObject schemas, string apiVersion, string kind, ResourceType rt, bool list = false)
     {
-        var group = rt.Group.Length == 0 ? "core" : rt.Group.Replace(".k8s.io", string.Empty, StringComparison.Ordinal);
-        return $"io.k8s.api.{group}.{rt.Version}.{rt.Kind}";
+        var definition = PatchMeta.Instance.DefinitionOf(apiVersion, kind);
+        if (definition is null)
+        {
+            var name = $"{rt.Group}.{rt.Version}.{kind}".TrimStart('.');
+            schemas[name] = new JsonObject { ["type"] = "object", ["x-kubernetes-preserve-unknown-fields"] = true };
+            definition = name;
+        }
+        else
+        {
+            AddDefinition(schemas, definition);
+        }
+        schemas[definition]!["x-kubernetes-group-version-kind"] = new JsonArray(Gvk(rt.Group, rt.Version, kind));
+        return definition;
     }
+
+    private static void AddDefinition(JsonObject schemas, string definition)
+    {
+        if (schemas.ContainsKey(definition) || PatchMeta.Instance.Fields(definition) is not { } fields)
+        {
+            return;
+        }
+        var properties = new JsonObject();
+        var schema = new JsonObject { ["type"] = "object", ["properties"] = properties };
+        schemas[definition] = schema;
+        foreach (var (name, field) in fields.OrderBy(f => f.Key, StringComparer.Ordinal))
+        {
+            properties[name] = FieldSchema(schemas, field.Shape, field.Item, field);
+        }
+    }
+
+    private static JsonObject FieldSchema(JsonObject schemas, string type, string? item, PatchField? meta)
+    {
+        JsonObject schema;
+        switch (type)
+        {
+            case "string" or "integer" or "number" or "boolean":
+                schema = new JsonObject { ["type"] = type };
+                break;
+            case "object" when item is not null:
+                AddDefinition(schemas, item);
+                schema = new JsonObject { ["allOf"] = new JsonArray(new JsonObject { ["$ref"] = "#/components/schemas/" + item }) };
+                break;
+            case "list":
+                schema = new JsonObject { ["type"] = "array", ["items"] = FieldSchema(schemas, ItemType(item), item, null) };
+                break;
+            case "map":
+                schema = new JsonObject { ["type"] = "object", ["additionalProperties"] = FieldSchema(schemas, ItemType(item), item, null) };
+                break;
+            default:
+                schema = new JsonObject { ["x-kubernetes-preserve-unknown-fields"] = true };
+                break;
+        }
+        if (meta?.MergeKey is { } key)
+        {
+            schema["x-kubernetes-patch-merge-key"] = key;
+        }
+        if (meta is { Merge: true } or { RetainKeys: true })
+        {
+            schema["x-kubernetes-patch-strategy"] = string.Join(",", new[] { meta.Merge ? "merge" : null, meta.RetainKeys ? "retainKeys" : null }.OfType<string>());
+        }
+        return schema;
+    }
+
+    private static string ItemType(string? item) => item switch
+    {
+        null or "any" => "any",
+        "string" or "integer" or "number" or "boolean" => item,
+        _ => "object",
+    };
 
     private static JsonObject Gvk(string group, string version, string kind) => new() { ["group"] = group, ["version"] = version, ["kind"] = kind };
 
