@@ -18,7 +18,8 @@ namespace Tugboat.ApiServer.Http;
 /// </summary>
 internal sealed partial class ApiHandler(Registry.Registry registry, Discovery discovery, ServerIdentity identity, CancellationToken stopping)
 {
-    private readonly OpenApi _openApi = new(registry.Catalog);
+    // Built on first use: start-up should not wait for documents that only some clients ask for.
+    private readonly Lazy<OpenApi> _openApi = new(() => new OpenApi(registry.Catalog));
 
     public const int MaxBodyBytes = 3 * 1024 * 1024;
 
@@ -79,18 +80,18 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                 return;
             case ["openapi", "v3"]:
                 RequireGet(method);
-                await WriteBytesAsync(http, _openApi.Index).ConfigureAwait(false);
+                await WriteBytesAsync(http, _openApi.Value.Index).ConfigureAwait(false);
                 return;
             case ["openapi", "v3", .. var gv]:
                 RequireGet(method);
-                await WriteBytesAsync(http, _openApi.Find(string.Join('/', gv)) ?? throw NotFoundPath()).ConfigureAwait(false);
+                await WriteBytesAsync(http, _openApi.Value.Find(string.Join('/', gv)) ?? throw NotFoundPath()).ConfigureAwait(false);
                 return;
             case ["openapi", "v2"] or ["swagger-2.0.0.pb-v1"] or ["swagger.json"]:
                 RequireGet(method);
                 var protobuf = segs[0] == "swagger-2.0.0.pb-v1" || http.Request.Headers.Accept.ToString().Contains("protobuf", StringComparison.Ordinal);
                 http.Response.StatusCode = 200;
                 http.Response.ContentType = protobuf ? OpenApiV2.ProtobufMediaType : MediaTypes.Json;
-                await http.Response.BodyWriter.WriteAsync(protobuf ? _openApi.V2.Protobuf : _openApi.V2.Json, http.RequestAborted).ConfigureAwait(false);
+                await http.Response.BodyWriter.WriteAsync(protobuf ? _openApi.Value.V2.Protobuf : _openApi.Value.V2.Json, http.RequestAborted).ConfigureAwait(false);
                 return;
             case ["api", var v, .. var rest]:
                 await ResourceAsync(http, RequestInfo.Parse(registry.Catalog, string.Empty, v, rest) ?? throw NotFoundPath()).ConfigureAwait(false);
