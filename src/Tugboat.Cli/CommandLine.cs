@@ -92,7 +92,7 @@ internal static class CommandLine
         {
             await ApiServerHost.RunAsync(options, line => Console.WriteLine(line), cts.Token).ConfigureAwait(false);
         }
-        catch (NotSupportedException e)
+        catch (Exception e) when (e is NotSupportedException or ConfigurationException)
         {
             return Fail(e.Message);
         }

@@ -11,6 +11,7 @@ using Microsoft.Extensions.Logging;
 using Tugboat.ApiServer.Http;
 using Tugboat.ApiServer.Security;
 using Tugboat.Storage;
+using Tugboat.Storage.Encryption;
 
 namespace Tugboat.ApiServer.Hosting;
 
@@ -26,7 +27,7 @@ public static class ApiServerHost
         var started = Stopwatch.StartNew();
         var dataDir = Path.GetFullPath(options.DataDir);
         Directory.CreateDirectory(dataDir);
-        var store = OpenStore(options, dataDir);
+        var store = new EncryptingStore(OpenStore(options, dataDir), EncryptionConfig.LoadOrCreate(dataDir), [EncryptionConfig.SecretsPrefix]);
         await using var _ = store.ConfigureAwait(false);
 
         var bind = IPAddress.Parse(options.BindAddress);
@@ -49,7 +50,6 @@ public static class ApiServerHost
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddSingleton(store);
         builder.Services.AddHostedService(sp => new Compactor(store, options.CompactionInterval, sp.GetRequiredService<ILogger<Compactor>>()));
         builder.Services.AddHostedService(sp => new NamespaceFinalizer(registry, sp.GetRequiredService<ILogger<NamespaceFinalizer>>()));
         builder.WebHost.ConfigureKestrel(k =>
