@@ -27,10 +27,8 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
     {
         try
         {
-            if (!identity.Authenticate(http))
-            {
-                throw new ApiException(401, "Unauthorized", "Unauthorized");
-            }
+            var user = identity.Authenticate(http) ?? throw new ApiException(401, "Unauthorized", "Unauthorized");
+            http.Items[typeof(UserInfo)] = user;
             await RouteAsync(http).ConfigureAwait(false);
         }
         catch (ApiException e)
@@ -128,6 +126,16 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
         var query = http.Request.Query;
         var dryRun = DryRun(query["dryRun"]);
         var ct = http.RequestAborted;
+        if (rt.IsReview)
+        {
+            if (method != "POST" || req.Name is not null || req.Subresource.Length > 0)
+            {
+                throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
+            }
+            var review = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), rt);
+            await WriteJsonAsync(http, 201, Reviews.Answer(rt, review, (UserInfo)http.Items[typeof(UserInfo)]!)).ConfigureAwait(false);
+            return;
+        }
         if (req.Subresource.Length > 0)
         {
             await SubresourceAsync(http, req, dryRun).ConfigureAwait(false);

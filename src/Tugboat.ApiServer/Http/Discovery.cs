@@ -56,7 +56,7 @@ internal sealed class Discovery(Catalog catalog)
                 ["singularName"] = t.Singular,
                 ["namespaced"] = t.Namespaced,
                 ["kind"] = t.Kind,
-                ["verbs"] = new JsonArray(ResourceType.AllVerbs.Select(v => (JsonNode)v).ToArray()),
+                ["verbs"] = new JsonArray(t.Verbs.Select(v => (JsonNode)v).ToArray()),
             };
             if (t.ShortNames.Length > 0)
             {

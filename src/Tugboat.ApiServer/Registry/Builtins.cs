@@ -5,7 +5,9 @@ namespace Tugboat.ApiServer.Registry;
 /// <summary>The built-in kinds this server serves, with upstream's names, short names, categories and subresources.</summary>
 internal static class Builtins
 {
-    public static Catalog Create() => new(
+    public static Catalog Create() => new(Core().Concat(StorageKinds.All()).Concat(RbacKinds.All()).Concat(PolicyKinds.All()).Concat(CoreExtraKinds.All()).Concat(ClusterKinds.All()).Concat(Http.Reviews.Kinds()));
+
+    private static IEnumerable<ResourceType> Core() =>
     [
         new() { Group = "", Version = "v1", Kind = "Namespace", Plural = "namespaces", Namespaced = false, ShortNames = ["ns"], HasStatus = true, Strategy = new NamespaceStrategy() },
         new() { Group = "", Version = "v1", Kind = "Pod", Plural = "pods", Namespaced = true, ShortNames = ["po"], Categories = ["all"], HasStatus = true, Strategy = new PodStrategy() },
@@ -26,5 +28,5 @@ internal static class Builtins
         new() { Group = "coordination.k8s.io", Version = "v1", Kind = "Lease", Plural = "leases", Namespaced = true, Strategy = new LeaseStrategy() },
         new() { Group = "discovery.k8s.io", Version = "v1", Kind = "EndpointSlice", Plural = "endpointslices", Namespaced = true, Strategy = new EndpointSliceStrategy() },
         new() { Group = "networking.k8s.io", Version = "v1", Kind = "Ingress", Plural = "ingresses", Namespaced = true, ShortNames = ["ing"], HasStatus = true, Strategy = new IngressStrategy() },
-    ]);
+    ];
 }

@@ -10,6 +10,11 @@ internal sealed class ResourceType
     public required bool Namespaced { get; init; }
     public required Strategy Strategy { get; init; }
     public string[] ShortNames { get; init; } = [];
+
+    /// <summary>Reviews (access, rules, identity) are answered from the request and never stored; they only support create.</summary>
+    public bool IsReview { get; init; }
+
+    public string[] Verbs => IsReview ? ["create"] : AllVerbs;
     public string[] Categories { get; init; } = [];
     public bool HasStatus { get; init; }
     public bool HasScale { get; init; }

@@ -5,6 +5,9 @@ using Microsoft.AspNetCore.Http;
 
 namespace Tugboat.ApiServer.Security;
 
+/// <summary>An authenticated user: name and groups.</summary>
+internal sealed record UserInfo(string Name, IReadOnlyList<string> Groups);
+
 /// <summary>Who the server is (version, advertised address) and who may talk to it (client certificates from the cluster CA, the node token).</summary>
 internal sealed class ServerIdentity(string advertiseAddress, string nodeToken)
 {
@@ -17,19 +20,23 @@ internal sealed class ServerIdentity(string advertiseAddress, string nodeToken)
     /// True for requests with a client certificate (already chain-checked against the cluster CA during the TLS handshake)
     /// or with the node join token as bearer token; anonymous requests are refused.
     /// </summary>
-    public bool Authenticate(HttpContext http)
+    public UserInfo? Authenticate(HttpContext http)
     {
-        if (http.Connection.ClientCertificate is not null)
+        if (http.Connection.ClientCertificate is { } cert)
         {
-            return true;
+            // As upstream: the common name is the user, each organization a group.
+            var subject = cert.SubjectName.EnumerateRelativeDistinguishedNames().ToList();
+            var name = subject.Where(r => r.GetSingleElementType().Value == "2.5.4.3").Select(r => r.GetSingleElementValue()).FirstOrDefault() ?? string.Empty;
+            var groups = subject.Where(r => r.GetSingleElementType().Value == "2.5.4.10").Select(r => r.GetSingleElementValue() ?? string.Empty).ToList();
+            return new UserInfo(name, [.. groups, "system:authenticated"]);
         }
         var header = http.Request.Headers.Authorization.ToString();
-        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[7..].Trim()), Encoding.UTF8.GetBytes(nodeToken)))
         {
-            var presented = Encoding.UTF8.GetBytes(header[7..].Trim());
-            return CryptographicOperations.FixedTimeEquals(presented, Encoding.UTF8.GetBytes(nodeToken));
+            return new UserInfo("system:node-bootstrap", ["system:nodes", "system:authenticated"]);
         }
-        return false;
+        return null;
     }
 
     public JsonObject Version() => new()
