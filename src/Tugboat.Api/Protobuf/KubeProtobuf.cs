@@ -168,6 +168,15 @@ public static class KubeProtobuf
                 continue;
             }
             var v = ReadValue(reader, field.Type, wire);
+            if (field.Inline && v is JsonObject inline)
+            {
+                foreach (var (name, value) in inline.ToList())
+                {
+                    inline.Remove(name);
+                    obj[name] = value;
+                }
+                continue;
+            }
             if (v is null && !field.Type.StartsWith("msg:", StringComparison.Ordinal))
             {
                 if (MeaningfulZero.Contains(field.Name))

@@ -92,13 +92,34 @@ public static class UnknownFields
     {
         lock (ByName)
         {
-            if (!ByName.TryGetValue(message, out var fields))
-            {
-                ProtoSchema.Instance.TryGetMessage(message, out var byNumber);
-                fields = byNumber.Values.ToDictionary(f => f.Name, StringComparer.Ordinal);
-                ByName[message] = fields;
-            }
+            return FieldsUnlocked(message);
+        }
+    }
+
+    private static Dictionary<string, ProtoField> FieldsUnlocked(string message)
+    {
+        if (ByName.TryGetValue(message, out var fields))
+        {
             return fields;
         }
+        ProtoSchema.Instance.TryGetMessage(message, out var byNumber);
+        fields = new Dictionary<string, ProtoField>(StringComparer.Ordinal);
+        foreach (var f in byNumber.Values)
+        {
+            if (f.Inline)
+            {
+                // An inline message's fields belong to the parent in JSON.
+                foreach (var (name, inner) in FieldsUnlocked(f.Type[4..]))
+                {
+                    fields[name] = inner;
+                }
+            }
+            else
+            {
+                fields[f.Name] = f;
+            }
+        }
+        ByName[message] = fields;
+        return fields;
     }
 }

@@ -79,6 +79,17 @@ public sealed class KubeProtobufTests
     }
 
     [Fact]
+    public void InlineMessagesLandInTheirParent()
+    {
+        // Probe: handler=1 (inline ProbeHandler: httpGet=2 { path=1 }), periodSeconds=4.
+        var probe = Msg((1, Msg((2, Msg((1, "/healthz"))))), (4, 5L));
+        var container = Msg((1, "web"), (2, "nginx"), (10, probe));
+        var pod = Msg((1, Msg((1, "p"))), (2, Msg((2, container))));
+        var obj = KubeProtobuf.Decode(Envelope("v1", "Pod", pod));
+        Assert.Equal("""{"httpGet":{"path":"/healthz"},"periodSeconds":5}""", obj["spec"]!["containers"]![0]!["livenessProbe"]!.ToJsonString());
+    }
+
+    [Fact]
     public void DecodesTimes()
     {
         var meta = Msg((1, "n"), (8, Msg((1, 1_700_000_000L))));

@@ -25,6 +25,21 @@ public sealed class UnknownFieldsTests
     }
 
     [Fact]
+    public void KnowsFieldsThatGoEmbedsInline()
+    {
+        var pod = JsonNode.Parse("""
+            {"apiVersion":"v1","kind":"Pod","spec":{"containers":[{"name":"c","image":"i",
+              "livenessProbe":{"httpGet":{"path":"/","port":80},"periodSeconds":5},
+              "env":[{"name":"A","valueFrom":{"configMapKeyRef":{"name":"cm","key":"k"}}}],
+              "envFrom":[{"secretRef":{"name":"s"}}]}],
+             "volumes":[{"name":"v","configMap":{"name":"cm"}},{"name":"w","emptyDir":{},"bogus":1}]}}
+            """)!.AsObject();
+        Assert.Equal(["spec.volumes[1].bogus"], UnknownFields.Prune(pod, "v1", "Pod"));
+        var ingress = JsonNode.Parse("""{"spec":{"rules":[{"host":"a","http":{"paths":[]}}]}}""")!.AsObject();
+        Assert.Empty(UnknownFields.Prune(ingress, "networking.k8s.io/v1", "Ingress"));
+    }
+
+    [Fact]
     public void LeavesValuesAndUnknownKindsAlone()
     {
         var secret = JsonNode.Parse("""{"apiVersion":"v1","kind":"Secret","data":{"k":"dg=="},"stringData":{"x":"y"}}""")!.AsObject();
