@@ -52,6 +52,8 @@ public static class ApiServerHost
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddHostedService(sp => new Compactor(store, options.CompactionInterval, sp.GetRequiredService<ILogger<Compactor>>()));
         builder.Services.AddHostedService(sp => new NamespaceFinalizer(registry, sp.GetRequiredService<ILogger<NamespaceFinalizer>>()));
+        builder.Services.AddSingleton(sp => new CustomResourceController(registry, sp.GetRequiredService<ILogger<CustomResourceController>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<CustomResourceController>());
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -70,7 +72,9 @@ public static class ApiServerHost
             });
         });
         var app = builder.Build();
-        var handler = new ApiHandler(registry, new Discovery(registry.Catalog), new ServerIdentity($"{hostPart}:{options.Port}", token), app.Lifetime.ApplicationStopping);
+        // Custom resources are served from the first request on, not only once the controller has caught up.
+        await app.Services.GetRequiredService<CustomResourceController>().SyncAllAsync(ct).ConfigureAwait(false);
+        var handler = new ApiHandler(registry, new Discovery(registry.Catalog), new ServerIdentity($"{hostPart}:{options.Port}", token), app.Lifetime.ApplicationStopping, app.Services.GetRequiredService<ILogger<ApiHandler>>());
         app.Run(handler.HandleAsync);
 
         await app.StartAsync(ct).ConfigureAwait(false);

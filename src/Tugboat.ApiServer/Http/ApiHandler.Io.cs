@@ -29,7 +29,7 @@ internal sealed partial class ApiHandler
             http.Response.ContentType = MediaTypes.Json;
             using (var json = new Utf8JsonWriter(http.Response.BodyWriter, new JsonWriterOptions { Encoder = ObjectCodec.WireOptions.Encoder, SkipValidation = true }))
             {
-                Tables.Write(json, rt, list.Items.Select(ObjectCodec.Decode), rv, list.Continue, include.Length == 0 ? "Metadata" : include);
+                Tables.Write(json, rt, list.Items.Select(e => Decode(rt, e)), rv, list.Continue, include.Length == 0 ? "Metadata" : include);
             }
             await http.Response.BodyWriter.FlushAsync(http.RequestAborted).ConfigureAwait(false);
             return;
@@ -59,7 +59,7 @@ internal sealed partial class ApiHandler
             }
             else
             {
-                ObjectCodec.WriteWithResourceVersion(writer, list.Items[i].Value.Span, list.Items[i].ModRevision);
+                WriteStored(writer, rt, list.Items[i].Value, list.Items[i].ModRevision);
             }
             if (i % 256 == 255)
             {
@@ -113,7 +113,7 @@ internal sealed partial class ApiHandler
                 }
                 else if (output == MediaTypes.Output.Table)
                 {
-                    var obj = ObjectCodec.Decode(e.Value, e.ResourceVersion);
+                    var obj = Decode(rt, e.Value, e.ResourceVersion);
                     writer.Write(ObjectCodec.ToUtf8(Tables.Build(rt, [obj], null, null, include.Length == 0 ? "Metadata" : include, withHeaders: first)));
                     first = false;
                 }
@@ -123,7 +123,7 @@ internal sealed partial class ApiHandler
                 }
                 else
                 {
-                    ObjectCodec.WriteWithResourceVersion(writer, e.Value.Span, e.ResourceVersion);
+                    WriteStored(writer, rt, e.Value, e.ResourceVersion);
                 }
                 writer.Write("}\n"u8);
                 var flush = await writer.FlushAsync(cts.Token).ConfigureAwait(false);
@@ -169,7 +169,7 @@ internal sealed partial class ApiHandler
             {
                 writer.Write(","u8);
             }
-            ObjectCodec.WriteWithResourceVersion(writer, deleted[i].Value.Span, deleted[i].ModRevision);
+            WriteStored(writer, rt, deleted[i].Value, deleted[i].ModRevision);
         }
         writer.Write("]}"u8);
         await writer.FlushAsync(http.RequestAborted).ConfigureAwait(false);
@@ -381,9 +381,11 @@ internal sealed partial class ApiHandler
     /// Drops the fields a built-in kind does not define, as upstream's decoding does: silently under
     /// fieldValidation=Ignore, with a Warning header under Warn (the default), and Strict rejects the request.
     /// </summary>
-    private static JsonObject CheckFields(HttpContext http, JsonObject obj, string apiVersion, string kind)
+    private static JsonObject CheckFields(HttpContext http, JsonObject obj, string apiVersion, string kind) =>
+        CheckFields(http, obj, apiVersion, kind, UnknownFields.Prune(obj, apiVersion, kind));
+
+    private static JsonObject CheckFields(HttpContext http, JsonObject obj, string apiVersion, string kind, List<string> unknown)
     {
-        var unknown = UnknownFields.Prune(obj, apiVersion, kind);
         if (unknown.Count == 0)
         {
             return obj;
@@ -406,7 +408,31 @@ internal sealed partial class ApiHandler
         return obj;
     }
 
-    private static JsonObject CheckFields(HttpContext http, JsonObject obj, ResourceType rt) => CheckFields(http, obj, rt.ApiVersion, rt.Kind);
+    private static JsonObject CheckFields(HttpContext http, JsonObject obj, ResourceType rt) =>
+        CheckFields(http, obj, rt.ApiVersion, rt.Kind, rt.Strategy.Prune(obj, rt.ApiVersion, rt.Kind));
+
+    /// <summary>Writes a stored object; custom resources stored in another version are shown in the requested one.</summary>
+    private static void WriteStored(IBufferWriter<byte> writer, ResourceType rt, ReadOnlyMemory<byte> value, long resourceVersion)
+    {
+        if (rt.IsCustom && !value.Span.StartsWith(Encoding.UTF8.GetBytes($"{{\"apiVersion\":\"{rt.ApiVersion}\"")))
+        {
+            writer.Write(ObjectCodec.ToUtf8(Decode(rt, value, resourceVersion)));
+            return;
+        }
+        ObjectCodec.WriteWithResourceVersion(writer, value.Span, resourceVersion);
+    }
+
+    private static JsonObject Decode(ResourceType rt, ReadOnlyMemory<byte> value, long resourceVersion)
+    {
+        var obj = ObjectCodec.Decode(value, resourceVersion);
+        if (rt.IsCustom)
+        {
+            obj["apiVersion"] = rt.ApiVersion;
+        }
+        return obj;
+    }
+
+    private static JsonObject Decode(ResourceType rt, StoreEntry entry) => Decode(rt, entry.Value, entry.ModRevision);
 
     private static JsonNode? LastWins(JsonElement element, string path, List<string> duplicates)
     {
@@ -514,7 +540,7 @@ internal sealed partial class ApiHandler
         var output = MediaTypes.Negotiate(http.Request.Headers.Accept);
         if (output != MediaTypes.Output.Object)
         {
-            var obj = entry.ModRevision == 0 ? JsonNode.Parse(entry.Value.Span)!.AsObject() : ObjectCodec.Decode(entry);
+            var obj = entry.ModRevision == 0 ? JsonNode.Parse(entry.Value.Span)!.AsObject() : Decode(rt, entry);
             JsonObject result = output == MediaTypes.Output.Table
                 ? Tables.Build(rt, [obj], null, null, http.Request.Query["includeObject"] is { Count: > 0 } inc ? inc.ToString() : "Metadata")
                 : PartialMetadata(obj);
@@ -530,7 +556,7 @@ internal sealed partial class ApiHandler
         }
         else
         {
-            ObjectCodec.WriteWithResourceVersion(http.Response.BodyWriter, entry.Value.Span, entry.ModRevision);
+            WriteStored(http.Response.BodyWriter, rt, entry.Value, entry.ModRevision);
         }
         await http.Response.BodyWriter.FlushAsync(http.RequestAborted).ConfigureAwait(false);
     }

@@ -16,10 +16,25 @@ namespace Tugboat.ApiServer.Http;
 /// Serves the Kubernetes REST API: discovery, health, and every resource path, turning requests into registry calls and
 /// results (or <see cref="ApiException"/>s) into upstream-shaped responses.
 /// </summary>
-internal sealed partial class ApiHandler(Registry.Registry registry, Discovery discovery, ServerIdentity identity, CancellationToken stopping)
+internal sealed partial class ApiHandler(Registry.Registry registry, Discovery discovery, ServerIdentity identity, CancellationToken stopping, Microsoft.Extensions.Logging.ILogger<ApiHandler> logger)
 {
-    // Built on first use: start-up should not wait for documents that only some clients ask for.
-    private readonly Lazy<OpenApi> _openApi = new(() => new OpenApi(registry.Catalog));
+    private OpenApi? _openApiCache;
+
+    // Built on first use (start-up should not wait for documents only some clients ask for) and again whenever the
+    // catalog changes (custom resources come and go).
+    private OpenApi CurrentOpenApi
+    {
+        get
+        {
+            var cached = _openApiCache;
+            if (cached is null || cached.CatalogVersion != registry.Catalog.Version)
+            {
+                cached = new OpenApi(registry.Catalog);
+                _openApiCache = cached;
+            }
+            return cached;
+        }
+    }
 
     public const int MaxBodyBytes = 3 * 1024 * 1024;
 
@@ -38,7 +53,16 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
         }
+        catch (Exception e) when (!http.Response.HasStarted)
+        {
+            // A bug, not bad input: answer as upstream does (500 InternalError) and keep the details in the log.
+            LogUnexpected(http.Request.Method, http.Request.Path.Value ?? string.Empty, e);
+            await WriteStatusAsync(http, new ApiException(500, "InternalError", "Internal error occurred: " + e.Message)).ConfigureAwait(false);
+        }
     }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Error, Message = "{Method} {Path} failed")]
+    private partial void LogUnexpected(string method, string path, Exception e);
 
     private async Task RouteAsync(HttpContext http)
     {
@@ -78,18 +102,18 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                 return;
             case ["openapi", "v3"]:
                 RequireGet(method);
-                await WriteBytesAsync(http, _openApi.Value.Index).ConfigureAwait(false);
+                await WriteBytesAsync(http, CurrentOpenApi.Index).ConfigureAwait(false);
                 return;
             case ["openapi", "v3", .. var gv]:
                 RequireGet(method);
-                await WriteBytesAsync(http, _openApi.Value.Find(string.Join('/', gv)) ?? throw NotFoundPath()).ConfigureAwait(false);
+                await WriteBytesAsync(http, CurrentOpenApi.Find(string.Join('/', gv)) ?? throw NotFoundPath()).ConfigureAwait(false);
                 return;
             case ["openapi", "v2"] or ["swagger-2.0.0.pb-v1"] or ["swagger.json"]:
                 RequireGet(method);
                 var protobuf = segs[0] == "swagger-2.0.0.pb-v1" || http.Request.Headers.Accept.ToString().Contains("protobuf", StringComparison.Ordinal);
                 http.Response.StatusCode = 200;
                 http.Response.ContentType = protobuf ? OpenApiV2.ProtobufMediaType : MediaTypes.Json;
-                await http.Response.BodyWriter.WriteAsync(protobuf ? _openApi.Value.V2.Protobuf : _openApi.Value.V2.Json, http.RequestAborted).ConfigureAwait(false);
+                await http.Response.BodyWriter.WriteAsync(protobuf ? CurrentOpenApi.V2.Protobuf : CurrentOpenApi.V2.Json, http.RequestAborted).ConfigureAwait(false);
                 return;
             case ["api", var v, .. var rest]:
                 await ResourceAsync(http, RequestInfo.Parse(registry.Catalog, string.Empty, v, rest) ?? throw NotFoundPath()).ConfigureAwait(false);

@@ -20,6 +20,7 @@ internal sealed class OpenApi
 
     public OpenApi(Catalog catalog)
     {
+        CatalogVersion = catalog.Version;
         var paths = new JsonObject();
         foreach (var (group, version) in catalog.GroupVersions())
         {
@@ -37,6 +38,8 @@ internal sealed class OpenApi
     }
 
     public OpenApiV2 V2 { get; }
+
+    public long CatalogVersion { get; }
 
     public byte[] Index => _index;
 
@@ -130,7 +133,16 @@ internal sealed class OpenApi
     private static string AddSchema(JsonObject schemas, string apiVersion, string kind, ResourceType rt, bool list = false)
     {
         var definition = PatchMeta.Instance.DefinitionOf(apiVersion, kind);
-        if (definition is null)
+        if (rt.Strategy is Registry.Strategies.CustomResourceStrategy custom)
+        {
+            // Upstream names custom schemas by the reversed group: widgets.example.com/v1 Widget is com.example.v1.Widget.
+            var name = string.Join('.', rt.Group.Split('.').Reverse()) + "." + rt.Version + "." + kind;
+            schemas[name] = list
+                ? new JsonObject { ["type"] = "object", ["properties"] = new JsonObject { ["items"] = new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["$ref"] = "#/components/schemas/" + name[..^4] } } } }
+                : custom.Schema.DeepClone();
+            definition = name;
+        }
+        else if (definition is null)
         {
             var name = $"{rt.Group}.{rt.Version}.{kind}".TrimStart('.');
             schemas[name] = new JsonObject { ["type"] = "object", ["x-kubernetes-preserve-unknown-fields"] = true };

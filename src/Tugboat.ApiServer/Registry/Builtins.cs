@@ -28,5 +28,6 @@ internal static class Builtins
         new() { Group = "coordination.k8s.io", Version = "v1", Kind = "Lease", Plural = "leases", Namespaced = true, Strategy = new LeaseStrategy() },
         new() { Group = "discovery.k8s.io", Version = "v1", Kind = "EndpointSlice", Plural = "endpointslices", Namespaced = true, Strategy = new EndpointSliceStrategy() },
         new() { Group = "networking.k8s.io", Version = "v1", Kind = "Ingress", Plural = "ingresses", Namespaced = true, ShortNames = ["ing"], HasStatus = true, Strategy = new IngressStrategy() },
+        new() { Group = "apiextensions.k8s.io", Version = "v1", Kind = "CustomResourceDefinition", Plural = "customresourcedefinitions", Namespaced = false, ShortNames = ["crd", "crds"], Categories = ["api-extensions"], HasStatus = true, Strategy = new CustomResourceDefinitionStrategy() },
     ];
 }

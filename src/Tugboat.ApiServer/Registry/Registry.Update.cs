@@ -199,6 +199,11 @@ internal sealed partial class Registry
             var current = await GetRequiredAsync(rt, ns, name, ct).ConfigureAwait(false);
             var old = ObjectCodec.Decode(current);
             var view = subresource == "scale" ? Scale.FromObject(rt, old) : (JsonObject)old.DeepClone();
+            if (subresource != "scale")
+            {
+                // Custom resources stored in another version are patched as the version of the request.
+                view["apiVersion"] = rt.ApiVersion;
+            }
             var patched = apply(view) as JsonObject ?? throw ApiException.BadRequest("the patch did not produce an object");
             var patchedRv = patched.Str("metadata", "resourceVersion");
             var pinned = patchedRv != current.ModRevision.ToString(CultureInfo.InvariantCulture);

@@ -11,6 +11,16 @@ internal sealed class ResourceType
     public required Strategy Strategy { get; init; }
     public string[] ShortNames { get; init; } = [];
 
+    /// <summary>Served for a CustomResourceDefinition (stored under its group whatever the version, read back in the requested version).</summary>
+    public bool IsCustom { get; init; }
+
+    /// <summary>Where the scale subresource reads and writes: replicas in spec and status, and the label selector (null: from spec.selector).</summary>
+    public string[] ScaleSpecReplicas { get; init; } = ["spec", "replicas"];
+
+    public string[] ScaleStatusReplicas { get; init; } = ["status", "replicas"];
+
+    public string[]? ScaleSelector { get; init; }
+
     /// <summary>Reviews (access, rules, identity) are answered from the request and never stored; they only support create.</summary>
     public bool IsReview { get; init; }
 

@@ -23,11 +23,11 @@ internal static class Scale
             ["kind"] = "Scale",
             ["apiVersion"] = "autoscaling/v1",
             ["metadata"] = scaleMeta,
-            ["spec"] = new JsonObject { ["replicas"] = obj.Long("spec", "replicas") ?? 0 },
+            ["spec"] = new JsonObject { ["replicas"] = obj.Long(rt.ScaleSpecReplicas) ?? 0 },
             ["status"] = new JsonObject
             {
-                ["replicas"] = obj.Long("status", "replicas") ?? 0,
-                ["selector"] = LabelSelector.FromJson(obj.At("spec", "selector")).ToString(),
+                ["replicas"] = obj.Long(rt.ScaleStatusReplicas) ?? 0,
+                ["selector"] = rt.ScaleSelector is { } path ? obj.Str(path) ?? string.Empty : LabelSelector.FromJson(obj.At("spec", "selector")).ToString(),
             },
         };
     }
@@ -56,7 +56,13 @@ internal static class Scale
         {
             obj.Meta().Remove("resourceVersion");
         }
-        obj.Ensure("spec")["replicas"] = replicas.Value;
+        var target = obj;
+        foreach (var part in rt.ScaleSpecReplicas[..^1])
+        {
+            target = target.Ensure(part);
+        }
+        target[rt.ScaleSpecReplicas[^1]] = replicas.Value;
+        obj["apiVersion"] = rt.ApiVersion;
         return await registry.UpdateAsync(rt, ns, name, obj, string.Empty, dryRun, ct).ConfigureAwait(false);
     }
 }

@@ -57,6 +57,9 @@ internal abstract class Strategy
     /// <summary>The value of a selectable field; only called for supported fields.</summary>
     public virtual string? GetField(JsonObject obj, string field) => null;
 
+    /// <summary>Removes the fields the kind does not define and returns their paths (built-in kinds: their protobuf fields).</summary>
+    public virtual List<string> Prune(JsonObject obj, string apiVersion, string kind) => Tugboat.Api.Schema.UnknownFields.Prune(obj, apiVersion, kind);
+
     /// <summary>Called (under the registry's create path) when a value must be allocated, e.g. a cluster IP.</summary>
     public virtual Task AllocateAsync(JsonObject obj, JsonObject? old, RequestContext ctx) => Task.CompletedTask;
 }
