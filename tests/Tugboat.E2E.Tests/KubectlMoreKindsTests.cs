@@ -65,6 +65,22 @@ public sealed class KubectlMoreKindsTests(ServerFixture fixture) : IClassFixture
 
     [Theory]
     [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
+    public async Task AutoscaleServesBothAutoscalingVersions(string version)
+    {
+        var k = new Kubectl(version, fixture.Server.Kubeconfig);
+        var ns = "hpa-" + version[^4..].Replace(".", string.Empty);
+        (await k.RunAsync("create", "namespace", ns)).Ok();
+        (await k.RunAsync("create", "deployment", "web", "-n", ns, "--image=nginx")).Ok();
+        Assert.Contains("horizontalpodautoscaler.autoscaling/web autoscaled", (await k.RunAsync("autoscale", "deploy", "web", "-n", ns, "--min=2", "--max=5", "--cpu-percent=60")).Ok().Out);
+        Assert.Matches(@"web\s+Deployment/web\s+cpu: <unknown>/60%\s+2\s+5\s+0", (await k.RunAsync("get", "hpa", "-n", ns)).Ok().Out);
+        var v1 = System.Text.Json.Nodes.JsonNode.Parse((await k.RunAsync("get", "--raw", $"/apis/autoscaling/v1/namespaces/{ns}/horizontalpodautoscalers/web")).Ok().Out)!;
+        Assert.Equal("autoscaling/v1", v1["apiVersion"]!.GetValue<string>());
+        Assert.Equal(60, v1["spec"]!["targetCPUUtilizationPercentage"]!.GetValue<int>());
+        Assert.Null(v1["spec"]!["metrics"]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
     public async Task AuthCanIAndWhoAmI(string version)
     {
         var k = new Kubectl(version, fixture.Server.Kubeconfig);

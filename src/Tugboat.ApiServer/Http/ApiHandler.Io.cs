@@ -20,7 +20,8 @@ internal sealed partial class ApiHandler
     private async Task ListAsync(HttpContext http, ResourceType rt, string? ns, ListOptions options)
     {
         var output = MediaTypes.Negotiate(http.Request.Headers.Accept);
-        var list = await registry.ListAsync(rt, ns, options, http.RequestAborted).ConfigureAwait(false);
+        var stored = rt.StoredAs ?? rt;
+        var list = await registry.ListAsync(stored, ns, options, http.RequestAborted).ConfigureAwait(false);
         var rv = list.Revision.ToString(CultureInfo.InvariantCulture);
         if (output == MediaTypes.Output.Table)
         {
@@ -29,7 +30,8 @@ internal sealed partial class ApiHandler
             http.Response.ContentType = MediaTypes.Json;
             using (var json = new Utf8JsonWriter(http.Response.BodyWriter, new JsonWriterOptions { Encoder = ObjectCodec.WireOptions.Encoder, SkipValidation = true }))
             {
-                Tables.Write(json, rt, list.Items.Select(e => Decode(rt, e)), rv, list.Continue, include.Length == 0 ? "Metadata" : include);
+                // Columns are defined on the stored form.
+                Tables.Write(json, stored, list.Items.Select(e => Decode(stored, e)), rv, list.Continue, include.Length == 0 ? "Metadata" : include);
             }
             await http.Response.BodyWriter.FlushAsync(http.RequestAborted).ConfigureAwait(false);
             return;
@@ -93,7 +95,7 @@ internal sealed partial class ApiHandler
         var first = true;
         try
         {
-            await foreach (var e in registry.WatchAsync(rt, ns, options, cts.Token).ConfigureAwait(false))
+            await foreach (var e in registry.WatchAsync(rt.StoredAs ?? rt, ns, options, cts.Token).ConfigureAwait(false))
             {
                 writer.Write("{\"type\":\""u8);
                 writer.Write(Encoding.ASCII.GetBytes(e.Type));
@@ -113,8 +115,8 @@ internal sealed partial class ApiHandler
                 }
                 else if (output == MediaTypes.Output.Table)
                 {
-                    var obj = Decode(rt, e.Value, e.ResourceVersion);
-                    writer.Write(ObjectCodec.ToUtf8(Tables.Build(rt, [obj], null, null, include.Length == 0 ? "Metadata" : include, withHeaders: first)));
+                    var obj = Decode(rt.StoredAs ?? rt, e.Value, e.ResourceVersion);
+                    writer.Write(ObjectCodec.ToUtf8(Tables.Build(rt.StoredAs ?? rt, [obj], null, null, include.Length == 0 ? "Metadata" : include, withHeaders: first)));
                     first = false;
                 }
                 else if (output == MediaTypes.Output.PartialObjectMetadata)
@@ -145,14 +147,15 @@ internal sealed partial class ApiHandler
         var body = await ReadOptionalObjectAsync(http).ConfigureAwait(false);
         var deleteOptions = Registry.DeleteOptions.From(body, k => query.TryGetValue(k, out var v) ? v.ToString() : null) with { DryRun = dryRun };
         var options = ParseListOptions(query) with { Limit = 0, Continue = null };
-        var list = await registry.ListAsync(rt, ns, options, http.RequestAborted).ConfigureAwait(false);
+        var stored = rt.StoredAs ?? rt;
+        var list = await registry.ListAsync(stored, ns, options, http.RequestAborted).ConfigureAwait(false);
         var deleted = new List<StoreEntry>();
         foreach (var e in list.Items)
         {
             var obj = JsonNode.Parse(e.Value.Span)!;
             try
             {
-                var outcome = await registry.DeleteAsync(rt, obj.Str("metadata", "namespace"), obj.Str("metadata", "name")!, deleteOptions, http.RequestAborted).ConfigureAwait(false);
+                var outcome = await registry.DeleteAsync(stored, obj.Str("metadata", "namespace"), obj.Str("metadata", "name")!, deleteOptions, http.RequestAborted).ConfigureAwait(false);
                 deleted.Add(outcome.Entry);
             }
             catch (ApiException ex) when (ex.Code == 404)
@@ -414,7 +417,7 @@ internal sealed partial class ApiHandler
     /// <summary>Writes a stored object; custom resources stored in another version are shown in the requested one.</summary>
     private static void WriteStored(IBufferWriter<byte> writer, ResourceType rt, ReadOnlyMemory<byte> value, long resourceVersion)
     {
-        if (rt.IsCustom && !value.Span.StartsWith(Encoding.UTF8.GetBytes($"{{\"apiVersion\":\"{rt.ApiVersion}\"")))
+        if (rt.Converter is not null || rt.IsCustom && !value.Span.StartsWith(Encoding.UTF8.GetBytes($"{{\"apiVersion\":\"{rt.ApiVersion}\"")))
         {
             writer.Write(ObjectCodec.ToUtf8(Decode(rt, value, resourceVersion)));
             return;
@@ -425,6 +428,10 @@ internal sealed partial class ApiHandler
     private static JsonObject Decode(ResourceType rt, ReadOnlyMemory<byte> value, long resourceVersion)
     {
         var obj = ObjectCodec.Decode(value, resourceVersion);
+        if (rt.Converter is { } converter)
+        {
+            return converter.FromStored(obj);
+        }
         if (rt.IsCustom)
         {
             obj["apiVersion"] = rt.ApiVersion;
@@ -540,9 +547,10 @@ internal sealed partial class ApiHandler
         var output = MediaTypes.Negotiate(http.Request.Headers.Accept);
         if (output != MediaTypes.Output.Object)
         {
-            var obj = entry.ModRevision == 0 ? JsonNode.Parse(entry.Value.Span)!.AsObject() : Decode(rt, entry);
+            var tableType = output == MediaTypes.Output.Table ? rt.StoredAs ?? rt : rt;
+            var obj = entry.ModRevision == 0 ? JsonNode.Parse(entry.Value.Span)!.AsObject() : Decode(tableType, entry);
             JsonObject result = output == MediaTypes.Output.Table
-                ? Tables.Build(rt, [obj], null, null, http.Request.Query["includeObject"] is { Count: > 0 } inc ? inc.ToString() : "Metadata")
+                ? Tables.Build(tableType, [obj], null, null, http.Request.Query["includeObject"] is { Count: > 0 } inc ? inc.ToString() : "Metadata")
                 : PartialMetadata(obj);
             await WriteJsonAsync(http, status, result).ConfigureAwait(false);
             return;
@@ -552,7 +560,7 @@ internal sealed partial class ApiHandler
         if (entry.ModRevision == 0)
         {
             // Dry runs: nothing was stored, so there is no resourceVersion.
-            http.Response.BodyWriter.Write(entry.Value.Span);
+            http.Response.BodyWriter.Write(rt.Converter is { } converter ? ObjectCodec.ToUtf8(converter.FromStored(JsonNode.Parse(entry.Value.Span)!.AsObject())) : entry.Value.ToArray());
         }
         else
         {

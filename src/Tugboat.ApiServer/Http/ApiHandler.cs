@@ -146,7 +146,9 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
     private async Task ResourceAsync(HttpContext http, RequestInfo req)
     {
         var method = http.Request.Method;
-        var rt = req.Type;
+        // An older version served over another's storage works on the stored type; bodies convert at this edge.
+        var served = req.Type;
+        var rt = served.StoredAs ?? served;
         var query = http.Request.Query;
         var dryRun = DryRun(query["dryRun"]);
         var ct = http.RequestAborted;
@@ -156,13 +158,13 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             {
                 throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
             }
-            var review = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), rt);
-            await WriteJsonAsync(http, 201, Reviews.Answer(rt, review, (UserInfo)http.Items[typeof(UserInfo)]!)).ConfigureAwait(false);
+            var review = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), served);
+            await WriteJsonAsync(http, 201, Reviews.Answer(served, review, (UserInfo)http.Items[typeof(UserInfo)]!)).ConfigureAwait(false);
             return;
         }
         if (req.Subresource.Length > 0)
         {
-            await SubresourceAsync(http, req, dryRun).ConfigureAwait(false);
+            await SubresourceAsync(http, req with { Type = served }, dryRun).ConfigureAwait(false);
             return;
         }
         if (req.Name is null)
@@ -173,11 +175,11 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                     var options = ParseListOptions(http.Request.Query);
                     if (IsTrue(query["watch"]))
                     {
-                        await WatchAsync(http, rt, req.Namespace, options).ConfigureAwait(false);
+                        await WatchAsync(http, served, req.Namespace, options).ConfigureAwait(false);
                     }
                     else
                     {
-                        await ListAsync(http, rt, req.Namespace, options).ConfigureAwait(false);
+                        await ListAsync(http, served, req.Namespace, options).ConfigureAwait(false);
                     }
                     return;
                 case "POST":
@@ -185,12 +187,12 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                     {
                         throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
                     }
-                    var body = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), rt);
+                    var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), served));
                     var created = await registry.CreateAsync(rt, req.Namespace, body, dryRun, ct).ConfigureAwait(false);
-                    await WriteEntryAsync(http, 201, rt, created).ConfigureAwait(false);
+                    await WriteEntryAsync(http, 201, served, created).ConfigureAwait(false);
                     return;
                 case "DELETE":
-                    await DeleteCollectionAsync(http, rt, req.Namespace, dryRun).ConfigureAwait(false);
+                    await DeleteCollectionAsync(http, served, req.Namespace, dryRun).ConfigureAwait(false);
                     return;
                 default:
                     throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
@@ -205,24 +207,24 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                     {
                         Fields = FieldSelector.Parse("metadata.name=" + req.Name.Replace(",", "\\,", StringComparison.Ordinal)),
                     };
-                    await WatchAsync(http, rt, req.Namespace, options).ConfigureAwait(false);
+                    await WatchAsync(http, served, req.Namespace, options).ConfigureAwait(false);
                     return;
                 }
                 var entry = await registry.GetRequiredAsync(rt, req.Namespace, req.Name, ct).ConfigureAwait(false);
-                await WriteEntryAsync(http, 200, rt, entry).ConfigureAwait(false);
+                await WriteEntryAsync(http, 200, served, entry).ConfigureAwait(false);
                 return;
             case "PUT":
             {
-                var body = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), rt);
+                var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), served));
                 var updated = await registry.UpdateAsync(rt, req.Namespace, req.Name, body, string.Empty, dryRun, ct).ConfigureAwait(false);
-                await WriteEntryAsync(http, updated.CreateRevision == updated.ModRevision && updated.ModRevision != 0 && rt.Strategy.AllowCreateOnUpdate ? 201 : 200, rt, updated).ConfigureAwait(false);
+                await WriteEntryAsync(http, updated.CreateRevision == updated.ModRevision && updated.ModRevision != 0 && rt.Strategy.AllowCreateOnUpdate ? 201 : 200, served, updated).ConfigureAwait(false);
                 return;
             }
             case "PATCH":
             {
-                var apply = await ReadPatchAsync(http, rt, string.Empty).ConfigureAwait(false);
+                var apply = Converted(served, await ReadPatchAsync(http, served, string.Empty).ConfigureAwait(false));
                 var patched = await registry.PatchAsync(rt, req.Namespace, req.Name, apply, string.Empty, dryRun, ct).ConfigureAwait(false);
-                await WriteEntryAsync(http, 200, rt, patched).ConfigureAwait(false);
+                await WriteEntryAsync(http, 200, served, patched).ConfigureAwait(false);
                 return;
             }
             case "DELETE":
@@ -251,7 +253,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                 }
                 else
                 {
-                    await WriteEntryAsync(http, 200, rt, outcome.Entry).ConfigureAwait(false);
+                    await WriteEntryAsync(http, 200, served, outcome.Entry).ConfigureAwait(false);
                 }
                 return;
             }
@@ -260,11 +262,18 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
         }
     }
 
+    private static JsonObject ToStored(ResourceType served, JsonObject body) => served.Converter?.ToStored(body) ?? body;
+
+    /// <summary>A patch written against a served version, applied to the stored object through the conversion.</summary>
+    private static Func<JsonObject, JsonNode?> Converted(ResourceType served, Func<JsonObject, JsonNode?> apply) =>
+        served.Converter is not { } converter ? apply : stored => apply(converter.FromStored(stored)) is JsonObject patched ? converter.ToStored(patched) : null;
+
     private static bool ReturnsDeletedObject(ResourceType rt) => rt.Group.Length == 0 && rt.Kind is "Pod" or "Service" or "Namespace";
 
     private async Task SubresourceAsync(HttpContext http, RequestInfo req, bool dryRun)
     {
-        var rt = req.Type;
+        var served = req.Type;
+        var rt = served.StoredAs ?? served;
         var name = req.Name!;
         var method = http.Request.Method;
         var ct = http.RequestAborted;
@@ -274,15 +283,15 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                 switch (method)
                 {
                     case "GET":
-                        await WriteEntryAsync(http, 200, rt, await registry.GetRequiredAsync(rt, req.Namespace, name, ct).ConfigureAwait(false)).ConfigureAwait(false);
+                        await WriteEntryAsync(http, 200, served, await registry.GetRequiredAsync(rt, req.Namespace, name, ct).ConfigureAwait(false)).ConfigureAwait(false);
                         return;
                     case "PUT":
-                        var body = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), rt);
-                        await WriteEntryAsync(http, 200, rt, await registry.UpdateAsync(rt, req.Namespace, name, body, "status", dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
+                        var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), served));
+                        await WriteEntryAsync(http, 200, served, await registry.UpdateAsync(rt, req.Namespace, name, body, "status", dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
                         return;
                     case "PATCH":
-                        var apply = await ReadPatchAsync(http, rt, "status").ConfigureAwait(false);
-                        await WriteEntryAsync(http, 200, rt, await registry.PatchAsync(rt, req.Namespace, name, apply, "status", dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
+                        var apply = Converted(served, await ReadPatchAsync(http, served, "status").ConfigureAwait(false));
+                        await WriteEntryAsync(http, 200, served, await registry.PatchAsync(rt, req.Namespace, name, apply, "status", dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
                         return;
                 }
                 break;

@@ -11,6 +11,14 @@ internal sealed class ResourceType
     public required Strategy Strategy { get; init; }
     public string[] ShortNames { get; init; } = [];
 
+    /// <summary>
+    /// For an older version served over another version's storage (autoscaling/v1 over v2): the stored type and the
+    /// conversion. Requests are converted to the stored version at the edge, and responses back.
+    /// </summary>
+    public ResourceType? StoredAs { get; init; }
+
+    public IVersionConverter? Converter { get; init; }
+
     /// <summary>Served for a CustomResourceDefinition (stored under its group whatever the version, read back in the requested version).</summary>
     public bool IsCustom { get; init; }
 

@@ -6,14 +6,20 @@ namespace Tugboat.ApiServer.Registry.Strategies;
 /// <summary>Disruption budgets, autoscalers, network and scheduling policy: policy/v1, autoscaling/v2, networking.k8s.io/v1, scheduling.k8s.io/v1.</summary>
 internal static class PolicyKinds
 {
-    public static IEnumerable<ResourceType> All() =>
-    [
-        new() { Group = "policy", Version = "v1", Kind = "PodDisruptionBudget", Plural = "poddisruptionbudgets", Namespaced = true, ShortNames = ["pdb"], HasStatus = true, Strategy = DisruptionBudgets() },
-        new() { Group = "autoscaling", Version = "v2", Kind = "HorizontalPodAutoscaler", Plural = "horizontalpodautoscalers", Namespaced = true, ShortNames = ["hpa"], Categories = ["all"], HasStatus = true, Strategy = Autoscalers() },
-        new() { Group = "networking.k8s.io", Version = "v1", Kind = "NetworkPolicy", Plural = "networkpolicies", Namespaced = true, ShortNames = ["netpol"], Strategy = NetworkPolicies() },
-        new() { Group = "networking.k8s.io", Version = "v1", Kind = "IngressClass", Plural = "ingressclasses", Namespaced = false, Strategy = IngressClasses() },
-        new() { Group = "scheduling.k8s.io", Version = "v1", Kind = "PriorityClass", Plural = "priorityclasses", Namespaced = false, ShortNames = ["pc"], Strategy = PriorityClasses() },
-    ];
+    public static IEnumerable<ResourceType> All()
+    {
+        var hpa = new ResourceType { Group = "autoscaling", Version = "v2", Kind = "HorizontalPodAutoscaler", Plural = "horizontalpodautoscalers", Namespaced = true, ShortNames = ["hpa"], Categories = ["all"], HasStatus = true, Strategy = Autoscalers() };
+        return
+        [
+            new() { Group = "policy", Version = "v1", Kind = "PodDisruptionBudget", Plural = "poddisruptionbudgets", Namespaced = true, ShortNames = ["pdb"], HasStatus = true, Strategy = DisruptionBudgets() },
+            hpa,
+            // kubectl autoscale and older clients use v1, served over the same objects.
+            new() { Group = "autoscaling", Version = "v1", Kind = "HorizontalPodAutoscaler", Plural = "horizontalpodautoscalers", Namespaced = true, ShortNames = ["hpa"], Categories = ["all"], HasStatus = true, Strategy = hpa.Strategy, StoredAs = hpa, Converter = new HorizontalPodAutoscalerV1Converter() },
+            new() { Group = "networking.k8s.io", Version = "v1", Kind = "NetworkPolicy", Plural = "networkpolicies", Namespaced = true, ShortNames = ["netpol"], Strategy = NetworkPolicies() },
+            new() { Group = "networking.k8s.io", Version = "v1", Kind = "IngressClass", Plural = "ingressclasses", Namespaced = false, Strategy = IngressClasses() },
+            new() { Group = "scheduling.k8s.io", Version = "v1", Kind = "PriorityClass", Plural = "priorityclasses", Namespaced = false, ShortNames = ["pc"], Strategy = PriorityClasses() },
+        ];
+    }
 
     private static TableStrategy DisruptionBudgets() => new(
     [
