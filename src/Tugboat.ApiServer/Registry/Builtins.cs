@@ -7,8 +7,11 @@ internal static class Builtins
 {
     public static Catalog Create() => new(Core().Concat(StorageKinds.All()).Concat(RbacKinds.All()).Concat(PolicyKinds.All()).Concat(CoreExtraKinds.All()).Concat(ClusterKinds.All()).Concat(Http.Reviews.Kinds()));
 
-    private static IEnumerable<ResourceType> Core() =>
-    [
+    private static IEnumerable<ResourceType> Core()
+    {
+        var events = new ResourceType { Group = "", Version = "v1", Kind = "Event", Plural = "events", Namespaced = true, ShortNames = ["ev"], Strategy = new EventStrategy() };
+        return
+        [
         new() { Group = "", Version = "v1", Kind = "Namespace", Plural = "namespaces", Namespaced = false, ShortNames = ["ns"], HasStatus = true, Strategy = new NamespaceStrategy() },
         new() { Group = "", Version = "v1", Kind = "Pod", Plural = "pods", Namespaced = true, ShortNames = ["po"], Categories = ["all"], HasStatus = true, Strategy = new PodStrategy() },
         new() { Group = "", Version = "v1", Kind = "Node", Plural = "nodes", Namespaced = false, ShortNames = ["no"], HasStatus = true, Strategy = new NodeStrategy() },
@@ -17,7 +20,9 @@ internal static class Builtins
         new() { Group = "", Version = "v1", Kind = "ConfigMap", Plural = "configmaps", Namespaced = true, ShortNames = ["cm"], Strategy = new ConfigMapStrategy() },
         new() { Group = "", Version = "v1", Kind = "Secret", Plural = "secrets", Namespaced = true, Strategy = new SecretStrategy() },
         new() { Group = "", Version = "v1", Kind = "ServiceAccount", Plural = "serviceaccounts", Namespaced = true, ShortNames = ["sa"], Strategy = new ServiceAccountStrategy() },
-        new() { Group = "", Version = "v1", Kind = "Event", Plural = "events", Namespaced = true, ShortNames = ["ev"], Strategy = new EventStrategy() },
+        events,
+        // Newer event recorders write events.k8s.io/v1; both versions are the same objects.
+        new() { Group = "events.k8s.io", Version = "v1", Kind = "Event", Plural = "events", Namespaced = true, ShortNames = ["ev"], Strategy = events.Strategy, StoredAs = events, Converter = new EventsV1Converter() },
         new() { Group = "apps", Version = "v1", Kind = "Deployment", Plural = "deployments", Namespaced = true, ShortNames = ["deploy"], Categories = ["all"], HasStatus = true, HasScale = true, Strategy = new DeploymentStrategy() },
         new() { Group = "apps", Version = "v1", Kind = "ReplicaSet", Plural = "replicasets", Namespaced = true, ShortNames = ["rs"], Categories = ["all"], HasStatus = true, HasScale = true, Strategy = new ReplicaSetStrategy() },
         new() { Group = "apps", Version = "v1", Kind = "StatefulSet", Plural = "statefulsets", Namespaced = true, ShortNames = ["sts"], Categories = ["all"], HasStatus = true, HasScale = true, Strategy = new StatefulSetStrategy() },
@@ -29,5 +34,6 @@ internal static class Builtins
         new() { Group = "discovery.k8s.io", Version = "v1", Kind = "EndpointSlice", Plural = "endpointslices", Namespaced = true, Strategy = new EndpointSliceStrategy() },
         new() { Group = "networking.k8s.io", Version = "v1", Kind = "Ingress", Plural = "ingresses", Namespaced = true, ShortNames = ["ing"], HasStatus = true, Strategy = new IngressStrategy() },
         new() { Group = "apiextensions.k8s.io", Version = "v1", Kind = "CustomResourceDefinition", Plural = "customresourcedefinitions", Namespaced = false, ShortNames = ["crd", "crds"], Categories = ["api-extensions"], HasStatus = true, Strategy = new CustomResourceDefinitionStrategy() },
-    ];
+        ];
+    }
 }
