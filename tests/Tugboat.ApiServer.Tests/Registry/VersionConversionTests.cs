@@ -21,6 +21,16 @@ public sealed class VersionConversionTests
     }
 
     [Fact]
+    public void EventsV1FieldsAreTheCoreEventFields()
+    {
+        var converter = new EventsV1Converter();
+        var v1 = JsonNode.Parse("""{"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"e"},"regarding":{"kind":"Pod","name":"p"},"note":"hello","reportingController":"ctl","reportingInstance":"i","deprecatedCount":2,"reason":"R"}""")!.AsObject();
+        var core = converter.ToStored(v1);
+        Assert.Equal("""{"apiVersion":"v1","kind":"Event","metadata":{"name":"e"},"involvedObject":{"kind":"Pod","name":"p"},"message":"hello","reportingComponent":"ctl","reportingInstance":"i","count":2,"reason":"R"}""", core.ToJsonString());
+        Assert.True(JsonNode.DeepEquals(v1, converter.FromStored(core)));
+    }
+
+    [Fact]
     public void MetricsV1CannotExpressAreNotShown()
     {
         var v2 = JsonNode.Parse("""{"apiVersion":"autoscaling/v2","spec":{"metrics":[{"type":"Pods","pods":{"metric":{"name":"qps"}}}],"behavior":{}},"status":{"conditions":[]}}""")!.AsObject();
