@@ -270,6 +270,8 @@ public sealed class KubectlBasicsTests(ServerFixture fixture) : IClassFixture<Se
         var modern = $"apiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {{name: p1.2}}\neventTime: \"2026-01-01T00:00:01.000000Z\"\nreportingController: example.com/test\nreportingInstance: t\naction: Probe\nreason: Checked\nnote: written as events.k8s.io/v1\ntype: Normal\nregarding: {{kind: Pod, name: p1, namespace: {ns}, apiVersion: v1}}\n";
         (await k.RunWithInputAsync(modern, "create", "-n", ns, "-f", "-")).Ok();
         Assert.Matches(@"Normal\s+Checked\s+pod/p1\s+written as events.k8s.io/v1", (await k.RunAsync("get", "events", "-n", ns)).Ok().Out);
+        var logs = (await k.RunAsync("logs", "p1", "-n", ns)).Fails();
+        Assert.Contains("Error from server (NotImplemented): pods/log is not available on this server yet", logs.Err);
         var deploy = (await k.RunAsync("describe", "deploy", "web", "-n", ns)).Ok().Out;
         Assert.Matches(@"StrategyType:\s+RollingUpdate", deploy);
         Assert.Matches(@"RollingUpdateStrategy:\s+25% max unavailable, 25% max surge", deploy);

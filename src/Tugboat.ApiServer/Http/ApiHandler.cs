@@ -330,11 +330,25 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                     return;
                 }
                 break;
+            case var sub when NotBuilt(rt, sub) is { } why:
+                throw new ApiException(501, "NotImplemented", $"{rt.Plural}/{sub} is not available on this server yet: {why}");
             default:
                 throw NotFoundPath();
         }
         throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
     }
+
+    /// <summary>Subresources upstream serves that need parts not built yet, and what they wait for.</summary>
+    private static string? NotBuilt(ResourceType rt, string subresource) => (rt.Group, rt.Kind, subresource) switch
+    {
+        ("", "Pod", "log" or "exec" or "attach" or "portforward" or "proxy") => "it is served by the node agent, which is not built yet",
+        ("", "Pod", "eviction") => "evictions honour disruption budgets, whose controller is not built yet",
+        ("", "Pod", "ephemeralcontainers" or "resize") => "it needs the node agent, which is not built yet",
+        ("", "Service" or "Node", "proxy") => "proxying needs service networking and the node agent, which are not built yet",
+        ("", "ServiceAccount", "token") => "service account tokens are not issued yet",
+        ("certificates.k8s.io", "CertificateSigningRequest", "approval") => "certificate signing is not built yet",
+        _ => null,
+    };
 
     private async Task BindAsync(HttpContext http, ResourceType rt, string ns, string name, JsonObject binding, bool dryRun)
     {
