@@ -110,8 +110,9 @@ public sealed class SqliteStore : StoreBase
         while (r.Read())
         {
             var deleted = r.GetInt64(2) == 1;
-            byte[]? prev = r.IsDBNull(5) ? null : (byte[])r.GetValue(5);
-            var value = deleted ? prev ?? [] : (byte[])r.GetValue(4);
+            // Keep "no previous value" as null: a null byte[] would silently become an empty ReadOnlyMemory.
+            ReadOnlyMemory<byte>? prev = r.IsDBNull(5) ? (ReadOnlyMemory<byte>?)null : (byte[])r.GetValue(5);
+            var value = deleted ? prev ?? ReadOnlyMemory<byte>.Empty : (byte[])r.GetValue(4);
             yield return new StoreEvent(deleted ? StoreEventType.Delete : StoreEventType.Put, r.GetString(1), r.GetInt64(0), r.GetInt64(3), r.GetInt64(6), value, prev);
         }
     }

@@ -155,6 +155,15 @@ public sealed class ApiSemanticsTests(ServerFixture fixture) : IClassFixture<Ser
         Assert.Equal("MODIFIED", ev["type"]!.GetValue<string>());
         Assert.Equal("c1", ev["object"]!["metadata"]!["name"]!.GetValue<string>());
         Assert.Equal("y", ev["object"]!["data"]!["x"]!.GetValue<string>());
+
+        // A creation arrives as ADDED, a deletion as DELETED.
+        var (created, _) = await SendAsync(HttpMethod.Post, $"/api/v1/namespaces/{ns}/configmaps", Json("{\"metadata\":{\"name\":\"c-new\"}}"));
+        Assert.Equal(HttpStatusCode.Created, created);
+        await SendAsync(HttpMethod.Delete, $"/api/v1/namespaces/{ns}/configmaps/c-new");
+        var added = JsonNode.Parse((await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)))!)!;
+        Assert.Equal(("ADDED", "c-new"), (added["type"]!.GetValue<string>(), added["object"]!["metadata"]!["name"]!.GetValue<string>()));
+        var deleted = JsonNode.Parse((await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)))!)!;
+        Assert.Equal(("DELETED", "c-new"), (deleted["type"]!.GetValue<string>(), deleted["object"]!["metadata"]!["name"]!.GetValue<string>()));
     }
 
     [Fact]

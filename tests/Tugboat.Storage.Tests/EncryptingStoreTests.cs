@@ -74,5 +74,6 @@ public sealed class EncryptingStoreTests
         }
         Assert.Equal(["secret-value", "plain-value", "secret-2", "secret-2"], events.Select(e => S(e.Value)));
         Assert.Equal("secret-value", S(events[2].PrevValue!.Value));
+        Assert.Null(events[0].PrevValue);
     }
 }

@@ -127,6 +127,7 @@ public abstract class StoreConformanceTests : IAsyncLifetime
         var events = await Take(watch, 4);
         Assert.Equal([StoreEventType.Put, StoreEventType.Put, StoreEventType.Delete, StoreEventType.Put], events.Select(e => e.Type));
         Assert.True(events[0].IsCreate);
+        Assert.Null(events[0].PrevValue);
         Assert.False(events[1].IsCreate);
         Assert.Equal("1", S(events[1].PrevValue!.Value));
         Assert.Equal("2", S(events[2].Value));

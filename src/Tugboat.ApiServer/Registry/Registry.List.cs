@@ -100,6 +100,10 @@ internal sealed partial class Registry
         {
             return true;
         }
+        if (value.IsEmpty)
+        {
+            return false;
+        }
         var obj = JsonNode.Parse(value.Span) as JsonObject;
         if (obj is null)
         {

@@ -51,7 +51,7 @@ public sealed class EncryptingStore(IStore inner, AesGcmKeyRing keys, IReadOnlyC
     private StoreEvent Out(StoreEvent e) => e with
     {
         Value = Out(e.Key, e.Value),
-        PrevValue = e.PrevValue is { } prev ? Out(e.Key, prev) : null,
+        PrevValue = e.PrevValue is { } prev ? Out(e.Key, prev) : (ReadOnlyMemory<byte>?)null,
     };
 
     private sealed class DecryptingWatch(IStoreWatch inner, EncryptingStore store) : IStoreWatch

@@ -1,0 +1,158 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Tugboat.Client;
+
+/// <summary>
+/// A REST client of the Kubernetes API over HTTPS, working with objects as JSON trees (like client-go's dynamic
+/// client). Failures come back as <see cref="ApiError"/> carrying the server's Status.
+/// </summary>
+public sealed class ApiClient : IDisposable
+{
+    private readonly HttpClient _http;
+    private readonly string _userAgent;
+
+    public ApiClient(ClientConfig config, string userAgent = "tugboat")
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) };
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) =>
+        {
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(config.ClusterCa);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return cert is X509Certificate2 c && chain.Build(c);
+        };
+        if (config.ClientCertificate is { } certificate)
+        {
+            handler.SslOptions.ClientCertificates = [certificate];
+        }
+        _http = new HttpClient(handler) { BaseAddress = config.Server, Timeout = Timeout.InfiniteTimeSpan };
+        if (config.BearerToken is { } token)
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        _userAgent = userAgent;
+    }
+
+    public Task<JsonObject> GetAsync(string path, CancellationToken ct = default) => SendAsync(HttpMethod.Get, path, null, null, ct);
+
+    public Task<JsonObject> CreateAsync(string path, JsonObject obj, CancellationToken ct = default) => SendAsync(HttpMethod.Post, path, obj, "application/json", ct);
+
+    public Task<JsonObject> UpdateAsync(string path, JsonObject obj, CancellationToken ct = default) => SendAsync(HttpMethod.Put, path, obj, "application/json", ct);
+
+    public Task<JsonObject> MergePatchAsync(string path, JsonObject patch, CancellationToken ct = default) => SendAsync(HttpMethod.Patch, path, patch, "application/merge-patch+json", ct);
+
+    public Task<JsonObject> DeleteAsync(string path, JsonObject? options = null, CancellationToken ct = default) => SendAsync(HttpMethod.Delete, path, options, "application/json", ct);
+
+    /// <summary>Lists a collection (all pages); returns the items and the list's resourceVersion.</summary>
+    public async Task<(List<JsonObject> Items, string ResourceVersion)> ListAsync(string path, string? labelSelector = null, CancellationToken ct = default)
+    {
+        var items = new List<JsonObject>();
+        string? cont = null;
+        string rv;
+        do
+        {
+            var query = new List<string> { "limit=500" };
+            if (labelSelector is not null)
+            {
+                query.Add("labelSelector=" + Uri.EscapeDataString(labelSelector));
+            }
+            if (cont is not null)
+            {
+                query.Add("continue=" + Uri.EscapeDataString(cont));
+            }
+            var page = await GetAsync(path + "?" + string.Join('&', query), ct).ConfigureAwait(false);
+            items.AddRange(page["items"]?.AsArray().OfType<JsonObject>().Select(i => (JsonObject)i.DeepClone()) ?? []);
+            rv = page["metadata"]?["resourceVersion"]?.GetValue<string>() ?? "0";
+            cont = page["metadata"]?["continue"]?.GetValue<string>();
+        }
+        while (!string.IsNullOrEmpty(cont));
+        return (items, rv);
+    }
+
+    /// <summary>
+    /// Watches a collection from <paramref name="resourceVersion"/>; ends when the server closes the stream. An ERROR
+    /// event (such as 410 Expired) is returned as is: the caller re-lists.
+    /// </summary>
+    public async IAsyncEnumerable<(string Type, JsonObject Object)> WatchAsync(string path, string resourceVersion, string? labelSelector = null, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var url = $"{path}?watch=1&allowWatchBookmarks=true&resourceVersion={Uri.EscapeDataString(resourceVersion)}";
+        if (labelSelector is not null)
+        {
+            url += "&labelSelector=" + Uri.EscapeDataString(labelSelector);
+        }
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        request.Headers.UserAgent.ParseAdd(_userAgent);
+        // HTTP/1.1: each watch on its own connection (multiplexed .NET HTTP/2 watches stall under load).
+        request.Version = HttpVersion.Version11;
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ApiError.FromAsync(response).ConfigureAwait(false);
+        }
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), Encoding.UTF8);
+        while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+            var e = JsonNode.Parse(line)!.AsObject();
+            yield return (e["type"]!.GetValue<string>(), (JsonObject)e["object"]!);
+        }
+    }
+
+    private async Task<JsonObject> SendAsync(HttpMethod method, string path, JsonObject? body, string? contentType, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        request.Headers.UserAgent.ParseAdd(_userAgent);
+        if (body is not null)
+        {
+            request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType!);
+        }
+        using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ApiError.FromAsync(response).ConfigureAwait(false);
+        }
+        var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        return JsonNode.Parse(text)?.AsObject() ?? [];
+    }
+
+    public void Dispose() => _http.Dispose();
+}
+
+/// <summary>A failed request, with the Status the server answered.</summary>
+public sealed class ApiError(int code, string reason, string message) : Exception(message)
+{
+    public int Code { get; } = code;
+
+    public string Reason { get; } = reason;
+
+    public bool IsNotFound => Code == 404;
+
+    public bool IsConflict => Code == 409 && Reason == "Conflict";
+
+    public bool IsAlreadyExists => Code == 409 && Reason == "AlreadyExists";
+
+    public static async Task<ApiError> FromAsync(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+        try
+        {
+            var status = JsonNode.Parse(text);
+            return new ApiError((int)response.StatusCode, status?["reason"]?.GetValue<string>() ?? string.Empty, status?["message"]?.GetValue<string>() ?? text);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return new ApiError((int)response.StatusCode, string.Empty, text);
+        }
+    }
+}
