@@ -1,5 +1,7 @@
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using Tugboat.ApiServer.Hosting;
+using Tugboat.Controllers;
 
 namespace Tugboat.Cli;
 
@@ -11,7 +13,7 @@ internal static class CommandLine
 
         Usage:
           tug server [--data-dir DIR] [--port 6443] [--bind-address 127.0.0.1] [--disable-agent]
-                     [--runtime auto|process|containerd] [--datastore-endpoint URL]
+                     [--disable-controllers] [--runtime auto|process|containerd] [--datastore-endpoint URL]
           tug version
 
         Commands:
@@ -68,6 +70,7 @@ internal static class CommandLine
                 "--port" or "--https-listen-port" => options with { Port = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536 ? p : throw new UsageException($"invalid port for {flag}") },
                 "--bind-address" => options with { BindAddress = System.Net.IPAddress.TryParse(Value(), out var a) ? a.ToString() : throw new UsageException("invalid --bind-address") },
                 "--disable-agent" => options with { DisableAgent = true },
+                "--disable-controllers" => options with { DisableControllers = true },
                 "--runtime" => options with { Runtime = Value() is var r && r is "auto" or "process" or "containerd" ? r : throw new UsageException("--runtime must be auto, process or containerd") },
                 "--datastore-endpoint" => options with { DatastoreEndpoint = Value() },
                 _ => throw new UsageException($"unknown flag: {flag}"),
@@ -88,13 +91,32 @@ internal static class CommandLine
         {
             Console.Error.WriteLine("note: the node agent is not built yet; running the control plane only");
         }
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var server = ApiServerHost.RunAsync(options, line =>
+        {
+            Console.WriteLine(line);
+            ready.TrySetResult();
+        }, cts.Token);
+        await Task.WhenAny(ready.Task, server).ConfigureAwait(false);
+        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+        // The controller manager is a client of the API like any other, over loopback HTTPS with the admin credentials.
+        var controllers = ready.Task.IsCompletedSuccessfully && !options.DisableControllers
+            ? ControllerManager.RunAsync(Path.Combine(Path.GetFullPath(options.DataDir), "kubeconfig.yaml"), loggers, cts.Token)
+            : Task.CompletedTask;
         try
         {
-            await ApiServerHost.RunAsync(options, line => Console.WriteLine(line), cts.Token).ConfigureAwait(false);
+            await server.ConfigureAwait(false);
         }
         catch (Exception e) when (e is NotSupportedException or ConfigurationException)
         {
             return Fail(e.Message);
+        }
+        try
+        {
+            await controllers.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
         }
         return 0;
     }

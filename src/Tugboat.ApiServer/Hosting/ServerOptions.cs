@@ -7,6 +7,9 @@ public sealed record ServerOptions
     public int Port { get; init; } = 6443;
     public string BindAddress { get; init; } = "127.0.0.1";
     public bool DisableAgent { get; init; } = true;
+
+    /// <summary>Run the API server alone, without the embedded controller manager.</summary>
+    public bool DisableControllers { get; init; }
     public string Runtime { get; init; } = "auto";
 
     /// <summary>Empty or <c>sqlite://PATH</c> for SQLite (default <c>DATA/db/state.db</c>), <c>memory://</c> for a throw-away store.</summary>

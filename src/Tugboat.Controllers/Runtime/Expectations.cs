@@ -1,0 +1,60 @@
+namespace Tugboat.Controllers.Runtime;
+
+/// <summary>
+/// What a controller has asked for but not yet seen in its caches (client-go's ControllerExpectations): while creations
+/// or deletions are outstanding for a key, the controller does not act on the key again, so it never over-creates.
+/// Expectations lapse after five minutes in case an event was missed.
+/// </summary>
+public sealed class Expectations
+{
+    private static readonly TimeSpan Ttl = TimeSpan.FromMinutes(5);
+    private readonly object _gate = new();
+    private readonly Dictionary<string, (int Adds, int Deletes, DateTime Since)> _pending = new(StringComparer.Ordinal);
+
+    public void Expect(string key, int adds, int deletes)
+    {
+        lock (_gate)
+        {
+            _pending[key] = (adds, deletes, DateTime.UtcNow);
+        }
+    }
+
+    public void Observed(string key, bool added)
+    {
+        lock (_gate)
+        {
+            if (_pending.TryGetValue(key, out var p))
+            {
+                _pending[key] = added ? p with { Adds = p.Adds - 1 } : p with { Deletes = p.Deletes - 1 };
+            }
+        }
+    }
+
+    /// <summary>Lowers the expectation when a requested change failed, so the controller is not blocked waiting for it.</summary>
+    public void Failed(string key, bool add) => Observed(key, add);
+
+    public bool Satisfied(string key)
+    {
+        lock (_gate)
+        {
+            if (!_pending.TryGetValue(key, out var p))
+            {
+                return true;
+            }
+            if ((p.Adds <= 0 && p.Deletes <= 0) || DateTime.UtcNow - p.Since > Ttl)
+            {
+                _pending.Remove(key);
+                return true;
+            }
+            return false;
+        }
+    }
+
+    public void Forget(string key)
+    {
+        lock (_gate)
+        {
+            _pending.Remove(key);
+        }
+    }
+}
