@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Tugboat.Client;
+using Tugboat.Controllers.Deployment;
 using Tugboat.Controllers.ReplicaSet;
 using Tugboat.Controllers.Runtime;
 
@@ -14,11 +15,14 @@ public static class ControllerManager
     public static async Task RunAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct)
     {
         using var client = new ApiClient(ClientConfig.FromKubeconfig(kubeconfig), "tug-controller-manager");
-        using var queue = new WorkQueue<string>();
-        var replicaSets = new ReplicaSetController(client, queue, loggers.CreateLogger<ReplicaSetController>());
+        using var setQueue = new WorkQueue<string>();
+        using var deploymentQueue = new WorkQueue<string>();
+        var replicaSets = new ReplicaSetController(client, setQueue, loggers.CreateLogger<ReplicaSetController>());
+        var deployments = new DeploymentController(client, deploymentQueue);
         var loops = new[]
         {
-            new ControllerLoop("replicaset", replicaSets, replicaSets.Informers, queue, loggers.CreateLogger<ControllerLoop>()),
+            new ControllerLoop("replicaset", replicaSets, replicaSets.Informers, setQueue, loggers.CreateLogger<ControllerLoop>()),
+            new ControllerLoop("deployment", deployments, deployments.Informers, deploymentQueue, loggers.CreateLogger<ControllerLoop>()),
         };
         await Task.WhenAll(loops.Select(l => l.RunAsync(ct))).ConfigureAwait(false);
     }

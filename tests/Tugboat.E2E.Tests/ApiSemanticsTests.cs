@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 namespace Tugboat.E2E.Tests;
 
 /// <summary>REST semantics and bad input, over HTTPS with the admin certificate (and without it).</summary>
-public sealed class ApiSemanticsTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+public sealed class ApiSemanticsTests(ApiOnlyServerFixture fixture) : IClassFixture<ApiOnlyServerFixture>
 {
     private static StringContent Json(string json, string type = "application/json") => new(json, Encoding.UTF8, type);
 

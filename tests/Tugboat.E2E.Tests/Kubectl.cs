@@ -78,6 +78,16 @@ public sealed class Kubectl(string binary, string kubeconfig)
     }
 }
 
+/// <summary>One API server without controllers, for tests that assert exact resourceVersions and generations.</summary>
+public sealed class ApiOnlyServerFixture : IAsyncLifetime
+{
+    public TugServer Server { get; } = new(disableControllers: true);
+
+    public Task InitializeAsync() => Server.StartAsync();
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
 /// <summary>One server for a test class; each test works in its own namespace.</summary>
 public sealed class ServerFixture : IAsyncLifetime
 {

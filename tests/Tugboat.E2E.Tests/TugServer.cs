@@ -12,10 +12,13 @@ public sealed class TugServer : IAsyncDisposable
     private Process? _process;
     private readonly StringBuilder _output = new();
 
-    public TugServer(string? dataDir = null, int? port = null)
+    private readonly bool _disableControllers;
+
+    public TugServer(string? dataDir = null, int? port = null, bool disableControllers = false)
     {
         DataDir = dataDir ?? Directory.CreateTempSubdirectory("tugboat-e2e-").FullName;
         Port = port ?? FreePort();
+        _disableControllers = disableControllers;
     }
 
     public string DataDir { get; }
@@ -49,6 +52,10 @@ public sealed class TugServer : IAsyncDisposable
         {
             psi.ArgumentList.Add(a);
         }
+        if (_disableControllers)
+        {
+            psi.ArgumentList.Add("--disable-controllers");
+        }
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var sw = Stopwatch.StartNew();
         _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
@@ -77,7 +84,13 @@ public sealed class TugServer : IAsyncDisposable
                 }
             }
         };
-        _process.Exited += (_, _) => ready.TrySetException(new InvalidOperationException("tug server exited before it was ready:\n" + Output));
+        var process = _process;
+        _process.Exited += (_, _) => Task.Run(() =>
+        {
+            // The parameterless wait also waits for the redirected output to be read to its end.
+            process.WaitForExit();
+            ready.TrySetException(new InvalidOperationException("tug server exited before it was ready:\n" + Output));
+        });
         _process.Start();
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();

@@ -249,22 +249,23 @@ public sealed partial class ReplicaSetController : IReconciler
             ["availableReplicas"] = active.Count(p => IsAvailable(p, minReady, now)),
             ["observedGeneration"] = set["metadata"]?["generation"]?.GetValue<long>() ?? 0,
         };
+        var patch = (JsonObject)status.DeepClone();
         foreach (var zero in new[] { "readyReplicas", "availableReplicas" })
         {
-            // Upstream omits zero counts (omitempty), so kubectl and clients see the same shape.
+            // Upstream omits zero counts (omitempty), so kubectl and clients see the same shape; the patch clears them.
             if (status[zero]!.GetValue<int>() == 0)
             {
                 status.Remove(zero);
+                patch[zero] = null;
             }
         }
         if (JsonNode.DeepEquals(status, set["status"]))
         {
             return;
         }
-        var update = (JsonObject)set.DeepClone();
-        update["status"] = status;
+        // Status is this controller's alone: a merge patch does not conflict with others changing the spec.
         var ns = set["metadata"]!["namespace"]!.GetValue<string>();
-        await _client.UpdateAsync($"/apis/apps/v1/namespaces/{ns}/replicasets/{set["metadata"]!["name"]}/status", update, ct).ConfigureAwait(false);
+        await _client.MergePatchAsync($"/apis/apps/v1/namespaces/{ns}/replicasets/{set["metadata"]!["name"]}/status", new JsonObject { ["status"] = patch }, ct).ConfigureAwait(false);
     }
 
     private static JsonObject OwnerReference(JsonObject set) => new()

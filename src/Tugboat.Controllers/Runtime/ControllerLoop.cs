@@ -48,6 +48,12 @@ public sealed partial class ControllerLoop(string name, IReconciler reconciler, 
             {
                 return;
             }
+            catch (ApiError e) when (e.IsConflict)
+            {
+                // Acting on a cached copy that changed meanwhile: routine, the retry sees the new one.
+                var delay = queue.AddRateLimited(key);
+                LogConflict(Name, key, delay.TotalMilliseconds);
+            }
             catch (Exception e)
             {
                 var delay = queue.AddRateLimited(key);
@@ -62,6 +68,9 @@ public sealed partial class ControllerLoop(string name, IReconciler reconciler, 
 
     [LoggerMessage(Level = LogLevel.Information, Message = "controller {Controller} started")]
     private partial void LogStarted(string controller);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "controller {Controller} met a conflict on {Key}; retrying in {DelayMs} ms")]
+    private partial void LogConflict(string controller, string key, double delayMs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "controller {Controller} failed to reconcile {Key}; retrying in {DelayMs} ms")]
     private partial void LogFailed(string controller, string key, double delayMs, Exception e);

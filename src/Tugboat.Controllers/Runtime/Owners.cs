@@ -1,0 +1,61 @@
+using System.Text.Json.Nodes;
+using Tugboat.Api.Meta;
+
+namespace Tugboat.Controllers.Runtime;
+
+/// <summary>Owner references, selectors and labels: what every controller reads off the objects it manages.</summary>
+public static class Owners
+{
+    public static JsonObject Reference(JsonObject owner, string apiVersion, string kind) => new()
+    {
+        ["apiVersion"] = apiVersion,
+        ["kind"] = kind,
+        ["name"] = owner["metadata"]!["name"]!.DeepClone(),
+        ["uid"] = owner["metadata"]!["uid"]!.DeepClone(),
+        ["controller"] = true,
+        ["blockOwnerDeletion"] = true,
+    };
+
+    public static JsonObject? ControllerOf(JsonObject obj) =>
+        obj["metadata"]?["ownerReferences"]?.AsArray().OfType<JsonObject>().FirstOrDefault(r => r["controller"]?.GetValue<bool>() == true);
+
+    public static string? ControllerUid(JsonObject obj) => ControllerOf(obj)?["uid"]?.GetValue<string>();
+
+    public static LabelSelector Selector(JsonObject owner)
+    {
+        try
+        {
+            return LabelSelector.FromJson(owner["spec"]?["selector"]);
+        }
+        catch (FormatException)
+        {
+            return LabelSelector.Everything;
+        }
+    }
+
+    public static Dictionary<string, string> Labels(JsonObject? obj) => LabelsOf(obj?["metadata"]?["labels"] as JsonObject);
+
+    public static Dictionary<string, string> LabelsOf(JsonObject? labels) =>
+        labels?.ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<string>() ?? string.Empty, StringComparer.Ordinal) ?? [];
+
+    public static string Namespace(JsonObject obj) => obj["metadata"]?["namespace"]?.GetValue<string>() ?? string.Empty;
+
+    public static string Name(JsonObject obj) => obj["metadata"]?["name"]?.GetValue<string>() ?? string.Empty;
+
+    public static bool Deleting(JsonObject obj) => obj["metadata"]?["deletionTimestamp"] is not null;
+
+    /// <summary>The object at <paramref name="name"/>, created when missing.</summary>
+    public static JsonObject Ensure(this JsonObject node, string name)
+    {
+        if (node[name] is JsonObject o)
+        {
+            return o;
+        }
+        o = new JsonObject();
+        node[name] = o;
+        return o;
+    }
+
+    public static long Long(JsonNode? node, long fallback = 0) =>
+        node is JsonValue v && long.TryParse(v.ToJsonString(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var l) ? l : fallback;
+}
