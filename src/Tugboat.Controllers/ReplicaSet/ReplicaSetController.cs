@@ -223,7 +223,9 @@ public sealed partial class ReplicaSetController : IReconciler
     private async Task ReleaseAsync(JsonObject pod, string uid, CancellationToken ct)
     {
         var ns = pod["metadata"]!["namespace"]!.GetValue<string>();
-        var refs = new JsonArray(pod["metadata"]?["ownerReferences"]?.AsArray().Where(r => r?["uid"]?.GetValue<string>() != uid).Select(r => r!.DeepClone()).ToArray() ?? []);
+        var kept = pod["metadata"]?["ownerReferences"]?.AsArray().Where(r => r?["uid"]?.GetValue<string>() != uid).Select(r => r!.DeepClone()).ToArray() ?? [];
+        // An empty list is removed, as Go's omitempty leaves it out.
+        JsonArray? refs = kept.Length == 0 ? null : new JsonArray(kept);
         try
         {
             await _client.MergePatchAsync($"/api/v1/namespaces/{ns}/pods/{pod["metadata"]!["name"]}", new JsonObject
