@@ -8,8 +8,8 @@ namespace Tugboat.ApiServer.Hosting;
 /// <summary>
 /// The namespace lifecycle loop (upstream's namespace controller): when a namespace is being deleted, delete every
 /// namespaced object in it, and once none is left remove the <c>kubernetes</c> finalizer so the namespace goes.
-/// It works through the registry, with the same semantics as REST clients; it moves into the controller manager
-/// with the other control loops.
+/// It works through the registry, with the same semantics as REST clients; it is still to move into the controller
+/// manager with the other control loops.
 /// </summary>
 internal sealed partial class NamespaceFinalizer(Registry.Registry registry, ILogger<NamespaceFinalizer> logger) : BackgroundService
 {
