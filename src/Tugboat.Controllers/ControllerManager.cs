@@ -19,12 +19,15 @@ public static class ControllerManager
         using var deploymentQueue = new WorkQueue<string>();
         var replicaSets = new ReplicaSetController(client, setQueue, loggers.CreateLogger<ReplicaSetController>());
         var deployments = new DeploymentController(client, deploymentQueue);
+        using var endpointsQueue = new WorkQueue<string>();
+        var endpoints = new Endpoints.EndpointsController(client, endpointsQueue);
         using var gcQueue = new WorkQueue<string>();
         var collector = new GarbageCollector.GarbageCollector(client, gcQueue);
         var loops = new[]
         {
             new ControllerLoop("replicaset", replicaSets, replicaSets.Informers, setQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("deployment", deployments, deployments.Informers, deploymentQueue, loggers.CreateLogger<ControllerLoop>()),
+            new ControllerLoop("endpoints", endpoints, endpoints.Informers, endpointsQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("garbagecollector", collector, collector.Informers, gcQueue, loggers.CreateLogger<ControllerLoop>()),
         };
         await Task.WhenAll(loops.Select(l => l.RunAsync(ct))).ConfigureAwait(false);
