@@ -21,6 +21,8 @@ public static class ControllerManager
         var deployments = new DeploymentController(client, deploymentQueue);
         using var endpointsQueue = new WorkQueue<string>();
         var endpoints = new Endpoints.EndpointsController(client, endpointsQueue);
+        using var jobQueue = new WorkQueue<string>();
+        var jobs = new Job.JobController(client, jobQueue);
         using var gcQueue = new WorkQueue<string>();
         var collector = new GarbageCollector.GarbageCollector(client, gcQueue);
         var loops = new[]
@@ -28,6 +30,7 @@ public static class ControllerManager
             new ControllerLoop("replicaset", replicaSets, replicaSets.Informers, setQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("deployment", deployments, deployments.Informers, deploymentQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("endpoints", endpoints, endpoints.Informers, endpointsQueue, loggers.CreateLogger<ControllerLoop>()),
+            new ControllerLoop("job", jobs, jobs.Informers, jobQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("garbagecollector", collector, collector.Informers, gcQueue, loggers.CreateLogger<ControllerLoop>()),
         };
         await Task.WhenAll(loops.Select(l => l.RunAsync(ct))).ConfigureAwait(false);
