@@ -23,6 +23,8 @@ public static class ControllerManager
         var endpoints = new Endpoints.EndpointsController(client, endpointsQueue);
         using var jobQueue = new WorkQueue<string>();
         var jobs = new Job.JobController(client, jobQueue);
+        using var cronQueue = new WorkQueue<string>();
+        var cronJobs = new CronJob.CronJobController(client, cronQueue);
         using var gcQueue = new WorkQueue<string>();
         var collector = new GarbageCollector.GarbageCollector(client, gcQueue);
         var loops = new[]
@@ -31,6 +33,7 @@ public static class ControllerManager
             new ControllerLoop("deployment", deployments, deployments.Informers, deploymentQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("endpoints", endpoints, endpoints.Informers, endpointsQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("job", jobs, jobs.Informers, jobQueue, loggers.CreateLogger<ControllerLoop>()),
+            new ControllerLoop("cronjob", cronJobs, cronJobs.Informers, cronQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("garbagecollector", collector, collector.Informers, gcQueue, loggers.CreateLogger<ControllerLoop>()),
         };
         await Task.WhenAll(loops.Select(l => l.RunAsync(ct))).ConfigureAwait(false);
