@@ -235,6 +235,4 @@ public sealed class EndpointsController : IReconciler
 
     private static Dictionary<string, string>? ServiceSelector(JsonObject svc) => LabelsOf(svc["spec"]?["selector"] as JsonObject);
 
-    private static bool IsReady(JsonObject pod) =>
-        pod["status"]?["conditions"]?.AsArray().OfType<JsonObject>().Any(c => c["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True") == true;
 }

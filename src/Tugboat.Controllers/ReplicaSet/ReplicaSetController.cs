@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Tugboat.Api.Meta;
 using Tugboat.Client;
 using Tugboat.Controllers.Runtime;
+using static Tugboat.Controllers.Runtime.Owners;
 
 namespace Tugboat.Controllers.ReplicaSet;
 
@@ -146,7 +147,7 @@ public sealed partial class ReplicaSetController : IReconciler
                     ["namespace"] = ns,
                     ["labels"] = template["metadata"]?["labels"]?.DeepClone(),
                     ["annotations"] = template["metadata"]?["annotations"]?.DeepClone(),
-                    ["ownerReferences"] = new JsonArray(OwnerReference(set)),
+                    ["ownerReferences"] = new JsonArray(Reference(set, "apps/v1", "ReplicaSet")),
                 },
                 ["spec"] = template["spec"]?.DeepClone(),
             };
@@ -205,7 +206,7 @@ public sealed partial class ReplicaSetController : IReconciler
     {
         var ns = pod["metadata"]!["namespace"]!.GetValue<string>();
         var refs = pod["metadata"]?["ownerReferences"]?.DeepClone() as JsonArray ?? new JsonArray();
-        refs.Add(OwnerReference(set));
+        refs.Add(Reference(set, "apps/v1", "ReplicaSet"));
         try
         {
             // The resourceVersion makes the adoption conditional: a pod that changed meanwhile is looked at again.
@@ -270,41 +271,8 @@ public sealed partial class ReplicaSetController : IReconciler
         await _client.MergePatchAsync($"/apis/apps/v1/namespaces/{ns}/replicasets/{set["metadata"]!["name"]}/status", new JsonObject { ["status"] = patch }, ct).ConfigureAwait(false);
     }
 
-    private static JsonObject OwnerReference(JsonObject set) => new()
-    {
-        ["apiVersion"] = "apps/v1",
-        ["kind"] = "ReplicaSet",
-        ["name"] = set["metadata"]!["name"]!.DeepClone(),
-        ["uid"] = set["metadata"]!["uid"]!.DeepClone(),
-        ["controller"] = true,
-        ["blockOwnerDeletion"] = true,
-    };
-
-    private static JsonObject? ControllerOf(JsonObject obj) =>
-        obj["metadata"]?["ownerReferences"]?.AsArray().OfType<JsonObject>().FirstOrDefault(r => r["controller"]?.GetValue<bool>() == true);
-
-    private static LabelSelector Selector(JsonObject set)
-    {
-        try
-        {
-            return LabelSelector.FromJson(set["spec"]?["selector"]);
-        }
-        catch (FormatException)
-        {
-            return LabelSelector.Everything;
-        }
-    }
-
-    private static Dictionary<string, string> Labels(JsonObject obj) => LabelsOf(obj["metadata"]?["labels"] as JsonObject);
-
-    private static Dictionary<string, string> LabelsOf(JsonObject? labels) =>
-        labels?.ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<string>() ?? string.Empty, StringComparer.Ordinal) ?? [];
-
     private static bool IsActive(JsonObject pod) =>
         pod["metadata"]?["deletionTimestamp"] is null && pod["status"]?["phase"]?.GetValue<string>() is not ("Succeeded" or "Failed");
-
-    private static bool IsReady(JsonObject pod) =>
-        pod["status"]?["conditions"]?.AsArray().OfType<JsonObject>().Any(c => c["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True") == true;
 
     private static bool IsAvailable(JsonObject pod, long minReadySeconds, DateTimeOffset now)
     {
