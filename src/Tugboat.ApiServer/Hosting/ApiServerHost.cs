@@ -116,9 +116,7 @@ public static class ApiServerHost
             return File.ReadAllText(path).Trim();
         }
         var token = "K10" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-        File.WriteAllText(path, string.Empty);
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.WriteAllText(path, token + "\n");
+        PrivateFile.Write(path, token + "\n");
         return token;
     }
 }

@@ -31,10 +31,6 @@ internal static class Kubeconfig
                 client-key-data: {B64(pki.AdminKeyPem)}
 
             """;
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, string.Empty);
-        File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.WriteAllText(tmp, yaml);
-        File.Move(tmp, path, overwrite: true);
+        PrivateFile.Write(path, yaml);
     }
 }

@@ -125,9 +125,9 @@ internal sealed partial class Registry
             next.Meta()["generation"] = (old.Long("metadata", "generation") ?? 0) + 1;
         }
         var bytes = ObjectCodec.Encode(next);
-        // Writing an identical object is a no-op that keeps the resourceVersion, as upstream.
-        var oldBytes = ObjectCodec.Encode((JsonObject)old.DeepClone());
-        if (bytes.AsSpan().SequenceEqual(oldBytes) || dryRun)
+        // Writing an identical object is a no-op that keeps the resourceVersion, as upstream. Stored values are
+        // canonical encodings, so the stored bytes are what the unchanged object encodes to.
+        if (bytes.AsSpan().SequenceEqual(current.Value.Span) || dryRun)
         {
             return dryRun ? new StoreEntry(current.Key, bytes, current.CreateRevision, current.ModRevision) : current;
         }

@@ -41,9 +41,7 @@ internal static class EncryptionConfig
                   - identity: {"{}"}
 
                 """;
-            File.WriteAllText(path, string.Empty);
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            File.WriteAllText(path, yaml);
+            PrivateFile.Write(path, yaml);
         }
         return Parse(File.ReadAllText(path), path);
     }

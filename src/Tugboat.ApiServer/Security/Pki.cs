@@ -39,7 +39,7 @@ public sealed class Pki
             req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.DigitalSignature, true));
             req.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(req.PublicKey, false));
             using var ca = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(10));
-            WriteSecret(P("ca.key"), key.ExportECPrivateKeyPem());
+            PrivateFile.Write(P("ca.key"), key.ExportECPrivateKeyPem());
             File.WriteAllText(P("ca.crt"), ca.ExportCertificatePem());
             File.Delete(P("server.crt"));
             File.Delete(P("admin.crt"));
@@ -83,18 +83,8 @@ public sealed class Pki
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7f;
         using var cert = req.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.Add(validity), serial);
-        WriteSecret(keyPath, key.ExportECPrivateKeyPem());
+        PrivateFile.Write(keyPath, key.ExportECPrivateKeyPem());
         File.WriteAllText(certPath, cert.ExportCertificatePem());
-    }
-
-    private static void WriteSecret(string path, string content)
-    {
-        File.WriteAllText(path, string.Empty);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-        File.WriteAllText(path, content);
     }
 
     /// <summary>Whether a client certificate was issued by this cluster's CA for client authentication.</summary>

@@ -110,7 +110,7 @@ public sealed class CronJobController : IReconciler
         {
             next["lastScheduleTime"] = lastScheduled;
         }
-        var lastSuccess = jobs.Where(j => Condition(j, "Complete")).Select(j => j["status"]?["completionTime"]?.GetValue<string>()).OfType<string>().Max(StringComparer.Ordinal);
+        var lastSuccess = jobs.Where(j => HasTrueCondition(j["status"] as JsonObject, "Complete")).Select(j => j["status"]?["completionTime"]?.GetValue<string>()).OfType<string>().Max(StringComparer.Ordinal);
         if (lastSuccess is not null)
         {
             next["lastSuccessfulTime"] = lastSuccess;
@@ -168,7 +168,7 @@ public sealed class CronJobController : IReconciler
     {
         foreach (var (condition, limit) in new[] { ("Complete", Long(spec["successfulJobsHistoryLimit"], 3)), ("Failed", Long(spec["failedJobsHistoryLimit"], 1)) })
         {
-            var matching = finished.Where(j => Condition(j, condition)).OrderBy(j => j["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).ToList();
+            var matching = finished.Where(j => HasTrueCondition(j["status"] as JsonObject, condition)).OrderBy(j => j["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).ToList();
             foreach (var job in matching.Take(Math.Max(0, matching.Count - (int)limit)))
             {
                 await DeleteAsync(job, ct).ConfigureAwait(false);
@@ -187,10 +187,7 @@ public sealed class CronJobController : IReconciler
         }
     }
 
-    private static bool Finished(JsonObject job) => Condition(job, "Complete") || Condition(job, "Failed");
-
-    private static bool Condition(JsonObject job, string type) =>
-        job["status"]?["conditions"]?.AsArray().OfType<JsonObject>().Any(c => c["type"]?.GetValue<string>() == type && c["status"]?.GetValue<string>() == "True") == true;
+    private static bool Finished(JsonObject job) => HasTrueCondition(job["status"] as JsonObject, "Complete") || HasTrueCondition(job["status"] as JsonObject, "Failed");
 
     private static DateTimeOffset? Time(JsonNode? node) =>
         DateTimeOffset.TryParse(node?.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? t : null;

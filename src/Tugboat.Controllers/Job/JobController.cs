@@ -73,7 +73,7 @@ public sealed class JobController : IReconciler
         var status = job["status"] as JsonObject ?? [];
         var now = DateTime.UtcNow;
         var startTime = status["startTime"]?.GetValue<string>() ?? (suspended ? null : Stamp(now));
-        var finished = Condition(status, "Complete") || Condition(status, "Failed");
+        var finished = HasTrueCondition(status, "Complete") || HasTrueCondition(status, "Failed");
         var succeededIndexes = succeeded.Select(Index).OfType<long>().Distinct().OrderBy(i => i).ToList();
         var succeededCount = indexed ? succeededIndexes.Count : succeeded.Count;
 
@@ -233,9 +233,6 @@ public sealed class JobController : IReconciler
         long.TryParse(pod["metadata"]?["annotations"]?[IndexAnnotation]?.GetValue<string>(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i : null;
 
     private static string? Phase(JsonObject pod) => pod["status"]?["phase"]?.GetValue<string>();
-
-    private static bool Condition(JsonObject status, string type) =>
-        status["conditions"]?.AsArray().OfType<JsonObject>().Any(c => c["type"]?.GetValue<string>() == type && c["status"]?.GetValue<string>() == "True") == true;
 
     private static string Stamp(DateTime t) => t.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 }

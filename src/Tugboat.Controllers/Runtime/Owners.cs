@@ -45,8 +45,11 @@ public static class Owners
     public static bool Deleting(JsonObject obj) => obj["metadata"]?["deletionTimestamp"] is not null;
 
     /// <summary>Whether a pod's Ready condition is True.</summary>
-    public static bool IsReady(JsonObject pod) =>
-        pod["status"]?["conditions"]?.AsArray().OfType<JsonObject>().Any(c => c["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True") == true;
+    public static bool IsReady(JsonObject pod) => HasTrueCondition(pod["status"] as JsonObject, "Ready");
+
+    /// <summary>Whether a status has a condition of <paramref name="type"/> with status True.</summary>
+    public static bool HasTrueCondition(JsonObject? status, string type) =>
+        status?["conditions"]?.AsArray().OfType<JsonObject>().Any(c => c["type"]?.GetValue<string>() == type && c["status"]?.GetValue<string>() == "True") == true;
 
     /// <summary>The object at <paramref name="name"/>, created when missing.</summary>
     public static JsonObject Ensure(this JsonObject node, string name)
