@@ -5,10 +5,14 @@
 //
 // One line each:
 //   K <group/version> <kind> <definition>          the definition a kind's objects follow
-//   D <definition> [open]                          a definition ("open": it keeps unknown fields)
-//   F <field> <type> <item> <strategy> <mergeKey>  one of its fields; "-" for none
+//   D <definition> [open] [atomic]                 a definition ("open": it keeps unknown fields; "atomic": applied
+//                                                  and owned as a whole by server-side apply)
+//   F <field> <type> <item> <strategy> <mergeKey> <listType> <listKeys> <mapType>
+//                                                  one of its fields; "-" for none
 // type: string integer number boolean object list map any
 // item: for object, the definition; for list and map, the item's definition or scalar type (any for untyped values).
+// listType, listKeys, mapType: x-kubernetes-list-type (atomic, map, set), x-kubernetes-list-map-keys (comma-separated)
+// and x-kubernetes-map-type (atomic, granular), which server-side apply follows.
 // Definitions without properties (quantities, times, int-or-string, raw JSON) are values: fields of them have type any.
 using System.Text;
 using System.Text.Json;
@@ -53,7 +57,8 @@ foreach (var def in definitions.EnumerateObject().OrderBy(d => d.Name, StringCom
         continue;
     }
     var open = def.Value.TryGetProperty("x-kubernetes-preserve-unknown-fields", out var pu) && pu.GetBoolean();
-    sb.Append("D ").Append(def.Name).Append(open ? " open" : string.Empty).Append('\n');
+    var atomic = Str(def.Value, "x-kubernetes-map-type") == "atomic";
+    sb.Append("D ").Append(def.Name).Append(open ? " open" : string.Empty).Append(atomic ? " atomic" : string.Empty).Append('\n');
     foreach (var p in props.EnumerateObject())
     {
         var v = p.Value;
@@ -80,7 +85,8 @@ foreach (var def in definitions.EnumerateObject().OrderBy(d => d.Name, StringCom
         {
             line = $"F {p.Name} {type ?? "any"} - - -";
         }
-        sb.Append(line).Append('\n');
+        var listKeys = v.TryGetProperty("x-kubernetes-list-map-keys", out var keys) ? string.Join(',', keys.EnumerateArray().Select(k => k.GetString())) : "-";
+        sb.Append(line).Append(' ').Append(Str(v, "x-kubernetes-list-type")).Append(' ').Append(listKeys).Append(' ').Append(Str(v, "x-kubernetes-map-type")).Append('\n');
     }
 }
 File.WriteAllText(args[1], sb.ToString());

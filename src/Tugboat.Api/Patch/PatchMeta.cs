@@ -9,11 +9,17 @@ public sealed class PatchMeta
     private readonly Dictionary<string, string> _kinds;
     private readonly Dictionary<string, Dictionary<string, PatchField>> _definitions;
 
-    private PatchMeta(Dictionary<string, string> kinds, Dictionary<string, Dictionary<string, PatchField>> definitions)
+    private readonly HashSet<string> _atomic;
+
+    private PatchMeta(Dictionary<string, string> kinds, Dictionary<string, Dictionary<string, PatchField>> definitions, HashSet<string> atomic)
     {
         _kinds = kinds;
         _definitions = definitions;
+        _atomic = atomic;
     }
+
+    /// <summary>Whether objects of a definition are owned and applied as a whole (x-kubernetes-map-type: atomic).</summary>
+    public bool IsAtomic(string definition) => _atomic.Contains(definition);
 
     public static PatchMeta Instance { get; } = Load();
 
@@ -34,6 +40,7 @@ public sealed class PatchMeta
         using var reader = new StreamReader(stream);
         var kinds = new Dictionary<string, string>(StringComparer.Ordinal);
         var definitions = new Dictionary<string, Dictionary<string, PatchField>>(StringComparer.Ordinal);
+        var atomic = new HashSet<string>(StringComparer.Ordinal);
         Dictionary<string, PatchField>? current = null;
         while (reader.ReadLine() is { } line)
         {
@@ -46,6 +53,10 @@ public sealed class PatchMeta
                 case "D":
                     current = [];
                     definitions[parts[1]] = current;
+                    if (parts.AsSpan(2).Contains("atomic"))
+                    {
+                        atomic.Add(parts[1]);
+                    }
                     break;
                 case "F" when current is not null:
                     var strategies = parts[4] == "-" ? [] : parts[4].Split(',');
@@ -55,11 +66,14 @@ public sealed class PatchMeta
                         strategies.Contains("merge"),
                         strategies.Contains("retainKeys"),
                         strategies.Contains("replace"),
-                        parts[5] == "-" ? null : parts[5]);
+                        parts[5] == "-" ? null : parts[5],
+                        parts[6] == "-" ? null : parts[6],
+                        parts[7] == "-" ? [] : parts[7].Split(','),
+                        parts[8] == "atomic");
                     break;
             }
         }
-        return new PatchMeta(kinds, definitions);
+        return new PatchMeta(kinds, definitions, atomic);
     }
 }
 
@@ -67,6 +81,7 @@ public sealed class PatchMeta
 /// A field's type (<c>object</c>, <c>list</c>, <c>map</c>, a scalar type, or <c>any</c>), the definition or scalar type of
 /// its value or items, whether lists
 /// merge (by <see cref="MergeKey"/> for lists of objects, as a set for lists of scalars), whether the field's object
-/// honours <c>$retainKeys</c>, and whether it is always replaced.
+/// honours <c>$retainKeys</c>, and whether it is always replaced; for server-side apply, the declared list type
+/// (atomic, map, set) with the keys of map lists, and whether a map is atomic.
 /// </summary>
-public sealed record PatchField(string Shape, string? Item, bool Merge, bool RetainKeys, bool Replace, string? MergeKey);
+public sealed record PatchField(string Shape, string? Item, bool Merge, bool RetainKeys, bool Replace, string? MergeKey, string? ListType, string[] ListKeys, bool AtomicMap);

@@ -536,7 +536,7 @@ internal sealed partial class ApiHandler
                 };
             }
             case MediaTypes.ApplyPatch:
-                throw ApiException.UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is not supported by this server yet - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json");
+                throw ApiException.UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is not supported on this subresource - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json");
             default:
                 throw ApiException.UnsupportedMediaType($"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json");
         }

@@ -1,3 +1,4 @@
+using Tugboat.Api.Apply;
 using System.Buffers;
 using System.Globalization;
 using System.Text;
@@ -188,7 +189,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                         throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
                     }
                     var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), served));
-                    var created = await registry.CreateAsync(rt, req.Namespace, body, dryRun, ct).ConfigureAwait(false);
+                    var created = await registry.CreateAsync(rt, req.Namespace, body, dryRun, ct, Owner(http, served)).ConfigureAwait(false);
                     await WriteEntryAsync(http, 201, served, created).ConfigureAwait(false);
                     return;
                 case "DELETE":
@@ -216,14 +217,19 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             case "PUT":
             {
                 var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), served));
-                var updated = await registry.UpdateAsync(rt, req.Namespace, req.Name, body, string.Empty, dryRun, ct).ConfigureAwait(false);
+                var updated = await registry.UpdateAsync(rt, req.Namespace, req.Name, body, string.Empty, dryRun, ct, Owner(http, served)).ConfigureAwait(false);
                 await WriteEntryAsync(http, updated.CreateRevision == updated.ModRevision && updated.ModRevision != 0 && rt.Strategy.AllowCreateOnUpdate ? 201 : 200, served, updated).ConfigureAwait(false);
                 return;
             }
             case "PATCH":
             {
+                if (ContentType(http) == MediaTypes.ApplyPatch)
+                {
+                    await ApplyAsync(http, served, req.Namespace, req.Name, string.Empty, dryRun).ConfigureAwait(false);
+                    return;
+                }
                 var apply = Converted(served, await ReadPatchAsync(http, served, string.Empty).ConfigureAwait(false));
-                var patched = await registry.PatchAsync(rt, req.Namespace, req.Name, apply, string.Empty, dryRun, ct).ConfigureAwait(false);
+                var patched = await registry.PatchAsync(rt, req.Namespace, req.Name, apply, string.Empty, dryRun, ct, Owner(http, served)).ConfigureAwait(false);
                 await WriteEntryAsync(http, 200, served, patched).ConfigureAwait(false);
                 return;
             }
@@ -264,6 +270,106 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
 
     private static JsonObject ToStored(ResourceType served, JsonObject body) => served.Converter?.ToStored(body) ?? body;
 
+    /// <summary>
+    /// The field manager of a write: the fieldManager parameter, else (as upstream) the client's user agent up to its
+    /// first "/". Upstream allows at most 128 characters.
+    /// </summary>
+    private static FieldOwner Owner(HttpContext http, ResourceType served)
+    {
+        var manager = http.Request.Query["fieldManager"].ToString();
+        if (manager.Length == 0)
+        {
+            manager = http.Request.Headers.UserAgent.ToString().Split('/')[0];
+            manager = manager.Length > 128 ? manager[..128] : manager;
+        }
+        else if (manager.Length > 128)
+        {
+            throw ApiException.Invalid("PatchOptions", "meta.k8s.io", string.Empty, [FieldError.Invalid("fieldManager", manager, "must be less than 128 characters")]);
+        }
+        if (IsTrue(http.Request.Query["force"]) && ContentType(http) != MediaTypes.ApplyPatch)
+        {
+            throw ApiException.Invalid("PatchOptions", "meta.k8s.io", string.Empty, [FieldError.Forbidden("force", "may not be specified for non-apply patch")]);
+        }
+        return new FieldOwner(manager, served.ApiVersion);
+    }
+
+    /// <summary>
+    /// Server-side apply (PATCH with application/apply-patch+yaml): merges the caller's configuration into the object,
+    /// or creates it, and records the caller as the owner of the fields it applied; conflicts with other managers'
+    /// fields are 409 unless force=true.
+    /// </summary>
+    private async Task ApplyAsync(HttpContext http, ResourceType served, string? ns, string name, string subresource, bool dryRun)
+    {
+        var rt = served.StoredAs ?? served;
+        var query = http.Request.Query;
+        var manager = query["fieldManager"].ToString();
+        if (manager.Length == 0)
+        {
+            throw ApiException.Invalid("PatchOptions", "meta.k8s.io", string.Empty, [FieldError.Required("fieldManager", "is required for apply patch")]);
+        }
+        Owner(http, served);
+        var force = IsTrue(query["force"]);
+        if (DecodeValidated(http, await ReadBodyAsync(http).ConfigureAwait(false), MediaTypes.ApplyPatch) is not JsonObject body)
+        {
+            throw ApiException.BadRequest("error decoding YAML: the applied configuration must be an object");
+        }
+        if (body.Str("apiVersion") is not { } apiVersion || body.Str("kind") is not { } kind)
+        {
+            throw ApiException.BadRequest("Object 'Kind' is missing in the applied configuration, or its apiVersion is missing");
+        }
+        if (apiVersion != served.ApiVersion || kind != served.Kind)
+        {
+            throw ApiException.BadRequest($"the applied configuration is a {kind} of {apiVersion}, but the request is for a {served.Kind} of {served.ApiVersion}");
+        }
+        var config = CheckFields(http, body, served);
+        var meta = config["metadata"] as JsonObject ?? new JsonObject();
+        config["metadata"] = meta;
+        if (meta["managedFields"] is not null)
+        {
+            throw ApiException.BadRequest("metadata.managedFields must be nil");
+        }
+        if (meta.Str("name") is { } bodyName && bodyName != name)
+        {
+            throw ApiException.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
+        }
+        meta["name"] = name;
+        var sub = subresource.Length == 0 ? null : subresource;
+        var tracked = rt.TrackedFields(subresource);
+        JsonObject Apply(JsonObject? live)
+        {
+            try
+            {
+                return FieldManager.Apply(live, config, served.FieldType, manager, served.ApiVersion, sub, force, tracked, DateTimeOffset.UtcNow);
+            }
+            catch (ApplyConflictException e)
+            {
+                throw new ApiException(409, "Conflict", e.Message)
+                {
+                    Details = new JsonObject
+                    {
+                        ["causes"] = new JsonArray(e.Conflicts.Select(c => (JsonNode)new JsonObject
+                        {
+                            ["reason"] = "FieldManagerConflict",
+                            ["message"] = "conflict with " + c.Manager.Describe(),
+                            ["field"] = c.Path,
+                        }).ToArray()),
+                    },
+                };
+            }
+        }
+        var ct = http.RequestAborted;
+        try
+        {
+            var patched = await registry.PatchAsync(rt, ns, name, Converted(served, live => Apply(live)), subresource, dryRun, ct).ConfigureAwait(false);
+            await WriteEntryAsync(http, 200, served, patched).ConfigureAwait(false);
+        }
+        catch (ApiException e) when (e.Code == 404 && subresource.Length == 0 && e.Reason == "NotFound")
+        {
+            var created = await registry.CreateAsync(rt, ns, ToStored(served, Apply(null)), dryRun, ct).ConfigureAwait(false);
+            await WriteEntryAsync(http, 201, served, created).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>A patch written against a served version, applied to the stored object through the conversion.</summary>
     private static Func<JsonObject, JsonNode?> Converted(ResourceType served, Func<JsonObject, JsonNode?> apply) =>
         served.Converter is not { } converter ? apply : stored => apply(converter.FromStored(stored)) is JsonObject patched ? converter.ToStored(patched) : null;
@@ -287,11 +393,14 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                         return;
                     case "PUT":
                         var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), served));
-                        await WriteEntryAsync(http, 200, served, await registry.UpdateAsync(rt, req.Namespace, name, body, "status", dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
+                        await WriteEntryAsync(http, 200, served, await registry.UpdateAsync(rt, req.Namespace, name, body, "status", dryRun, ct, Owner(http, served)).ConfigureAwait(false)).ConfigureAwait(false);
+                        return;
+                    case "PATCH" when ContentType(http) == MediaTypes.ApplyPatch:
+                        await ApplyAsync(http, served, req.Namespace, name, "status", dryRun).ConfigureAwait(false);
                         return;
                     case "PATCH":
                         var apply = Converted(served, await ReadPatchAsync(http, served, "status").ConfigureAwait(false));
-                        await WriteEntryAsync(http, 200, served, await registry.PatchAsync(rt, req.Namespace, name, apply, "status", dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
+                        await WriteEntryAsync(http, 200, served, await registry.PatchAsync(rt, req.Namespace, name, apply, "status", dryRun, ct, Owner(http, served)).ConfigureAwait(false)).ConfigureAwait(false);
                         return;
                 }
                 break;
@@ -304,12 +413,12 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                         return;
                     case "PUT":
                         var body = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), "autoscaling/v1", "Scale");
-                        var updated = await Scale.UpdateAsync(registry, rt, req.Namespace, name, body, dryRun, ct).ConfigureAwait(false);
+                        var updated = await Scale.UpdateAsync(registry, rt, req.Namespace, name, body, dryRun, ct, Owner(http, rt)).ConfigureAwait(false);
                         await WriteJsonAsync(http, 200, Scale.FromObject(rt, ObjectCodec.Decode(updated))).ConfigureAwait(false);
                         return;
                     case "PATCH":
                         var apply = await ReadPatchAsync(http, rt, "scale").ConfigureAwait(false);
-                        var patched = await registry.PatchAsync(rt, req.Namespace, name, apply, "scale", dryRun, ct).ConfigureAwait(false);
+                        var patched = await registry.PatchAsync(rt, req.Namespace, name, apply, "scale", dryRun, ct, Owner(http, rt)).ConfigureAwait(false);
                         await WriteJsonAsync(http, 200, Scale.FromObject(rt, ObjectCodec.Decode(patched))).ConfigureAwait(false);
                         return;
                 }

@@ -46,7 +46,8 @@ internal sealed class ApiException(int code, string reason, string message) : Ex
             ["message"] = e.Message,
             ["field"] = e.Field,
         }).ToArray());
-        return new ApiException(422, "Invalid", $"{kind} \"{name}\" is invalid: {summary}") { Details = details };
+        var qualified = group.Length > 0 ? kind + "." + group : kind;
+        return new ApiException(422, "Invalid", $"{qualified} \"{name}\" is invalid: {summary}") { Details = details };
     }
 
     private static JsonObject Detail(string resource, string name)

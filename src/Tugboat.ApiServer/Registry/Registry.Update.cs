@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Apply;
 using Tugboat.Storage;
 
 namespace Tugboat.ApiServer.Registry;
@@ -11,7 +12,7 @@ internal sealed partial class Registry
     /// but the status (for kinds with a status subresource) and the fields the server owns.
     /// A resourceVersion in the body is a precondition; without one the update is unconditional.
     /// </summary>
-    public async Task<StoreEntry> UpdateAsync(ResourceType rt, string? ns, string name, JsonObject obj, string subresource, bool dryRun, CancellationToken ct = default)
+    public async Task<StoreEntry> UpdateAsync(ResourceType rt, string? ns, string name, JsonObject obj, string subresource, bool dryRun, CancellationToken ct = default, FieldOwner? owner = null)
     {
         CheckTypeMeta(rt, obj);
         var meta = obj.Meta();
@@ -34,7 +35,7 @@ internal sealed partial class Registry
                 if (rt.Strategy.AllowCreateOnUpdate && subresource.Length == 0)
                 {
                     meta.Remove("resourceVersion");
-                    return await CreateAsync(rt, ns, obj, dryRun, ct).ConfigureAwait(false);
+                    return await CreateAsync(rt, ns, obj, dryRun, ct, owner).ConfigureAwait(false);
                 }
                 throw ApiException.NotFound(rt.QualifiedName, name);
             }
@@ -45,7 +46,7 @@ internal sealed partial class Registry
             var old = ObjectCodec.Decode(current);
             var updated = (JsonObject)obj.DeepClone();
             var next = Merge(rt, updated, old, subresource);
-            var result = await WriteUpdateAsync(rt, ns, name, next, old, current, subresource, dryRun, ct).ConfigureAwait(false);
+            var result = await WriteUpdateAsync(rt, ns, name, next, old, current, subresource, dryRun, owner, ct).ConfigureAwait(false);
             if (result is not null)
             {
                 return result;
@@ -112,9 +113,10 @@ internal sealed partial class Registry
     }
 
     /// <summary>Validates and stores an update; returns null when the stored object changed underneath (retry).</summary>
-    private async Task<StoreEntry?> WriteUpdateAsync(ResourceType rt, string? ns, string name, JsonObject next, JsonObject old, StoreEntry current, string subresource, bool dryRun, CancellationToken ct)
+    private async Task<StoreEntry?> WriteUpdateAsync(ResourceType rt, string? ns, string name, JsonObject next, JsonObject old, StoreEntry current, string subresource, bool dryRun, FieldOwner? owner, CancellationToken ct)
     {
         rt.Strategy.Default(next);
+        TrackFields(rt, old, next, subresource, owner);
         // Subresource writes take everything but their own part from the stored object, so only the main resource
         // is checked against the stored spec.
         Validate(rt, next, subresource.Length == 0 ? old : null);
@@ -148,6 +150,32 @@ internal sealed partial class Registry
             WriteStatus.NotFound => throw ApiException.NotFound(rt.QualifiedName, name),
             _ => null,
         };
+    }
+
+    /// <summary>
+    /// Records in metadata.managedFields which fields <paramref name="owner"/> set (writes without an owner, such as
+    /// server-side applies that computed their own, keep what they carry or else the stored entries).
+    /// </summary>
+    private static void TrackFields(ResourceType rt, JsonObject? old, JsonObject next, string subresource, FieldOwner? owner)
+    {
+        var meta = next.Meta();
+        if (owner is null)
+        {
+            if (meta["managedFields"] is null && old?.At("metadata", "managedFields") is { } kept)
+            {
+                meta["managedFields"] = kept.DeepClone();
+            }
+            return;
+        }
+        var managed = FieldManager.Update(old, next, rt.FieldType, owner.Manager, owner.ApiVersion, owner.Subresource ?? (subresource.Length == 0 ? null : subresource), rt.TrackedFields(subresource), DateTimeOffset.UtcNow);
+        if (managed is null)
+        {
+            meta.Remove("managedFields");
+        }
+        else
+        {
+            meta["managedFields"] = managed;
+        }
     }
 
     /// <summary>An object being deleted goes once its last finalizer is gone.</summary>
@@ -192,7 +220,7 @@ internal sealed partial class Registry
     /// Applies a patch computed by <paramref name="apply"/> to the current object (or to its Scale view), retrying on
     /// conflicts unless the patch itself names a resourceVersion.
     /// </summary>
-    public async Task<StoreEntry> PatchAsync(ResourceType rt, string? ns, string name, Func<JsonObject, JsonNode?> apply, string subresource, bool dryRun, CancellationToken ct = default)
+    public async Task<StoreEntry> PatchAsync(ResourceType rt, string? ns, string name, Func<JsonObject, JsonNode?> apply, string subresource, bool dryRun, CancellationToken ct = default, FieldOwner? owner = null)
     {
         for (var attempt = 0; ; attempt++)
         {
@@ -211,9 +239,9 @@ internal sealed partial class Registry
             {
                 if (subresource == "scale")
                 {
-                    return await Scale.UpdateAsync(this, rt, ns, name, patched, dryRun, ct).ConfigureAwait(false);
+                    return await Scale.UpdateAsync(this, rt, ns, name, patched, dryRun, ct, owner).ConfigureAwait(false);
                 }
-                return await UpdateAsync(rt, ns, name, patched, subresource, dryRun, ct).ConfigureAwait(false);
+                return await UpdateAsync(rt, ns, name, patched, subresource, dryRun, ct, owner).ConfigureAwait(false);
             }
             catch (ApiException e) when (e.Reason == "Conflict" && !pinned && attempt < 10)
             {

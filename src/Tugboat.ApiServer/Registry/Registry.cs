@@ -32,7 +32,7 @@ internal sealed partial class Registry(IStore store, Catalog catalog, TimeProvid
         await GetAsync(rt, ns, name, ct).ConfigureAwait(false) ?? throw ApiException.NotFound(rt.QualifiedName, name);
 
     /// <summary>Creates <paramref name="obj"/>; returns the stored entry (for dry runs, an entry with revision 0 that was not stored).</summary>
-    public async Task<StoreEntry> CreateAsync(ResourceType rt, string? ns, JsonObject obj, bool dryRun, CancellationToken ct = default)
+    public async Task<StoreEntry> CreateAsync(ResourceType rt, string? ns, JsonObject obj, bool dryRun, CancellationToken ct = default, FieldOwner? owner = null)
     {
         CheckTypeMeta(rt, obj);
         var meta = obj.Meta();
@@ -80,6 +80,7 @@ internal sealed partial class Registry(IStore store, Catalog catalog, TimeProvid
         rt.Strategy.Default(obj);
         Validate(rt, obj, null);
         await rt.Strategy.AllocateAsync(obj, null, ctx).ConfigureAwait(false);
+        TrackFields(rt, null, obj, string.Empty, owner);
         var bytes = ObjectCodec.Encode(obj);
         if (dryRun)
         {

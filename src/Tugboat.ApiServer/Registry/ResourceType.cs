@@ -1,3 +1,5 @@
+using Tugboat.Api.Apply;
+
 namespace Tugboat.ApiServer.Registry;
 
 /// <summary>One served resource: its group/version/kind, naming for discovery, subresources, and its strategy.</summary>
@@ -49,6 +51,21 @@ internal sealed class ResourceType
     public string Key(string? ns, string name) => Namespaced ? KeyPrefix + ns + "/" + name : KeyPrefix + name;
 
     public string CollectionPrefix(string? ns) => Namespaced && !string.IsNullOrEmpty(ns) ? KeyPrefix + ns + "/" : KeyPrefix;
+
+    private FieldType? _fieldType;
+
+    /// <summary>The type server-side apply and field ownership follow: the built-in schema, or a CRD's structural schema.</summary>
+    public FieldType FieldType => _fieldType ??= Strategy is Strategies.CustomResourceStrategy custom
+        ? FieldType.CustomResource(custom.Schema)
+        : FieldType.Builtin(ApiVersion, Kind) ?? FieldType.Untyped;
+
+    /// <summary>The top-level fields a write through <paramref name="subresource"/> may set, for field ownership.</summary>
+    public Func<string, bool> TrackedFields(string subresource) => subresource switch
+    {
+        "status" => key => key == "status",
+        _ when HasStatus => key => key != "status",
+        _ => _ => true,
+    };
 
     public static readonly string[] AllVerbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 }

@@ -33,7 +33,7 @@ internal static class Scale
     }
 
     /// <summary>Writes a Scale's spec.replicas into the owning object; the Scale's resourceVersion is a precondition.</summary>
-    public static async Task<StoreEntry> UpdateAsync(Registry registry, ResourceType rt, string? ns, string name, JsonObject scale, bool dryRun, CancellationToken ct)
+    public static async Task<StoreEntry> UpdateAsync(Registry registry, ResourceType rt, string? ns, string name, JsonObject scale, bool dryRun, CancellationToken ct, FieldOwner? owner = null)
     {
         if (scale.Str("kind") is { } kind && kind != "Scale")
         {
@@ -63,6 +63,6 @@ internal static class Scale
         }
         target[rt.ScaleSpecReplicas[^1]] = replicas.Value;
         obj["apiVersion"] = rt.ApiVersion;
-        return await registry.UpdateAsync(rt, ns, name, obj, string.Empty, dryRun, ct).ConfigureAwait(false);
+        return await registry.UpdateAsync(rt, ns, name, obj, string.Empty, dryRun, ct, owner is null ? null : owner with { Subresource = "scale" }).ConfigureAwait(false);
     }
 }
