@@ -23,6 +23,28 @@ public sealed class ClientLibraryTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task KubernetesClientNodeDrivesDeploymentsAndCustomResourcesWithEveryPatchType()
+    {
+        var output = await RunAsync("node", "client-node-workloads.mjs", fixture.Server.Kubeconfig);
+        Assert.Contains("deployments node-web", output);
+        Assert.Contains("json-patch replicas 2", output);
+        Assert.Contains("merge-patch note merge", output);
+        Assert.Contains("strategic containers web,side", output);
+        Assert.Contains("apply replicas 3 managers node-apply:Apply", output);
+        Assert.Contains("watch ADDED node-web 1", output);
+        Assert.Contains("watch DELETED node-web 3", output);
+        Assert.Contains("gadgets g1", output);
+        Assert.Contains("cr json-patch a,b", output);
+        Assert.Contains("cr merge-patch 2", output);
+        // As upstream: custom resources have no strategic merge metadata, so that patch type is refused with 415.
+        Assert.Contains("cr strategic 415", output);
+        Assert.Contains("cr apply 4", output);
+        Assert.Contains("cr watch ADDED g1 1", output);
+        Assert.Contains("cr watch DELETED g1 4", output);
+        Assert.Contains("done", output);
+    }
+
+    [Fact]
     public async Task KubernetesPythonClient()
     {
         var output = await RunAsync("/usr/bin/python3", "client-python.py", fixture.Server.Kubeconfig);
