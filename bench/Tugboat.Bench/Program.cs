@@ -179,6 +179,57 @@ try
     var busyRss = server.ResidentBytes();
     await server.StopAsync();
 
+    // Patch paths on a 30-container Deployment: plain update (PUT of the whole object), strategic merge patch of one
+    // container's env, and server-side apply of the whole configuration with that env changed. One Deployment per
+    // client; controllers off so that only the writes are measured.
+    var patchResults = new List<(string Name, double Rate, Stats Latency)>();
+    await using (var patchServer = new ServerProcess(Path.Combine(work, "patch"), "--disable-controllers"))
+    {
+        await patchServer.StartAsync();
+        var patchClients = Enumerable.Range(0, Clients).Select(_ => patchServer.Client()).ToArray();
+        for (var c = 0; c < Clients; c++)
+        {
+            using var r = await patchClients[c].PostAsync("/apis/apps/v1/namespaces/default/deployments", Content(WideDeployment($"wide-{c}", "0")));
+            r.EnsureSuccessStatusCode();
+        }
+        var modes = new (string Name, Func<HttpClient, int, int, HttpRequestMessage> Request)[]
+        {
+            ("plain update (PUT)", (client, c, i) => new HttpRequestMessage(HttpMethod.Put, $"/apis/apps/v1/namespaces/default/deployments/wide-{c}") { Content = Content(WideDeployment($"wide-{c}", "u" + i)) }),
+            ("strategic merge patch", (client, c, i) => new HttpRequestMessage(HttpMethod.Patch, $"/apis/apps/v1/namespaces/default/deployments/wide-{c}")
+            {
+                Content = new StringContent($"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"c15\",\"env\":[{{\"name\":\"VERSION\",\"value\":\"s{i}\"}}]}}]}}}}}}}}", Encoding.UTF8, "application/strategic-merge-patch+json"),
+            }),
+            ("server-side apply", (client, c, i) => new HttpRequestMessage(HttpMethod.Patch, $"/apis/apps/v1/namespaces/default/deployments/wide-{c}?fieldManager=bench&force=true")
+            {
+                Content = new StringContent(WideDeployment($"wide-{c}", "a" + i), Encoding.UTF8, "application/apply-patch+yaml"),
+            }),
+        };
+        foreach (var (name, request) in modes)
+        {
+            var latency = new Stats();
+            var ops = 0;
+            var deadline = Stopwatch.StartNew();
+            await Task.WhenAll(patchClients.Select((client, c) => Task.Run(async () =>
+            {
+                for (var i = 0; deadline.Elapsed < TimeSpan.FromSeconds(quick ? 3 : 10); i++)
+                {
+                    using var req = request(client, c, i);
+                    var t = Stopwatch.GetTimestamp();
+                    using var r = await client.SendAsync(req);
+                    if (!r.IsSuccessStatusCode)
+                    {
+                        throw new InvalidOperationException($"{name} failed: {r.StatusCode} {await r.Content.ReadAsStringAsync()}");
+                    }
+                    await r.Content.ReadAsByteArrayAsync();
+                    latency.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                    Interlocked.Increment(ref ops);
+                }
+            })));
+            patchResults.Add((name, ops / deadline.Elapsed.TotalSeconds, latency));
+        }
+        await patchServer.StopAsync();
+    }
+
     // The ceiling: raw SQLite on the same disk, same durability (WAL, synchronous=FULL), same row shape.
     var (rawPerRow, rawBatched) = RawSqlite(Path.Combine(work, "raw.db"), quick ? 2_000 : 5_000, createCount);
     var storeRate = await StoreDirect(Path.Combine(work, "store.db"), createCount);
@@ -194,6 +245,10 @@ try
     Line($"| LIST {podCount:N0} pods, JSON ({listBytes / 1048576.0:F1} MB, median of 5) | {Stats.Median(listJson):F0} ms | ≤ 300 ms |");
     Line($"| LIST {podCount:N0} pods, server-side Table (median of 5) | {Stats.Median(listTable):F0} ms | |");
     Line($"| watch delivery, {Watchers} watchers × {watchEvents} events ({(http2 ? "HTTP/2, 25 per connection" : "one connection each")}) | p50 {watchLatency.Percentile(50):F1} ms, p99 {watchLatency.Percentile(99):F1} ms | p99 ≤ 50 ms |");
+    foreach (var (name, rate, latency) in patchResults)
+    {
+        Line($"| 30-container Deployment, {name}, {Clients} clients | {rate:F0} /s, p50 {latency.Percentile(50):F1} ms, p99 {latency.Percentile(99):F1} ms | beside plain update |");
+    }
     Line($"| store alone (SqliteStore, {Clients} writers, group commit) | {storeRate:F0} creates/s | |");
     Line($"| raw SQLite, one durable commit per row | {rawPerRow:F0} rows/s | ceiling for unbatched writes |");
     Line($"| raw SQLite, 1,000 rows per commit | {rawBatched:F0} rows/s | ceiling for batched writes |");
@@ -219,6 +274,18 @@ static string PodJson(int i) =>
     + "\"ports\":[{\"containerPort\":8080,\"name\":\"http\"}],\"env\":[{\"name\":\"MODE\",\"value\":\"bench\"}],"
     + "\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"},\"limits\":{\"cpu\":\"500m\",\"memory\":\"128Mi\"}},"
     + "\"readinessProbe\":{\"httpGet\":{\"path\":\"/healthz\",\"port\":8080}}}]}}";
+
+// A Deployment with 30 containers, each with ports, env, resources and a probe; one env value varies.
+static string WideDeployment(string name, string version)
+{
+    var containers = string.Join(",", Enumerable.Range(0, 30).Select(c =>
+        $"{{\"name\":\"c{c}\",\"image\":\"registry.example/app-{c}:1.0\",\"args\":[\"--port={8000 + c}\"],\"ports\":[{{\"containerPort\":{8000 + c},\"name\":\"p{c}\"}}],"
+        + $"\"env\":[{{\"name\":\"MODE\",\"value\":\"bench\"}},{{\"name\":\"VERSION\",\"value\":\"{(c == 15 ? version : "1")}\"}}],"
+        + "\"resources\":{\"requests\":{\"cpu\":\"10m\",\"memory\":\"16Mi\"}},"
+        + $"\"readinessProbe\":{{\"httpGet\":{{\"path\":\"/healthz\",\"port\":{8000 + c}}}}}}}"));
+    return $"{{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{{\"name\":\"{name}\",\"labels\":{{\"app\":\"{name}\"}}}},"
+        + $"\"spec\":{{\"replicas\":0,\"selector\":{{\"matchLabels\":{{\"app\":\"{name}\"}}}},\"template\":{{\"metadata\":{{\"labels\":{{\"app\":\"{name}\"}}}},\"spec\":{{\"containers\":[{containers}]}}}}}}}}";
+}
 
 static (double PerRow, double Batched) RawSqlite(string path, int perRowCount, int batchedCount)
 {

@@ -10,9 +10,12 @@ internal sealed class ServerProcess : IAsyncDisposable
 {
     private Process? _process;
 
-    public ServerProcess(string dataDir)
+    private readonly string[] _extraArgs;
+
+    public ServerProcess(string dataDir, params string[] extraArgs)
     {
         DataDir = dataDir;
+        _extraArgs = extraArgs;
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
         Port = ((IPEndPoint)l.LocalEndpoint).Port;
@@ -25,7 +28,7 @@ internal sealed class ServerProcess : IAsyncDisposable
     public async Task<TimeSpan> StartAsync()
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "tug.dll"), "server", "--data-dir", DataDir, "--port", Port.ToString() })
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "tug.dll"), "server", "--data-dir", DataDir, "--port", Port.ToString() }.Concat(_extraArgs))
         {
             psi.ArgumentList.Add(a);
         }

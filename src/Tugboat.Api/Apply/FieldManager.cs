@@ -11,7 +11,52 @@ public sealed class ManagedFieldsEntry
     public string? ApiVersion { get; set; }
     public string? Time { get; set; }
     public string? Subresource { get; init; }
-    public required FieldSet Fields { get; set; }
+
+    private FieldSet? _fields;
+
+    /// <summary>The stored form of an entry nothing changed yet; written back as it is.</summary>
+    internal JsonObject? Raw { get; set; }
+
+    /// <summary>The owned fields, read from the stored form on first use. Callers that change them call <see cref="Touch"/>.</summary>
+    public FieldSet Fields
+    {
+        get => _fields ??= FieldSet.FromFieldsV1(Raw?["fieldsV1"]) ?? new FieldSet();
+        set
+        {
+            _fields = value;
+            Raw = null;
+        }
+    }
+
+    /// <summary>Marks the entry changed, so it is written from <see cref="Fields"/>.</summary>
+    internal void Touch()
+    {
+        _ = Fields;
+        Raw = null;
+    }
+
+    /// <summary>Whether any member of <paramref name="set"/> is a member of this entry, read without decoding the whole entry.</summary>
+    internal bool Overlaps(FieldSet set) => Raw?["fieldsV1"] is JsonObject v1 ? Overlaps(v1, set) : !Fields.Intersect(set).IsEmpty;
+
+    private static bool Overlaps(JsonObject v1, FieldSet set)
+    {
+        foreach (var (element, child) in set.Children)
+        {
+            if (v1[element] is not JsonObject mine)
+            {
+                continue;
+            }
+            if (child.Member && (mine.Count == 0 || mine.ContainsKey(".")))
+            {
+                return true;
+            }
+            if (Overlaps(mine, child))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     public bool IsApply => Operation == "Apply";
 
@@ -73,7 +118,7 @@ public static class FieldManager
     /// The managedFields after a create, update or patch by <paramref name="manager"/> that changed <paramref name="live"/>
     /// (null for a create) into <paramref name="next"/>. Fields the write set are taken from every other manager.
     /// <paramref name="tracked"/> picks the top-level fields the write may set (e.g. only status for the status subresource).
-    /// Returns null when no entry remains.
+    /// Returns null when no entry remains. Entries are moved, not copied, out of <paramref name="live"/>.
     /// </summary>
     public static JsonArray? Update(JsonObject? live, JsonObject next, FieldType type, string manager, string apiVersion, string? subresource, Func<string, bool> tracked, DateTimeOffset now)
     {
@@ -83,20 +128,24 @@ public static class FieldManager
             // Upstream's documented way to strip managedFields: a list holding one empty entry.
             return null;
         }
-        var source = sent is { Count: > 0 } ? sent : live?.Meta()?["managedFields"] as JsonArray;
+        var stored = live?.Meta()?["managedFields"] as JsonArray;
+        // Clients round-trip the entries they read; only entries a client actually changed need checking.
+        var clientSet = sent is { Count: > 0 } && !JsonNode.DeepEquals(sent, stored);
+        var source = clientSet ? sent : stored;
         var diff = Compare(live, next, type, tracked);
         if (diff.Added.IsEmpty && diff.Modified.IsEmpty && diff.Removed.IsEmpty)
         {
-            return source?.DeepClone().AsArray();
+            return source is null ? null : Detach(source);
         }
-        var entries = Decode(source);
+        var entries = Decode(source, validate: clientSet);
         var changed = diff.Added;
         changed.UnionWith(diff.Modified);
         var mine = entries.Find(e => e.SameIdentity(manager, "Update", apiVersion, subresource));
         foreach (var e in entries)
         {
-            if (e != mine)
+            if (e != mine && (e.Overlaps(changed) || e.Overlaps(diff.Removed)))
             {
+                e.Touch();
                 e.Fields.ExceptWith(changed);
                 e.Fields.ExceptWith(diff.Removed);
             }
@@ -107,19 +156,21 @@ public static class FieldManager
             entries.Add(mine);
         }
         var before = mine.Fields.Clone();
+        mine.Touch();
         mine.Fields.ExceptWith(diff.Removed);
         mine.Fields.UnionWith(changed);
         if (!mine.Fields.Equals(before) || mine.Time is null)
         {
             mine.Time = Timestamp(now);
         }
-        entries.RemoveAll(e => e.Fields.IsEmpty);
+        entries.RemoveAll(e => e.Raw is null && e.Fields.IsEmpty);
         return Encode(entries);
     }
 
     /// <summary>
     /// Applies <paramref name="config"/> for <paramref name="manager"/> to <paramref name="live"/> (null: the object does not
-    /// exist yet) and returns the object to store, managedFields included.
+    /// exist yet) and returns the object to store, managedFields included. Entries are moved, not copied, out of
+    /// <paramref name="live"/>.
     /// </summary>
     /// <exception cref="ApplyConflictException">The apply would change fields other managers own and is not forced.</exception>
     public static JsonObject Apply(JsonObject? live, JsonObject config, FieldType type, string manager, string apiVersion, string? subresource, bool force, Func<string, bool> tracked, DateTimeOffset now)
@@ -147,9 +198,9 @@ public static class FieldManager
         var conflicts = new List<(ManagedFieldsEntry, FieldSet)>();
         foreach (var e in entries)
         {
-            if (e != mine && e.Fields.Intersect(changed) is { IsEmpty: false } overlap)
+            if (e != mine && e.Overlaps(changed))
             {
-                conflicts.Add((e, overlap));
+                conflicts.Add((e, e.Fields.Intersect(changed)));
             }
         }
         if (conflicts.Count > 0 && !force)
@@ -160,12 +211,14 @@ public static class FieldManager
         }
         foreach (var (e, overlap) in conflicts)
         {
+            e.Touch();
             e.Fields.ExceptWith(overlap);
         }
         foreach (var e in entries)
         {
-            if (e != mine)
+            if (e != mine && e.Overlaps(diff.Removed))
             {
+                e.Touch();
                 e.Fields.ExceptWith(diff.Removed);
             }
         }
@@ -180,7 +233,7 @@ public static class FieldManager
         }
         mine.Fields = applied;
         mine.ApiVersion = apiVersion;
-        entries.RemoveAll(e => e.Fields.IsEmpty && !(e == mine));
+        entries.RemoveAll(e => e.Raw is null && e.Fields.IsEmpty && e != mine);
         var meta = merged.Meta() ?? new JsonObject();
         merged["metadata"] = meta;
         meta["managedFields"] = Encode(entries);
@@ -277,17 +330,22 @@ public static class FieldManager
         {
             return "i:" + index.ToString(CultureInfo.InvariantCulture);
         }
-        var key = new JsonObject();
-        foreach (var name in listType.ListKeys.Order(StringComparer.Ordinal))
+        var keys = listType.ListKeys;
+        if (keys.Count == 1 && obj[keys[0]] is JsonValue single)
+        {
+            return "k:{\"" + keys[0] + "\":" + single.ToJsonString(FieldSet.Wire) + "}";
+        }
+        var sb = new System.Text.StringBuilder("k:{");
+        foreach (var name in keys.Order(StringComparer.Ordinal))
         {
             // Upstream fills key fields the item leaves out from their defaults; protocol is the one that has one.
-            var v = obj[name] ?? (name == "protocol" ? JsonValue.Create("TCP") : null);
+            var v = obj[name]?.ToJsonString(FieldSet.Wire) ?? (name == "protocol" ? "\"TCP\"" : null);
             if (v is not null)
             {
-                key[name] = v.DeepClone();
+                sb.Append(sb.Length > 3 ? ",\"" : "\"").Append(name).Append("\":").Append(v);
             }
         }
-        return "k:" + key.ToJsonString(FieldSet.Wire);
+        return sb.Append('}').ToString();
     }
 
     private sealed record Comparison(FieldSet Added, FieldSet Modified, FieldSet Removed);
@@ -554,7 +612,13 @@ public static class FieldManager
     }
 
     /// <summary>Reads metadata.managedFields; entries that are not valid FieldsV1 are dropped, as upstream resets them.</summary>
-    public static List<ManagedFieldsEntry> Decode(JsonArray? managedFields)
+    public static List<ManagedFieldsEntry> Decode(JsonArray? managedFields) => Decode(managedFields, validate: true);
+
+    /// <summary>
+    /// Reads entries; without <paramref name="validate"/> (entries this server stored) their fields are read only
+    /// when used, and entries left untouched are written back as they were.
+    /// </summary>
+    private static List<ManagedFieldsEntry> Decode(JsonArray? managedFields, bool validate)
     {
         var entries = new List<ManagedFieldsEntry>();
         if (managedFields is null)
@@ -563,20 +627,31 @@ public static class FieldManager
         }
         foreach (var node in managedFields)
         {
-            if (node is not JsonObject e || Text(e, "manager") is not { } manager || Text(e, "operation") is not ("Apply" or "Update") ||
-                FieldSet.FromFieldsV1(e["fieldsV1"]) is not { } fields)
+            if (node is not JsonObject e || Text(e, "manager") is not { } manager || Text(e, "operation") is not ("Apply" or "Update"))
             {
                 continue;
             }
-            entries.Add(new ManagedFieldsEntry
+            var entry = new ManagedFieldsEntry
             {
                 Manager = manager,
                 Operation = Text(e, "operation")!,
                 ApiVersion = Text(e, "apiVersion"),
                 Time = Text(e, "time"),
                 Subresource = Text(e, "subresource"),
-                Fields = fields,
-            });
+            };
+            if (validate)
+            {
+                if (FieldSet.FromFieldsV1(e["fieldsV1"]) is not { } fields)
+                {
+                    continue;
+                }
+                entry.Fields = fields;
+            }
+            else
+            {
+                entry.Raw = e;
+            }
+            entries.Add(entry);
         }
         return entries;
     }
@@ -596,6 +671,11 @@ public static class FieldManager
             .ThenBy(e => e.ApiVersion ?? string.Empty, StringComparer.Ordinal)
             .ThenBy(e => e.Subresource ?? string.Empty, StringComparer.Ordinal))
         {
+            if (e.Raw is { } raw && e.Time == Text(raw, "time") && e.ApiVersion == Text(raw, "apiVersion"))
+            {
+                result.Add(Detach(raw));
+                continue;
+            }
             var obj = new JsonObject
             {
                 ["manager"] = e.Manager,
@@ -612,6 +692,22 @@ public static class FieldManager
             result.Add(obj);
         }
         return result;
+    }
+
+    /// <summary>Takes a node out of its parent so it can be placed elsewhere.</summary>
+    private static T Detach<T>(T node)
+        where T : JsonNode
+    {
+        switch (node.Parent)
+        {
+            case JsonObject parent:
+                parent.Remove(node.GetPropertyName());
+                break;
+            case JsonArray parent:
+                parent.Remove(node);
+                break;
+        }
+        return node;
     }
 
     private static string Timestamp(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);

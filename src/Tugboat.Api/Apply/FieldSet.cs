@@ -267,6 +267,12 @@ public sealed class FieldSet
     internal static readonly JsonSerializerOptions Wire = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Fields first, then keyed items, set values, indexes; ordinal within each.</summary>
-    private static IEnumerable<string> Ordered(IEnumerable<string> elements) =>
-        elements.OrderBy(e => e[0] switch { 'f' => 0, 'k' => 1, 'v' => 2, _ => 3 }).ThenBy(e => e, StringComparer.Ordinal);
+    private static List<string> Ordered(IEnumerable<string> elements)
+    {
+        var list = new List<string>(elements);
+        list.Sort(static (a, b) => Rank(a[0]) != Rank(b[0]) ? Rank(a[0]) - Rank(b[0]) : string.CompareOrdinal(a, b));
+        return list;
+    }
+
+    private static int Rank(char kind) => kind switch { 'f' => 0, 'k' => 1, 'v' => 2, _ => 3 };
 }
