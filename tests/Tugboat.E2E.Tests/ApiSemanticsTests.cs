@@ -37,6 +37,63 @@ public sealed class ApiSemanticsTests(ApiOnlyServerFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task MalformedAndInvalidPatchesOfEveryTypeChangeNothing()
+    {
+        const string collection = "/apis/apps/v1/namespaces/default/deployments";
+        const string path = collection + "/badpatch";
+        var created = await SendAsync(HttpMethod.Post, collection, Json("""
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"badpatch"},"spec":{"replicas":1,"selector":{"matchLabels":{"a":"b"}},
+             "template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}
+            """));
+        Assert.Equal(HttpStatusCode.Created, created.Code);
+        var rv = created.Body!["metadata"]!["resourceVersion"]!.GetValue<string>();
+        var patch = new HttpMethod("PATCH");
+        const string merge = "application/merge-patch+json", json = "application/json-patch+json", strategic = "application/strategic-merge-patch+json", apply = "application/apply-patch+yaml";
+        (string Type, string Body, string Query, int Code, string Message)[] cases =
+        [
+            (merge, "{bad", "", 400, "json parse error"),
+            (merge, "[1]", "", 400, "cannot unmarshal"),
+            (merge, """{"spec":{"replicas":-1}}""", "", 422, "spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
+            (json, """{"op":"add"}""", "", 400, "cannot unmarshal object into Go value of type jsonpatch.Patch"),
+            (json, """[{"op":"replace","path":"/spec/nothere/x","value":1}]""", "", 422, "replace operation does not apply: doc is missing path"),
+            (json, """[{"op":"test","path":"/spec/replicas","value":5}]""", "", 422, "testing value /spec/replicas failed"),
+            (json, """[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":""}]""", "", 422, "spec.template.spec.containers[0].image: Required value"),
+            (strategic, "{bad", "", 400, "json parse error"),
+            (strategic, """{"spec":{"template":{"spec":{"containers":[{"$patch":"bogus","name":"c"}]}}}}""", "", 422, "Unknown patch type: \"bogus\""),
+            (strategic, """{"spec":{"selector":{"matchLabels":{"a":"other"}}}}""", "", 422, "field is immutable"),
+            (apply, """{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"badpatch"},"spec":{"replicas":2}}""", "", 422, "fieldManager: Required value: is required for apply patch"),
+            (apply, "kind: [unclosed", "?fieldManager=t", 400, string.Empty),
+            (apply, """{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"badpatch"}}""", "?fieldManager=t", 400, "the applied configuration is a ConfigMap of v1"),
+            (apply, """{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"badpatch","managedFields":[{"manager":"x"}]}}""", "?fieldManager=t", 400, "metadata.managedFields must be nil"),
+            (apply, """{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"badpatch"},"spec":{"replicas":-2}}""", "?fieldManager=t&force=true", 422, "spec.replicas: Invalid value: -2"),
+            (apply, """{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"badpatch"},"spec":{"replicas":3}}""", "?fieldManager=t&force=true&fieldValidation=Strict", 200, string.Empty),
+            (merge, """{"spec":{"replicas":4}}""", "?force=true", 422, "force: Forbidden: may not be specified for non-apply patch"),
+        ];
+        foreach (var (type, body, query, code, message) in cases)
+        {
+            var (status, answer) = await SendAsync(patch, path + query, Json(body, type));
+            Assert.True((int)status == code, $"{type} {body}: expected {code}, got {(int)status} {answer?.ToJsonString()}");
+            if (code != 200)
+            {
+                Assert.Contains(message, Message(answer));
+                Assert.Equal(rv, (await SendAsync(HttpMethod.Get, path)).Body!["metadata"]!["resourceVersion"]!.GetValue<string>());
+            }
+            else
+            {
+                rv = answer!["metadata"]!["resourceVersion"]!.GetValue<string>();
+            }
+        }
+
+        // A conflicting apply is a 409 naming the manager and the field, and stores nothing.
+        var conflict = await SendAsync(patch, path + "?fieldManager=other", Json("""{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"badpatch"},"spec":{"replicas":7}}""", apply));
+        Assert.Equal(HttpStatusCode.Conflict, conflict.Code);
+        Assert.Equal("Apply failed with 1 conflict: conflict with \"t\": .spec.replicas", Message(conflict.Body));
+        Assert.Equal("FieldManagerConflict", conflict.Body!["details"]!["causes"]![0]!["reason"]!.GetValue<string>());
+        Assert.Equal(".spec.replicas", conflict.Body!["details"]!["causes"]![0]!["field"]!.GetValue<string>());
+        Assert.Equal(rv, (await SendAsync(HttpMethod.Get, path)).Body!["metadata"]!["resourceVersion"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task BadInputGetsUpstreamErrorsAndChangesNothing()
     {
         const string path = "/api/v1/namespaces/default/configmaps";

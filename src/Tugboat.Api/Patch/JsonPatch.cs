@@ -33,8 +33,7 @@ public static class JsonPatch
                     Remove(root, path);
                     break;
                 case "replace":
-                    Remove(root, path);
-                    Add(root, path, Value(op, kind));
+                    Replace(root, path, Value(op, kind));
                     break;
                 case "move":
                 {
@@ -128,6 +127,22 @@ public static class JsonPatch
                 break;
             default:
                 throw new PatchException($"add operation does not apply: doc is missing path: \"{pointer}\": missing value");
+        }
+    }
+
+    private static void Replace(JsonObject root, string pointer, JsonNode? value)
+    {
+        var (parent, token) = Locate(root, pointer, "replace");
+        switch (parent)
+        {
+            case JsonObject o when o.ContainsKey(token):
+                o[token] = value;
+                break;
+            case JsonArray a when int.TryParse(token, out var i) && i >= 0 && i < a.Count:
+                a[i] = value;
+                break;
+            default:
+                throw new PatchException($"replace operation does not apply: doc is missing key: {pointer}: missing value");
         }
     }
 
