@@ -14,11 +14,13 @@ internal static class CommandLine
         Usage:
           tug server [--data-dir DIR] [--port 6443] [--bind-address 127.0.0.1] [--disable-agent]
                      [--disable-controllers] [--runtime auto|process|containerd] [--datastore-endpoint URL]
+          tug agent --server URL --token TOKEN [--ca-file FILE] --hollow-nodes N [--node-name PREFIX]
           tug version
 
         Commands:
           server    Run a single-node cluster: API server and control plane (and, once built, the node agent).
-          agent     Join a node to a cluster (not built yet).
+          agent     Join a cluster. Built so far: simulated (hollow) nodes for scale work, --hollow-nodes N;
+                    the agent that runs pods is not built yet.
           version   Print the version.
         """;
 
@@ -35,7 +37,7 @@ internal static class CommandLine
             {
                 "server" => await ServerAsync(args[1..]).ConfigureAwait(false),
                 "version" => Version(),
-                "agent" => Fail("tug agent is not built yet: nodes run inside `tug server` once the node agent lands"),
+                "agent" => await AgentAsync(args[1..]).ConfigureAwait(false),
                 _ => Fail($"unknown command \"{args[0]}\" for \"tug\"\n\n{Usage}"),
             };
         }
@@ -55,6 +57,83 @@ internal static class CommandLine
     {
         Console.Error.WriteLine("Error: " + message);
         return 1;
+    }
+
+    private static async Task<int> AgentAsync(string[] args)
+    {
+        string? server = null, token = null, caFile = null, nodeName = null;
+        var hollow = 0;
+        for (var i = 0; i < args.Length; i++)
+        {
+            var (flag, inline) = args[i].Split('=', 2) is [var f, var v] ? (f, v) : (args[i], null);
+            string Value() => inline ?? (i + 1 < args.Length ? args[++i] : throw new UsageException($"flag needs an argument: {flag}"));
+            switch (flag)
+            {
+                case "--server" or "-s":
+                    server = Value();
+                    break;
+                case "--token" or "-t":
+                    token = Value();
+                    break;
+                case "--ca-file":
+                    caFile = Value();
+                    break;
+                case "--node-name":
+                    nodeName = Value();
+                    break;
+                case "--hollow-nodes":
+                    hollow = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new UsageException("--hollow-nodes must be a positive number");
+                    break;
+                case "--runtime":
+                    _ = Value();
+                    break;
+                default:
+                    throw new UsageException($"unknown flag: {flag}");
+            }
+        }
+        if (server is null || !Uri.TryCreate(server, UriKind.Absolute, out var serverUri) || serverUri.Scheme != "https")
+        {
+            throw new UsageException("--server https://HOST:PORT is required");
+        }
+        if (string.IsNullOrEmpty(token))
+        {
+            throw new UsageException("--token is required (the server writes it to DATA_DIR/token)");
+        }
+        if (hollow == 0)
+        {
+            return Fail("the node agent that runs pods is not built yet; `tug agent --hollow-nodes N` runs simulated nodes");
+        }
+        using var cts = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cts.Cancel();
+        };
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+        {
+            ctx.Cancel = true;
+            cts.Cancel();
+        });
+        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
+        Tugboat.Client.ClientConfig config;
+        try
+        {
+            config = await Tugboat.Agent.Join.ResolveAsync(serverUri, token, caFile, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidOperationException or HttpRequestException)
+        {
+            return Fail(e.Message);
+        }
+        using var client = new Tugboat.Client.ApiClient(config, "tug-hollow-agent");
+        var nodes = new Tugboat.Agent.Runtimes.Hollow.HollowNodes(client, nodeName ?? "hollow", hollow, loggers.CreateLogger("hollow"));
+        try
+        {
+            await nodes.RunAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+        }
+        return 0;
     }
 
     private static async Task<int> ServerAsync(string[] args)

@@ -39,7 +39,7 @@ public static class ApiServerHost
         }
         var dns = new List<string> { "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", Dns.GetHostName() };
         var pki = Pki.LoadOrCreate(dataDir, dns.Distinct().ToList(), ips);
-        var token = EnsureToken(Path.Combine(dataDir, "token"));
+        var token = EnsureToken(Path.Combine(dataDir, "token"), pki.CaPem);
         var hostPart = clientHost.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{clientHost}]" : clientHost.ToString();
         var serverUrl = $"https://{hostPart}:{options.Port}";
 
@@ -74,7 +74,7 @@ public static class ApiServerHost
         var app = builder.Build();
         // Custom resources are served from the first request on, not only once the controller has caught up.
         await app.Services.GetRequiredService<CustomResourceController>().SyncAllAsync(ct).ConfigureAwait(false);
-        var handler = new ApiHandler(registry, new Discovery(registry.Catalog), new ServerIdentity($"{hostPart}:{options.Port}", token), app.Lifetime.ApplicationStopping, app.Services.GetRequiredService<ILogger<ApiHandler>>());
+        var handler = new ApiHandler(registry, new Discovery(registry.Catalog), new ServerIdentity($"{hostPart}:{options.Port}", token, pki.CaPem), app.Lifetime.ApplicationStopping, app.Services.GetRequiredService<ILogger<ApiHandler>>());
         app.Run(handler.HandleAsync);
 
         await app.StartAsync(ct).ConfigureAwait(false);
@@ -109,13 +109,17 @@ public static class ApiServerHost
         throw new NotSupportedException($"datastore endpoint '{endpoint}' is not supported yet: use sqlite://PATH (the default) or memory://; etcd support is planned");
     }
 
-    private static string EnsureToken(string path)
+    /// <summary>
+    /// The node join token, created once. As k3s's: <c>K10&lt;SHA-256 of the CA bundle&gt;::node:&lt;secret&gt;</c>, so that an
+    /// agent given only the server URL and the token can fetch the CA from /cacerts and check it before trusting it.
+    /// </summary>
+    private static string EnsureToken(string path, string caPem)
     {
         if (File.Exists(path))
         {
             return File.ReadAllText(path).Trim();
         }
-        var token = "K10" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        var token = "K10" + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(caPem))) + "::node:" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         PrivateFile.Write(path, token + "\n");
         return token;
     }

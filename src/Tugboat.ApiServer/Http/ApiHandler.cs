@@ -43,6 +43,13 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
     {
         try
         {
+            if (http.Request.Path.Value == "/cacerts" && http.Request.Method == "GET")
+            {
+                // Public by design (as k3s's): the CA certificate only; a joining agent verifies it with its token.
+                http.Response.ContentType = "text/plain; charset=utf-8";
+                await http.Response.WriteAsync(identity.CaPem).ConfigureAwait(false);
+                return;
+            }
             var user = identity.Authenticate(http) ?? throw new ApiException(401, "Unauthorized", "Unauthorized");
             http.Items[typeof(UserInfo)] = user;
             await RouteAsync(http).ConfigureAwait(false);

@@ -9,8 +9,11 @@ namespace Tugboat.ApiServer.Security;
 internal sealed record UserInfo(string Name, IReadOnlyList<string> Groups);
 
 /// <summary>Who the server is (version, advertised address) and who may talk to it (client certificates from the cluster CA, the node token).</summary>
-internal sealed class ServerIdentity(string advertiseAddress, string nodeToken)
+internal sealed class ServerIdentity(string advertiseAddress, string nodeToken, string caPem)
 {
+    /// <summary>The cluster CA certificate (PEM), served without authentication at /cacerts for joining agents, which check it against the hash in their token.</summary>
+    public string CaPem { get; } = caPem;
+
     /// <summary>The Kubernetes version whose API this server implements.</summary>
     public const string KubernetesVersion = "v1.30.0";
 
