@@ -18,7 +18,8 @@ internal static class CommandLine
           tug version
 
         Commands:
-          server    Run a single-node cluster: API server and control plane (and, once built, the node agent).
+          server    Run a single-node cluster: API server, controllers and scheduler (and, once built, the node
+                    agent). --disable-controllers runs the API server alone.
           agent     Join a cluster. Built so far: simulated (hollow) nodes for scale work, --hollow-nodes N;
                     the agent that runs pods is not built yet.
           version   Print the version.
@@ -57,6 +58,13 @@ internal static class CommandLine
     {
         Console.Error.WriteLine("Error: " + message);
         return 1;
+    }
+
+    /// <summary>The scheduler, like the controller manager a client of the API over loopback HTTPS.</summary>
+    private static async Task RunSchedulerAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct)
+    {
+        using var client = new Tugboat.Client.ApiClient(Tugboat.Client.ClientConfig.FromKubeconfig(kubeconfig), "default-scheduler");
+        await new Tugboat.Scheduler.Scheduler(client, loggers.CreateLogger<Tugboat.Scheduler.Scheduler>()).RunAsync(ct).ConfigureAwait(false);
     }
 
     private static async Task<int> AgentAsync(string[] args)
@@ -179,8 +187,9 @@ internal static class CommandLine
         await Task.WhenAny(ready.Task, server).ConfigureAwait(false);
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
         // The controller manager is a client of the API like any other, over loopback HTTPS with the admin credentials.
+        var kubeconfig = Path.Combine(Path.GetFullPath(options.DataDir), "kubeconfig.yaml");
         var controllers = ready.Task.IsCompletedSuccessfully && !options.DisableControllers
-            ? ControllerManager.RunAsync(Path.Combine(Path.GetFullPath(options.DataDir), "kubeconfig.yaml"), loggers, cts.Token)
+            ? Task.WhenAll(ControllerManager.RunAsync(kubeconfig, loggers, cts.Token), RunSchedulerAsync(kubeconfig, loggers, cts.Token))
             : Task.CompletedTask;
         try
         {

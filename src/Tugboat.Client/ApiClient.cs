@@ -48,6 +48,8 @@ public sealed class ApiClient : IDisposable
 
     public Task<JsonObject> MergePatchAsync(string path, JsonObject patch, CancellationToken ct = default) => SendAsync(HttpMethod.Patch, path, patch, "application/merge-patch+json", ct);
 
+    public Task<JsonObject> StrategicMergePatchAsync(string path, JsonObject patch, CancellationToken ct = default) => SendAsync(HttpMethod.Patch, path, patch, "application/strategic-merge-patch+json", ct);
+
     public Task<JsonObject> DeleteAsync(string path, JsonObject? options = null, CancellationToken ct = default) => SendAsync(HttpMethod.Delete, path, options, "application/json", ct);
 
     /// <summary>Lists a collection (all pages); returns the items and the list's resourceVersion.</summary>

@@ -1,0 +1,38 @@
+namespace Tugboat.Scheduler.Framework;
+
+/// <summary>A scheduling plugin; each extension point it implements is one of the small interfaces below.</summary>
+public interface IPlugin
+{
+    string Name { get; }
+}
+
+/// <summary>Runs once per pod before filtering: precomputes into the cycle state, or rejects the pod outright.</summary>
+public interface IPreFilterPlugin : IPlugin
+{
+    Status PreFilter(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes);
+}
+
+/// <summary>Whether the pod can run on the node.</summary>
+public interface IFilterPlugin : IPlugin
+{
+    Status Filter(CycleState state, PodInfo pod, NodeInfo node);
+}
+
+/// <summary>Runs once per pod before scoring, over the nodes that passed the filters.</summary>
+public interface IPreScorePlugin : IPlugin
+{
+    void PreScore(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes);
+}
+
+/// <summary>Ranks a feasible node, 0 to <see cref="MaxNodeScore"/> after normalization.</summary>
+public interface IScorePlugin : IPlugin
+{
+    const long MaxNodeScore = 100;
+
+    long Score(CycleState state, PodInfo pod, NodeInfo node);
+
+    /// <summary>Rescales the raw scores of all feasible nodes into 0..100 (plugins whose raw scores already are return them unchanged).</summary>
+    void Normalize(CycleState state, PodInfo pod, Span<long> scores)
+    {
+    }
+}

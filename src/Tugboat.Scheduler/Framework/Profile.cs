@@ -1,0 +1,183 @@
+using Tugboat.Scheduler.Plugins.InterPodAffinity;
+using Tugboat.Scheduler.Plugins.NodeAffinity;
+using Tugboat.Scheduler.Plugins.NodeName;
+using Tugboat.Scheduler.Plugins.NodePorts;
+using Tugboat.Scheduler.Plugins.NodeResourcesBalancedAllocation;
+using Tugboat.Scheduler.Plugins.NodeResourcesFit;
+using Tugboat.Scheduler.Plugins.NodeUnschedulable;
+using Tugboat.Scheduler.Plugins.TaintToleration;
+
+namespace Tugboat.Scheduler.Framework;
+
+/// <summary>What one scheduling attempt decided: a node, or why none.</summary>
+public sealed record ScheduleResult(NodeInfo? Node, string? FailureMessage, bool Unresolvable, int EvaluatedNodes, int FeasibleNodes);
+
+/// <summary>
+/// A scheduling profile: the enabled plugins per extension point and the weights of the scoring ones, run as
+/// upstream's framework runs them (pre-filter once, filters per node until enough feasible nodes are found, starting
+/// where the previous pod stopped; pre-score once; scores per feasible node, normalized and weighted).
+/// </summary>
+public sealed class Profile
+{
+    /// <summary>Plugins by name, for profiles that enable them by name.</summary>
+    public static IReadOnlyDictionary<string, Func<IPlugin>> Registry { get; } = new Dictionary<string, Func<IPlugin>>(StringComparer.Ordinal)
+    {
+        [nameof(NodeUnschedulable)] = () => new NodeUnschedulable(),
+        [nameof(NodeName)] = () => new NodeName(),
+        [nameof(TaintToleration)] = () => new TaintToleration(),
+        [nameof(NodeAffinity)] = () => new NodeAffinity(),
+        [nameof(NodePorts)] = () => new NodePorts(),
+        [nameof(NodeResourcesFit)] = () => new NodeResourcesFit(),
+        [nameof(InterPodAffinity)] = () => new InterPodAffinity(),
+        [nameof(NodeResourcesBalancedAllocation)] = () => new NodeResourcesBalancedAllocation(),
+    };
+
+    /// <summary>Upstream's default score weights.</summary>
+    private static readonly Dictionary<string, int> DefaultWeights = new(StringComparer.Ordinal)
+    {
+        [nameof(TaintToleration)] = 3,
+        [nameof(NodeAffinity)] = 2,
+        [nameof(InterPodAffinity)] = 2,
+        [nameof(NodeResourcesFit)] = 1,
+        [nameof(NodeResourcesBalancedAllocation)] = 1,
+    };
+
+    private readonly List<IPreFilterPlugin> _preFilters = [];
+    private readonly List<IFilterPlugin> _filters = [];
+    private readonly List<IPreScorePlugin> _preScores = [];
+    private readonly List<(IScorePlugin Plugin, int Weight)> _scores = [];
+    private readonly Random _random = new();
+
+    public Profile(string schedulerName, IEnumerable<string> plugins)
+    {
+        SchedulerName = schedulerName;
+        foreach (var name in plugins)
+        {
+            var plugin = Registry.TryGetValue(name, out var factory) ? factory() : throw new ArgumentException($"unknown scheduler plugin {name}");
+            if (plugin is IPreFilterPlugin pf)
+            {
+                _preFilters.Add(pf);
+            }
+            if (plugin is IFilterPlugin f)
+            {
+                _filters.Add(f);
+            }
+            if (plugin is IPreScorePlugin ps)
+            {
+                _preScores.Add(ps);
+            }
+            if (plugin is IScorePlugin s)
+            {
+                _scores.Add((s, DefaultWeights.GetValueOrDefault(name, 1)));
+            }
+        }
+    }
+
+    /// <summary>The default-scheduler profile with every built plugin, in upstream's order.</summary>
+    public static Profile Default() => new("default-scheduler", Registry.Keys);
+
+    public string SchedulerName { get; }
+
+    /// <summary>
+    /// Upstream's percentageOfNodesToScore (adaptive): all nodes up to 100, then 50% minus 1% per 125 nodes, at least
+    /// 5%, and never fewer than 100 nodes.
+    /// </summary>
+    public static int FeasibleNodesToFind(int nodes)
+    {
+        if (nodes < 100)
+        {
+            return nodes;
+        }
+        var percentage = Math.Max(5, 50 - nodes / 125);
+        return Math.Max(100, nodes * percentage / 100);
+    }
+
+    /// <summary>Picks a node for <paramref name="pod"/> among <paramref name="nodes"/>, starting the search at <paramref name="start"/> (advanced for the next pod).</summary>
+    public ScheduleResult Schedule(PodInfo pod, IReadOnlyList<NodeInfo> nodes, ref int start)
+    {
+        if (nodes.Count == 0)
+        {
+            return new ScheduleResult(null, "no nodes available to schedule pods", false, 0, 0);
+        }
+        var state = new CycleState();
+        foreach (var plugin in _preFilters)
+        {
+            var status = plugin.PreFilter(state, pod, nodes);
+            if (!status.IsSuccess)
+            {
+                return new ScheduleResult(null, $"0/{nodes.Count} nodes are available: {status.Reason}.", status.Code == StatusCode.UnschedulableAndUnresolvable, 0, 0);
+            }
+        }
+        var want = FeasibleNodesToFind(nodes.Count);
+        var feasible = new List<NodeInfo>(Math.Min(want, nodes.Count));
+        Dictionary<string, int>? reasons = null;
+        var unresolvable = true;
+        var evaluated = 0;
+        for (; evaluated < nodes.Count && feasible.Count < want; evaluated++)
+        {
+            var node = nodes[(start + evaluated) % nodes.Count];
+            var fits = true;
+            foreach (var filter in _filters)
+            {
+                var status = filter.Filter(state, pod, node);
+                if (!status.IsSuccess)
+                {
+                    reasons ??= new Dictionary<string, int>(StringComparer.Ordinal);
+                    reasons[status.Reason ?? filter.Name] = reasons.GetValueOrDefault(status.Reason ?? filter.Name) + 1;
+                    unresolvable &= status.Code == StatusCode.UnschedulableAndUnresolvable;
+                    fits = false;
+                    break;
+                }
+            }
+            if (fits)
+            {
+                feasible.Add(node);
+            }
+        }
+        start = (start + evaluated) % nodes.Count;
+        if (feasible.Count == 0)
+        {
+            // Upstream's FitError: the reasons counted over all nodes, each as "<count> <reason>", sorted as strings.
+            var histogram = reasons!.Select(r => $"{r.Value} {r.Key}").Order(StringComparer.Ordinal);
+            return new ScheduleResult(null, $"0/{nodes.Count} nodes are available: {string.Join(", ", histogram)}.", unresolvable, evaluated, 0);
+        }
+        if (feasible.Count == 1)
+        {
+            return new ScheduleResult(feasible[0], null, false, evaluated, 1);
+        }
+        foreach (var plugin in _preScores)
+        {
+            plugin.PreScore(state, pod, feasible);
+        }
+        var totals = new long[feasible.Count];
+        var raw = new long[feasible.Count];
+        foreach (var (plugin, weight) in _scores)
+        {
+            for (var i = 0; i < feasible.Count; i++)
+            {
+                raw[i] = plugin.Score(state, pod, feasible[i]);
+            }
+            plugin.Normalize(state, pod, raw);
+            for (var i = 0; i < feasible.Count; i++)
+            {
+                totals[i] += raw[i] * weight;
+            }
+        }
+        // The highest total wins; ties are broken at random (upstream samples uniformly among them).
+        var best = 0;
+        var ties = 1;
+        for (var i = 1; i < totals.Length; i++)
+        {
+            if (totals[i] > totals[best])
+            {
+                best = i;
+                ties = 1;
+            }
+            else if (totals[i] == totals[best] && _random.Next(++ties) == 0)
+            {
+                best = i;
+            }
+        }
+        return new ScheduleResult(feasible[best], null, false, evaluated, feasible.Count);
+    }
+}

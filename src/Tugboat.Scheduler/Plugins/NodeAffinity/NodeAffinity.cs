@@ -1,0 +1,112 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Tugboat.Scheduler.Framework;
+
+namespace Tugboat.Scheduler.Plugins.NodeAffinity;
+
+/// <summary>
+/// spec.nodeSelector and requiredDuringSchedulingIgnoredDuringExecution node affinity (terms ORed, requirements
+/// ANDed; In, NotIn, Exists, DoesNotExist, Gt, Lt; matchFields on metadata.name) as a filter, and the weights of the
+/// matching preferredDuringScheduling terms as a score.
+/// </summary>
+public sealed class NodeAffinity : IFilterPlugin, IScorePlugin
+{
+    public const string Reason = "node(s) didn't match Pod's node affinity/selector";
+
+    public string Name => nameof(NodeAffinity);
+
+    public Status Filter(CycleState state, PodInfo pod, NodeInfo node)
+    {
+        if (pod.Spec["nodeSelector"] is JsonObject selector)
+        {
+            foreach (var (key, value) in selector)
+            {
+                if (!node.Labels.TryGetValue(key, out var actual) || actual != value?.ToString())
+                {
+                    return Status.Unresolvable(Reason);
+                }
+            }
+        }
+        var terms = pod.Affinity?["nodeAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"]?["nodeSelectorTerms"] as JsonArray;
+        if (terms is { Count: > 0 } && !terms.OfType<JsonObject>().Any(t => Matches(t, node)))
+        {
+            return Status.Unresolvable(Reason);
+        }
+        return Status.Success;
+    }
+
+    public long Score(CycleState state, PodInfo pod, NodeInfo node)
+    {
+        long total = 0;
+        foreach (var term in pod.Affinity?["nodeAffinity"]?["preferredDuringSchedulingIgnoredDuringExecution"]?.AsArray().OfType<JsonObject>() ?? [])
+        {
+            if (term["preference"] is JsonObject preference && Matches(preference, node))
+            {
+                total += term["weight"] is JsonValue w && w.TryGetValue<int>(out var weight) ? weight : 0;
+            }
+        }
+        return total;
+    }
+
+    /// <summary>Scales the summed weights so the best node gets 100, as upstream's default normalization.</summary>
+    public void Normalize(CycleState state, PodInfo pod, Span<long> scores) => ScaleToMax(scores);
+
+    internal static void ScaleToMax(Span<long> scores)
+    {
+        long max = 0;
+        foreach (var s in scores)
+        {
+            max = Math.Max(max, s);
+        }
+        if (max == 0)
+        {
+            return;
+        }
+        for (var i = 0; i < scores.Length; i++)
+        {
+            scores[i] = scores[i] * IScorePlugin.MaxNodeScore / max;
+        }
+    }
+
+    /// <summary>Whether a node selector term (matchExpressions and matchFields, all of them) matches the node.</summary>
+    public static bool Matches(JsonObject term, NodeInfo node)
+    {
+        var expressions = term["matchExpressions"] as JsonArray;
+        var fields = term["matchFields"] as JsonArray;
+        if (expressions is not { Count: > 0 } && fields is not { Count: > 0 })
+        {
+            // An empty term matches nothing, as upstream.
+            return false;
+        }
+        foreach (var r in expressions?.OfType<JsonObject>() ?? [])
+        {
+            if (!Requirement(r, node.Labels.TryGetValue(r["key"]?.GetValue<string>() ?? string.Empty, out var v) ? v : null))
+            {
+                return false;
+            }
+        }
+        foreach (var r in fields?.OfType<JsonObject>() ?? [])
+        {
+            if (r["key"]?.GetValue<string>() != "metadata.name" || !Requirement(r, node.Name))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static bool Requirement(JsonObject r, string? value)
+    {
+        var values = r["values"]?.AsArray().Select(v => v?.ToString() ?? string.Empty).ToList() ?? [];
+        return r["operator"]?.GetValue<string>() switch
+        {
+            "In" => value is not null && values.Contains(value),
+            "NotIn" => value is null || !values.Contains(value),
+            "Exists" => value is not null,
+            "DoesNotExist" => value is null,
+            "Gt" => value is not null && values.Count == 1 && long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var a) && long.TryParse(values[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var b) && a > b,
+            "Lt" => value is not null && values.Count == 1 && long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var c) && long.TryParse(values[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var d) && c < d,
+            _ => false,
+        };
+    }
+}

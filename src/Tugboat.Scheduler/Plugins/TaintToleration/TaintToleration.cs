@@ -1,0 +1,71 @@
+using System.Text.Json.Nodes;
+using Tugboat.Scheduler.Framework;
+
+namespace Tugboat.Scheduler.Plugins.TaintToleration;
+
+/// <summary>
+/// Taints with effect NoSchedule or NoExecute keep out pods that do not tolerate them (filter); PreferNoSchedule taints
+/// count against a node (score: fewer untolerated PreferNoSchedule taints is better).
+/// </summary>
+public sealed class TaintToleration : IFilterPlugin, IScorePlugin
+{
+    public string Name => nameof(TaintToleration);
+
+    public Status Filter(CycleState state, PodInfo pod, NodeInfo node)
+    {
+        foreach (var taint in node.Taints)
+        {
+            var effect = taint["effect"]?.GetValue<string>();
+            if (effect is not ("NoSchedule" or "NoExecute"))
+            {
+                continue;
+            }
+            var key = taint["key"]?.GetValue<string>() ?? string.Empty;
+            var value = taint["value"]?.GetValue<string>();
+            if (!pod.Tolerations.Any(t => Tolerates(t, key, value, effect)))
+            {
+                return Status.Unresolvable($"node(s) had untolerated taint {{{key}: {value}}}");
+            }
+        }
+        return Status.Success;
+    }
+
+    public long Score(CycleState state, PodInfo pod, NodeInfo node) =>
+        node.Taints.Count(t => t["effect"]?.GetValue<string>() == "PreferNoSchedule"
+            && !pod.Tolerations.Any(x => Tolerates(x, t["key"]?.GetValue<string>() ?? string.Empty, t["value"]?.GetValue<string>(), "PreferNoSchedule")));
+
+    /// <summary>Fewer intolerable taints is better: upstream's reverse normalization.</summary>
+    public void Normalize(CycleState state, PodInfo pod, Span<long> scores)
+    {
+        long max = 0;
+        foreach (var s in scores)
+        {
+            max = Math.Max(max, s);
+        }
+        for (var i = 0; i < scores.Length; i++)
+        {
+            scores[i] = max == 0 ? IScorePlugin.MaxNodeScore : IScorePlugin.MaxNodeScore - scores[i] * IScorePlugin.MaxNodeScore / max;
+        }
+    }
+
+    /// <summary>Upstream's ToleratesTaint: empty effect tolerates every effect, empty key with Exists tolerates every taint.</summary>
+    public static bool Tolerates(JsonObject toleration, string key, string? value, string effect)
+    {
+        var tEffect = toleration["effect"]?.GetValue<string>();
+        if (!string.IsNullOrEmpty(tEffect) && tEffect != effect)
+        {
+            return false;
+        }
+        var tKey = toleration["key"]?.GetValue<string>();
+        if (!string.IsNullOrEmpty(tKey) && tKey != key)
+        {
+            return false;
+        }
+        return (toleration["operator"]?.GetValue<string>() ?? "Equal") switch
+        {
+            "Exists" => true,
+            "Equal" => !string.IsNullOrEmpty(tKey) && (toleration["value"]?.GetValue<string>() ?? string.Empty) == (value ?? string.Empty),
+            _ => false,
+        };
+    }
+}

@@ -1,0 +1,317 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Tugboat.Client;
+using Tugboat.Scheduler.Framework;
+
+namespace Tugboat.Scheduler;
+
+/// <summary>
+/// The scheduler, a client of the API server: watches nodes and pods, keeps a cache of what each node holds (pods it
+/// bound are counted at once, before the API confirms them), takes pending pods from the queue one at a time, runs the
+/// profile's plugins, binds through pods/binding in the background, and on failure writes the PodScheduled=False
+/// condition and a FailedScheduling event with upstream's message.
+/// </summary>
+public sealed partial class Scheduler
+{
+    private readonly ApiClient _client;
+    private readonly ILogger _logger;
+    private readonly Profile _profile = Profile.Default();
+    private readonly SchedulingQueue _queue = new();
+    private readonly object _cacheLock = new();
+    private readonly Dictionary<string, NodeInfo> _nodes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _podNodes = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _binds = new(64);
+    private readonly Channel<JsonObject> _events = Channel.CreateBounded<JsonObject>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest });
+    private List<NodeInfo>? _snapshot;
+    private int _start;
+
+    public Scheduler(ApiClient client, ILogger logger)
+    {
+        _client = client;
+        _logger = logger;
+    }
+
+    /// <summary>Pods bound so far, for measurements.</summary>
+    public long Scheduled => Interlocked.Read(ref _scheduled);
+
+    private long _scheduled;
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var nodes = new Informer(_client, "/api/v1/nodes");
+        var pods = new Informer(_client, "/api/v1/pods");
+        nodes.Added += OnNode;
+        nodes.Updated += (old, node) =>
+        {
+            if (!JsonNode.DeepEquals(old["spec"], node["spec"]) || !JsonNode.DeepEquals(old["metadata"]?["labels"], node["metadata"]?["labels"])
+                || !JsonNode.DeepEquals(old["status"]?["allocatable"], node["status"]?["allocatable"]))
+            {
+                OnNode(node);
+            }
+        };
+        nodes.Deleted += node =>
+        {
+            lock (_cacheLock)
+            {
+                _nodes.Remove(node["metadata"]!["name"]!.GetValue<string>());
+                _snapshot = null;
+            }
+        };
+        pods.Added += pod => OnPod(null, pod);
+        pods.Updated += OnPod;
+        pods.Deleted += OnPodDeleted;
+        var informers = new[] { nodes.RunAsync(ct), pods.RunAsync(ct) };
+        await Task.WhenAll(nodes.Synced, pods.Synced).WaitAsync(ct).ConfigureAwait(false);
+        var flush = FlushAsync(ct);
+        var events = Enumerable.Range(0, 2).Select(_ => WriteEventsAsync(ct)).ToArray();
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var pod = await _queue.PopAsync(ct).ConfigureAwait(false);
+                ScheduleOne(pod, ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        await Task.WhenAll([.. informers, flush, .. events]).ConfigureAwait(false);
+    }
+
+    private void OnNode(JsonObject node)
+    {
+        var name = node["metadata"]!["name"]!.GetValue<string>();
+        lock (_cacheLock)
+        {
+            _nodes[name] = _nodes.TryGetValue(name, out var existing) ? existing.WithNode(node) : new NodeInfo(node);
+            _snapshot = null;
+        }
+        _queue.MoveAllToActive();
+    }
+
+    private static bool IsTerminal(JsonObject pod) => pod["status"]?["phase"]?.GetValue<string>() is "Succeeded" or "Failed";
+
+    private void OnPod(JsonObject? old, JsonObject pod)
+    {
+        var info = new PodInfo(pod);
+        if (info.NodeName is { } node)
+        {
+            _queue.Delete(info.Key);
+            var freed = false;
+            lock (_cacheLock)
+            {
+                if (IsTerminal(pod))
+                {
+                    freed = Forget(info.Uid);
+                }
+                else if (!_podNodes.ContainsKey(info.Uid) && _nodes.TryGetValue(node, out var nodeInfo))
+                {
+                    nodeInfo.AddPod(info);
+                    _podNodes[info.Uid] = node;
+                }
+            }
+            if (freed)
+            {
+                _queue.MoveAllToActive();
+            }
+            return;
+        }
+        if (IsTerminal(pod) || pod["metadata"]?["deletionTimestamp"] is not null
+            || (pod["spec"]?["schedulerName"]?.GetValue<string>() ?? "default-scheduler") != _profile.SchedulerName)
+        {
+            _queue.Delete(info.Key);
+            return;
+        }
+        // Our own status writes (the PodScheduled condition) must not retry a parked pod; spec or label changes do.
+        var changed = old is null || !JsonNode.DeepEquals(old["spec"], pod["spec"]) || !JsonNode.DeepEquals(old["metadata"]?["labels"], pod["metadata"]?["labels"]);
+        _queue.Add(info, changed);
+    }
+
+    private void OnPodDeleted(JsonObject pod)
+    {
+        var info = new PodInfo(pod);
+        _queue.Delete(info.Key);
+        bool freed;
+        lock (_cacheLock)
+        {
+            freed = Forget(info.Uid);
+        }
+        if (freed)
+        {
+            _queue.MoveAllToActive();
+        }
+    }
+
+    private bool Forget(string uid)
+    {
+        if (!_podNodes.Remove(uid, out var node))
+        {
+            return false;
+        }
+        if (_nodes.TryGetValue(node, out var nodeInfo))
+        {
+            nodeInfo.RemovePod(uid);
+        }
+        return true;
+    }
+
+    private void ScheduleOne(PodInfo pod, CancellationToken ct)
+    {
+        ScheduleResult result;
+        lock (_cacheLock)
+        {
+            _snapshot ??= [.. _nodes.Values.OrderBy(n => n.Name, StringComparer.Ordinal)];
+            result = _profile.Schedule(pod, _snapshot, ref _start);
+            if (result.Node is { } chosen)
+            {
+                // Assume: count the pod on the node now, so the next pod sees it, before the binding is confirmed.
+                chosen.AddPod(pod);
+                _podNodes[pod.Uid] = chosen.Name;
+            }
+        }
+        if (result.Node is null)
+        {
+            _queue.Failed(pod.Key, park: true);
+            _ = ReportUnschedulableAsync(pod, result.FailureMessage!, ct);
+            return;
+        }
+        _ = BindAsync(pod, result.Node.Name, ct);
+    }
+
+    private async Task BindAsync(PodInfo pod, string node, CancellationToken ct)
+    {
+        await _binds.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await _client.CreateAsync($"/api/v1/namespaces/{pod.Namespace}/pods/{pod.Name}/binding", new JsonObject
+            {
+                ["apiVersion"] = "v1",
+                ["kind"] = "Binding",
+                ["metadata"] = new JsonObject { ["name"] = pod.Name, ["namespace"] = pod.Namespace, ["uid"] = pod.Uid },
+                ["target"] = new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Node", ["name"] = node },
+            }, ct).ConfigureAwait(false);
+            _queue.Done(pod.Key);
+            Interlocked.Increment(ref _scheduled);
+            Event(pod, "Normal", "Scheduled", $"Successfully assigned {pod.Namespace}/{pod.Name} to {node}");
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && e is ApiError or HttpRequestException)
+        {
+            lock (_cacheLock)
+            {
+                Forget(pod.Uid);
+            }
+            if (e is ApiError { IsNotFound: true } or ApiError { IsConflict: true })
+            {
+                // Gone, or bound by someone else meanwhile: the informer tells us what became of it.
+                _queue.Done(pod.Key);
+                return;
+            }
+            LogBindFailed(pod.Key, node, e.Message);
+            _queue.Failed(pod.Key, park: false);
+        }
+        finally
+        {
+            _binds.Release();
+        }
+    }
+
+    private async Task ReportUnschedulableAsync(PodInfo pod, string message, CancellationToken ct)
+    {
+        var current = pod.Pod["status"]?["conditions"]?.AsArray().FirstOrDefault(c => c?["type"]?.GetValue<string>() == "PodScheduled");
+        if (current?["status"]?.GetValue<string>() == "False" && current["message"]?.GetValue<string>() == message)
+        {
+            return;
+        }
+        Event(pod, "Warning", "FailedScheduling", message);
+        try
+        {
+            await _client.StrategicMergePatchAsync($"/api/v1/namespaces/{pod.Namespace}/pods/{pod.Name}/status", new JsonObject
+            {
+                ["status"] = new JsonObject
+                {
+                    ["conditions"] = new JsonArray(new JsonObject
+                    {
+                        ["type"] = "PodScheduled",
+                        ["status"] = "False",
+                        ["lastProbeTime"] = null,
+                        ["lastTransitionTime"] = Now(),
+                        ["reason"] = "Unschedulable",
+                        ["message"] = message,
+                    }),
+                },
+            }, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && e is ApiError or HttpRequestException)
+        {
+            LogStatusFailed(pod.Key, e.Message);
+        }
+    }
+
+    private void Event(PodInfo pod, string type, string reason, string message)
+    {
+        var now = Now();
+        _events.Writer.TryWrite(new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Event",
+            ["metadata"] = new JsonObject { ["generateName"] = pod.Name + ".", ["namespace"] = pod.Namespace },
+            ["involvedObject"] = new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Pod", ["name"] = pod.Name, ["namespace"] = pod.Namespace, ["uid"] = pod.Uid },
+            ["reason"] = reason,
+            ["message"] = message,
+            ["source"] = new JsonObject { ["component"] = "default-scheduler" },
+            ["firstTimestamp"] = now,
+            ["lastTimestamp"] = now,
+            ["count"] = 1,
+            ["type"] = type,
+            ["reportingComponent"] = "default-scheduler",
+            ["reportingInstance"] = "default-scheduler",
+        });
+    }
+
+    private async Task WriteEventsAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var e in _events.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                try
+                {
+                    await _client.CreateAsync($"/api/v1/namespaces/{e["metadata"]!["namespace"]}/events", e, ct).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!ct.IsCancellationRequested && ex is ApiError or HttpRequestException)
+                {
+                    // Events are best effort, as upstream's recorder.
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Parked pods are retried at least this often even without a cluster event (upstream: 5 minutes).</summary>
+    private async Task FlushAsync(CancellationToken ct)
+    {
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+                _queue.MoveAllToActive();
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static string Now() => DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "binding {Pod} to {Node} failed: {Error}")]
+    private partial void LogBindFailed(string pod, string node, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "updating the PodScheduled condition of {Pod} failed: {Error}")]
+    private partial void LogStatusFailed(string pod, string error);
+}
