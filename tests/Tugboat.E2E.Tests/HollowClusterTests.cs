@@ -1,0 +1,218 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+
+namespace Tugboat.E2E.Tests;
+
+/// <summary>The everyday workflow against tug server, its scheduler and controllers, and three hollow nodes, with real kubectl.</summary>
+public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFixture<HollowClusterFixture>
+{
+    private Kubectl K => new(Kubectl.V132, fixture.Server.Kubeconfig);
+
+    private const string Web = """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web}
+        spec:
+          replicas: 3
+          strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec:
+              containers:
+              - name: web
+                image: nginx:1.25
+                resources: {requests: {cpu: 100m, memory: 64Mi}}
+        """;
+
+    private async Task<List<JsonObject>> PodsAsync(string ns, string selector)
+    {
+        using var client = fixture.Server.AdminClient();
+        var list = await client.GetFromJsonAsync<JsonObject>($"/api/v1/namespaces/{ns}/pods?labelSelector={Uri.EscapeDataString(selector)}");
+        return list!["items"]!.AsArray().Select(p => p!.AsObject()).ToList();
+    }
+
+    private static bool IsReady(JsonObject pod) =>
+        pod["status"]?["conditions"]?.AsArray().Any(c => c?["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True") == true;
+
+    [Fact]
+    public async Task DeploymentRollsOutScalesUpdatesWithinItsBoundsAndRollsBack()
+    {
+        var k = K;
+        (await k.RunAsync("create", "namespace", "wf")).Ok();
+        (await k.RunWithInputAsync(Web, "apply", "-n", "wf", "-f", "-")).Ok();
+        Assert.Contains("successfully rolled out", (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=60s")).Ok().Out);
+        var pods = await PodsAsync("wf", "app=web");
+        Assert.Equal(3, pods.Count);
+        Assert.All(pods, p => Assert.Equal("Running", p["status"]!["phase"]!.GetValue<string>()));
+        // Least-allocated scoring spreads identical pods over the three nodes.
+        Assert.Equal(3, pods.Select(p => p["spec"]!["nodeName"]!.GetValue<string>()).Distinct().Count());
+
+        (await k.RunAsync("scale", "deploy/web", "-n", "wf", "--replicas=5")).Ok();
+        (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=60s")).Ok();
+        Assert.Equal(5, (await PodsAsync("wf", "app=web")).Count(IsReady));
+
+        // A rolling update with maxSurge=1, maxUnavailable=0: at every observed moment at most 6 pods exist (not being
+        // deleted) and at least 5 of them are ready.
+        using var watching = new CancellationTokenSource();
+        var violations = new List<string>();
+        var observer = Task.Run(async () =>
+        {
+            while (!watching.IsCancellationRequested)
+            {
+                var live = (await PodsAsync("wf", "app=web")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
+                if (live.Count > 6 || live.Count(IsReady) < 5)
+                {
+                    violations.Add($"{live.Count} pods, {live.Count(IsReady)} ready");
+                }
+                await Task.Delay(50);
+            }
+        });
+        Assert.Contains("image updated", (await k.RunAsync("set", "image", "deploy/web", "-n", "wf", "web=nginx:1.26")).Ok().Out);
+        (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=90s")).Ok();
+        await watching.CancelAsync();
+        await observer;
+        Assert.Empty(violations);
+        var updated = await PodsAsync("wf", "app=web");
+        Assert.Equal(5, updated.Count(p => p["metadata"]!["deletionTimestamp"] is null && p["spec"]!["containers"]![0]!["image"]!.GetValue<string>() == "nginx:1.26"));
+
+        var history = (await k.RunAsync("rollout", "history", "deploy/web", "-n", "wf")).Ok().Out;
+        Assert.Matches(@"(?m)^1\s", history);
+        Assert.Matches(@"(?m)^2\s", history);
+        Assert.Contains("rolled back", (await k.RunAsync("rollout", "undo", "deploy/web", "-n", "wf")).Ok().Out);
+        (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=90s")).Ok();
+        Assert.Equal("nginx:1.25", (await k.RunAsync("get", "deploy/web", "-n", "wf", "-o", "jsonpath={.spec.template.spec.containers[0].image}")).Ok().Out);
+
+        // Pause holds template changes back; resume rolls them out.
+        (await k.RunAsync("rollout", "pause", "deploy/web", "-n", "wf")).Ok();
+        (await k.RunAsync("set", "image", "deploy/web", "-n", "wf", "web=nginx:1.27")).Ok();
+        await Task.Delay(1500);
+        Assert.DoesNotContain(await PodsAsync("wf", "app=web"), p => p["spec"]!["containers"]![0]!["image"]!.GetValue<string>() == "nginx:1.27");
+        (await k.RunAsync("rollout", "resume", "deploy/web", "-n", "wf")).Ok();
+        (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=90s")).Ok();
+
+        // A deleted pod is replaced.
+        var victim = (await PodsAsync("wf", "app=web")).First(p => p["metadata"]!["deletionTimestamp"] is null)["metadata"]!["name"]!.GetValue<string>();
+        (await k.RunAsync("delete", "pod", victim, "-n", "wf")).Ok();
+        (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=60s")).Ok();
+        var after = (await PodsAsync("wf", "app=web")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
+        Assert.Equal(5, after.Count(IsReady));
+        Assert.DoesNotContain(after, p => p["metadata"]!["name"]!.GetValue<string>() == victim);
+    }
+
+    [Fact]
+    public async Task UnschedulablePodsSayWhyAndAreScheduledOnceTheyFit()
+    {
+        var k = K;
+        (await k.RunAsync("create", "namespace", "sched")).Ok();
+        (await k.RunAsync("taint", "nodes", "hollow-0", "dedicated=db:NoSchedule")).Ok();
+        try
+        {
+            (await k.RunWithInputAsync("""
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: pinned}
+                spec:
+                  nodeSelector: {kubernetes.io/hostname: hollow-0}
+                  containers: [{name: c, image: nginx}]
+                """, "apply", "-n", "sched", "-f", "-")).Ok();
+            const string expected = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 node(s) didn't match Pod's node affinity/selector.";
+            var condition = await WaitForAsync(async () =>
+            {
+                var c = JsonNode.Parse((await k.RunAsync("get", "pod", "pinned", "-n", "sched", "-o", "json")).Ok().Out)!["status"]?["conditions"]?.AsArray()
+                    .FirstOrDefault(c => c?["type"]?.GetValue<string>() == "PodScheduled");
+                return c?["status"]?.GetValue<string>() == "False" ? c : null;
+            });
+            Assert.Equal("Unschedulable", condition["reason"]!.GetValue<string>());
+            Assert.Equal(expected, condition["message"]!.GetValue<string>());
+            var describe = (await k.RunAsync("describe", "pod", "pinned", "-n", "sched")).Ok().Out;
+            Assert.Matches(@"Warning\s+FailedScheduling\s+.*default-scheduler\s+" + System.Text.RegularExpressions.Regex.Escape(expected), describe);
+
+            // Removing the taint is a cluster event: the parked pod is tried again and lands.
+            (await k.RunAsync("taint", "nodes", "hollow-0", "dedicated=db:NoSchedule-")).Ok();
+            Assert.Contains("condition met", (await k.RunAsync("wait", "pod/pinned", "-n", "sched", "--for=condition=Ready", "--timeout=60s")).Ok().Out);
+            Assert.Equal("hollow-0", (await k.RunAsync("get", "pod", "pinned", "-n", "sched", "-o", "jsonpath={.spec.nodeName}")).Ok().Out);
+            Assert.Contains("Successfully assigned sched/pinned to hollow-0", (await k.RunAsync("describe", "pod", "pinned", "-n", "sched")).Ok().Out);
+        }
+        finally
+        {
+            await k.RunAsync("taint", "nodes", "hollow-0", "dedicated=db:NoSchedule-");
+        }
+
+        // More cpu than any node has.
+        (await k.RunAsync("run", "big", "-n", "sched", "--image=nginx", "--overrides", """{"spec":{"containers":[{"name":"big","image":"nginx","resources":{"requests":{"cpu":"5"}}}]}}""")).Ok();
+        var big = await WaitForAsync(async () =>
+        {
+            var c = JsonNode.Parse((await k.RunAsync("get", "pod", "big", "-n", "sched", "-o", "json")).Ok().Out)!["status"]?["conditions"]?.AsArray()
+                .FirstOrDefault(c => c?["type"]?.GetValue<string>() == "PodScheduled");
+            return c?["status"]?.GetValue<string>() == "False" ? c : null;
+        });
+        Assert.Equal("0/3 nodes are available: 3 Insufficient cpu.", big["message"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task JobsCompleteOnHollowNodesOrHitTheirBackoffLimit()
+    {
+        var k = K;
+        (await k.RunAsync("create", "namespace", "jobs")).Ok();
+        (await k.RunWithInputAsync("""
+            apiVersion: batch/v1
+            kind: Job
+            metadata: {name: five}
+            spec:
+              completions: 5
+              parallelism: 2
+              template:
+                metadata: {annotations: {hollow.tugboat.dev/run-seconds: "0.5"}}
+                spec:
+                  restartPolicy: Never
+                  containers: [{name: c, image: busybox, command: ["true"]}]
+            ---
+            apiVersion: batch/v1
+            kind: Job
+            metadata: {name: failing}
+            spec:
+              backoffLimit: 1
+              template:
+                metadata: {annotations: {hollow.tugboat.dev/run-seconds: "0.2", hollow.tugboat.dev/exit-code: "3"}}
+                spec:
+                  restartPolicy: Never
+                  containers: [{name: c, image: busybox, command: ["false"]}]
+            """, "apply", "-n", "jobs", "-f", "-")).Ok();
+        Assert.Contains("condition met", (await k.RunAsync("wait", "job/five", "-n", "jobs", "--for=condition=Complete", "--timeout=90s")).Ok().Out);
+        Assert.Equal("5", (await k.RunAsync("get", "job/five", "-n", "jobs", "-o", "jsonpath={.status.succeeded}")).Ok().Out);
+        Assert.Contains("condition met", (await k.RunAsync("wait", "job/failing", "-n", "jobs", "--for=condition=Failed", "--timeout=90s")).Ok().Out);
+        Assert.Equal("BackoffLimitExceeded", (await k.RunAsync("get", "job/failing", "-n", "jobs", "-o", "jsonpath={.status.conditions[?(@.type==\"Failed\")].reason}")).Ok().Out);
+        var failed = await PodsAsync("jobs", "job-name=failing");
+        Assert.All(failed, p => Assert.Equal(3, p["status"]!["containerStatuses"]![0]!["state"]!["terminated"]!["exitCode"]!.GetValue<int>()));
+    }
+
+    [Fact]
+    public async Task HollowNodesRegisterWithLeasesAndStatus()
+    {
+        var k = K;
+        var nodes = (await k.RunAsync("get", "nodes")).Ok().Out;
+        foreach (var name in fixture.Agent.NodeNames)
+        {
+            Assert.Matches($@"(?m)^{name}\s+Ready\s", nodes);
+        }
+        var leases = (await k.RunAsync("get", "leases", "-n", "kube-node-lease", "-o", "name")).Ok().Out;
+        Assert.Contains("lease.coordination.k8s.io/hollow-0", leases);
+        var node = JsonNode.Parse((await k.RunAsync("get", "node", "hollow-1", "-o", "json")).Ok().Out)!;
+        Assert.Equal("4", node["status"]!["allocatable"]!["cpu"]!.GetValue<string>());
+        Assert.Equal("110", node["status"]!["capacity"]!["pods"]!.GetValue<string>());
+    }
+
+    private static async Task<JsonNode> WaitForAsync(Func<Task<JsonNode?>> probe)
+    {
+        for (var i = 0; i < 300; i++)
+        {
+            if (await probe() is { } found)
+            {
+                return found;
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException("condition not reached in 30 s");
+    }
+}
