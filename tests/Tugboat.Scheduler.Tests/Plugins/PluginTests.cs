@@ -1,0 +1,198 @@
+using System.Text.Json.Nodes;
+using Tugboat.Scheduler.Framework;
+using Tugboat.Scheduler.Plugins.InterPodAffinity;
+using Tugboat.Scheduler.Plugins.NodeAffinity;
+using Tugboat.Scheduler.Plugins.NodeName;
+using Tugboat.Scheduler.Plugins.NodePorts;
+using Tugboat.Scheduler.Plugins.NodeResourcesBalancedAllocation;
+using Tugboat.Scheduler.Plugins.NodeResourcesFit;
+using Tugboat.Scheduler.Plugins.NodeUnschedulable;
+using Tugboat.Scheduler.Plugins.TaintToleration;
+
+namespace Tugboat.Scheduler.Tests.Plugins;
+
+/// <summary>Each plugin against tables of pods and nodes, with the outcomes upstream's plugins give.</summary>
+public sealed class PluginTests
+{
+    private static NodeInfo Node(string json, params string[] pods)
+    {
+        var node = new NodeInfo(JsonNode.Parse(json)!.AsObject());
+        for (var i = 0; i < pods.Length; i++)
+        {
+            node.AddPod(Pod(pods[i], $$"""{"name":"e{{i}}","namespace":"default","uid":"e{{i}}"}"""));
+        }
+        return node;
+    }
+
+    private static PodInfo Pod(string spec, string meta = """{"name":"p","namespace":"default","uid":"u"}""") =>
+        new(JsonNode.Parse($$"""{"metadata":{{meta}},"spec":{{spec}}}""")!.AsObject());
+
+    private const string Small = """{"metadata":{"name":"n1","labels":{"zone":"a","disk":"ssd","kubernetes.io/hostname":"n1"}},"status":{"allocatable":{"cpu":"2","memory":"4Gi","pods":"3"}}}""";
+
+    private static string Requests(string cpu, string memory) => "{\"containers\":[{\"name\":\"c\",\"resources\":{\"requests\":{\"cpu\":\"" + cpu + "\",\"memory\":\"" + memory + "\"}}}]}";
+
+    public static TheoryData<string, string[], string?> ResourceCases => new()
+    {
+        { Requests("1", "1Gi"), [], null },
+        { Requests("2", "4Gi"), [], null },
+        { Requests("2100m", "1Gi"), [], "Insufficient cpu" },
+        { Requests("1", "5Gi"), [], "Insufficient memory" },
+        { Requests("1", "1Gi"), [Requests("1500m", "0")], "Insufficient cpu" },
+        { """{"containers":[{"name":"c"}]}""", [Requests("0", "0"), Requests("0", "0"), Requests("0", "0")], "Too many pods" },
+        // Init containers count by their largest, not summed with the app containers.
+        { """{"initContainers":[{"name":"i","resources":{"requests":{"cpu":"2"}}}],"containers":[{"name":"c","resources":{"requests":{"cpu":"1"}}}]}""", [], null },
+        { """{"initContainers":[{"name":"i","resources":{"requests":{"cpu":"2500m"}}}],"containers":[{"name":"c","resources":{"requests":{"cpu":"1"}}}]}""", [], "Insufficient cpu" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ResourceCases))]
+    public void NodeResourcesFitFilters(string pod, string[] existing, string? reason)
+    {
+        var node = Node(Small, existing);
+        var status = new NodeResourcesFit().Filter(new CycleState(), Pod(pod), node);
+        Assert.Equal(reason, status.IsSuccess ? null : status.Reason);
+        Assert.Equal(reason is null ? StatusCode.Success : StatusCode.Unschedulable, status.Code);
+    }
+
+    [Fact]
+    public void LeastAllocatedPrefersTheEmptierNodeAndCountsPodsWithoutRequests()
+    {
+        var fit = new NodeResourcesFit();
+        var empty = Node(Small);
+        var busy = Node(Small, Requests("1", "2Gi"));
+        var pod = Pod(Requests("500m", "512Mi"));
+        Assert.True(fit.Score(new CycleState(), pod, empty) > fit.Score(new CycleState(), pod, busy));
+        // 2 cpu, 4 GiB; after a 500m/512Mi pod: (75 + 87) / 2 = 81.
+        Assert.Equal(81, fit.Score(new CycleState(), pod, empty));
+        var withBestEffort = Node(Small, """{"containers":[{"name":"c"}]}""");
+        Assert.True(fit.Score(new CycleState(), pod, empty) > fit.Score(new CycleState(), pod, withBestEffort));
+        Assert.True(new NodeResourcesBalancedAllocation().Score(new CycleState(), Pod(Requests("1", "2Gi")), empty) > new NodeResourcesBalancedAllocation().Score(new CycleState(), Pod(Requests("1", "0")), empty));
+    }
+
+    public static TheoryData<string, bool> AffinityCases => new()
+    {
+        { """{"nodeSelector":{"disk":"ssd"}}""", true },
+        { """{"nodeSelector":{"disk":"hdd"}}""", false },
+        { """{"nodeSelector":{"gpu":"yes"}}""", false },
+        { """{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["a","b"]}]}]}}}}""", true },
+        { """{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"NotIn","values":["a"]}]}]}}}}""", false },
+        { """{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["b"]}]},{"matchExpressions":[{"key":"disk","operator":"Exists"}]}]}}}}""", true },
+        { """{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["a"]},{"key":"gpu","operator":"Exists"}]}]}}}}""", false },
+        { """{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"gpu","operator":"DoesNotExist"}]}]}}}}""", true },
+        { """{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchFields":[{"key":"metadata.name","operator":"In","values":["n1"]}]}]}}}}""", true },
+        { """{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{}]}}}}""", false },
+    };
+
+    [Theory]
+    [MemberData(nameof(AffinityCases))]
+    public void NodeAffinityFilters(string spec, bool fits)
+    {
+        var status = new NodeAffinity().Filter(new CycleState(), Pod(spec), Node(Small));
+        Assert.Equal(fits, status.IsSuccess);
+        if (!fits)
+        {
+            Assert.Equal((StatusCode.UnschedulableAndUnresolvable, NodeAffinity.Reason), (status.Code, status.Reason));
+        }
+    }
+
+    [Fact]
+    public void NodeAffinityScoresPreferredTermsByWeight()
+    {
+        var pod = Pod("""{"affinity":{"nodeAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":10,"preference":{"matchExpressions":[{"key":"zone","operator":"In","values":["a"]}]}},{"weight":5,"preference":{"matchExpressions":[{"key":"disk","operator":"In","values":["hdd"]}]}}]}}}""");
+        var plugin = new NodeAffinity();
+        Assert.Equal(10, plugin.Score(new CycleState(), pod, Node(Small)));
+        long[] scores = [10, 5, 0];
+        plugin.Normalize(new CycleState(), pod, scores);
+        Assert.Equal([100, 50, 0], scores);
+    }
+
+    public static TheoryData<string, string, bool> TaintCases => new()
+    {
+        { """[{"key":"k","value":"v","effect":"NoSchedule"}]""", "[]", false },
+        { """[{"key":"k","value":"v","effect":"NoSchedule"}]""", """[{"key":"k","operator":"Equal","value":"v","effect":"NoSchedule"}]""", true },
+        { """[{"key":"k","value":"v","effect":"NoSchedule"}]""", """[{"key":"k","operator":"Equal","value":"w"}]""", false },
+        { """[{"key":"k","value":"v","effect":"NoExecute"}]""", """[{"key":"k","operator":"Exists"}]""", true },
+        { """[{"key":"k","value":"v","effect":"NoExecute"}]""", """[{"operator":"Exists"}]""", true },
+        { """[{"key":"k","value":"v","effect":"NoExecute"}]""", """[{"key":"k","operator":"Exists","effect":"NoSchedule"}]""", false },
+        { """[{"key":"k","value":"v","effect":"PreferNoSchedule"}]""", "[]", true },
+    };
+
+    [Theory]
+    [MemberData(nameof(TaintCases))]
+    public void TaintTolerationFilters(string taints, string tolerations, bool fits)
+    {
+        var node = Node("{\"metadata\":{\"name\":\"n\"},\"spec\":{\"taints\":" + taints + "}}");
+        var status = new TaintToleration().Filter(new CycleState(), Pod($$"""{"tolerations":{{tolerations}}}"""), node);
+        Assert.Equal(fits, status.IsSuccess);
+        if (!fits)
+        {
+            Assert.Equal("node(s) had untolerated taint {k: v}", status.Reason);
+        }
+    }
+
+    [Fact]
+    public void NameUnschedulableAndPorts()
+    {
+        Assert.True(new NodeName().Filter(new CycleState(), Pod("""{"nodeName":"n1"}"""), Node(Small)).IsSuccess);
+        Assert.Equal(NodeName.Reason, new NodeName().Filter(new CycleState(), Pod("""{"nodeName":"n2"}"""), Node(Small)).Reason);
+
+        var cordoned = Node("""{"metadata":{"name":"n"},"spec":{"unschedulable":true}}""");
+        Assert.Equal(NodeUnschedulable.Reason, new NodeUnschedulable().Filter(new CycleState(), Pod("{}"), cordoned).Reason);
+        Assert.True(new NodeUnschedulable().Filter(new CycleState(), Pod("""{"tolerations":[{"key":"node.kubernetes.io/unschedulable","operator":"Exists","effect":"NoSchedule"}]}"""), cordoned).IsSuccess);
+
+        var withPort = Node(Small, """{"containers":[{"name":"c","ports":[{"containerPort":80,"hostPort":8080}]}]}""");
+        Assert.Equal(NodePorts.Reason, new NodePorts().Filter(new CycleState(), Pod("""{"containers":[{"name":"c","ports":[{"containerPort":80,"hostPort":8080}]}]}"""), withPort).Reason);
+        Assert.True(new NodePorts().Filter(new CycleState(), Pod("""{"containers":[{"name":"c","ports":[{"containerPort":80,"hostPort":8080,"protocol":"UDP"}]}]}"""), withPort).IsSuccess);
+        Assert.True(new NodePorts().Filter(new CycleState(), Pod("""{"containers":[{"name":"c","ports":[{"containerPort":80,"hostPort":8081}]}]}"""), withPort).IsSuccess);
+    }
+
+    [Fact]
+    public void InterPodAffinityAndAntiAffinityByTopology()
+    {
+        var webMeta = """{"name":"w0","namespace":"default","uid":"w0","labels":{"app":"web"}}""";
+        var a1 = new NodeInfo(JsonNode.Parse("""{"metadata":{"name":"a1","labels":{"zone":"a","kubernetes.io/hostname":"a1"}}}""")!.AsObject());
+        var a2 = new NodeInfo(JsonNode.Parse("""{"metadata":{"name":"a2","labels":{"zone":"a","kubernetes.io/hostname":"a2"}}}""")!.AsObject());
+        var b1 = new NodeInfo(JsonNode.Parse("""{"metadata":{"name":"b1","labels":{"zone":"b","kubernetes.io/hostname":"b1"}}}""")!.AsObject());
+        a1.AddPod(Pod("{}", webMeta));
+        NodeInfo[] nodes = [a1, a2, b1];
+        bool[] Run(PodInfo pod)
+        {
+            var plugin = new InterPodAffinity();
+            var state = new CycleState();
+            Assert.True(plugin.PreFilter(state, pod, nodes).IsSuccess);
+            return nodes.Select(n => plugin.Filter(state, pod, n).IsSuccess).ToArray();
+        }
+        var together = Pod("""{"affinity":{"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"labelSelector":{"matchLabels":{"app":"web"}},"topologyKey":"zone"}]}}}""");
+        Assert.Equal([true, true, false], Run(together));
+        var apart = Pod("""{"affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"labelSelector":{"matchLabels":{"app":"web"}},"topologyKey":"kubernetes.io/hostname"}]}}}""");
+        Assert.Equal([false, true, true], Run(apart));
+        // The first pod of a group with affinity to its own group may go anywhere.
+        var first = Pod("""{"affinity":{"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"labelSelector":{"matchLabels":{"app":"db"}},"topologyKey":"zone"}]}}}""", """{"name":"d","namespace":"default","uid":"d","labels":{"app":"db"}}""");
+        Assert.Equal([true, true, true], Run(first));
+        // An existing pod's anti-affinity keeps matching pods out of its domain.
+        b1.AddPod(Pod("""{"affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"labelSelector":{"matchLabels":{"tier":"cache"}},"topologyKey":"zone"}]}}}""", """{"name":"lonely","namespace":"default","uid":"l"}"""));
+        Assert.Equal([true, true, false], Run(Pod("{}", """{"name":"c","namespace":"default","uid":"c","labels":{"tier":"cache"}}""")));
+    }
+
+    [Fact]
+    public void ProfileCountsReasonsLikeUpstreamAndSamplesLargeClusters()
+    {
+        var nodes = new List<NodeInfo>
+        {
+            Node("""{"metadata":{"name":"n0"},"spec":{"taints":[{"key":"k","value":"v","effect":"NoSchedule"}]},"status":{"allocatable":{"cpu":"2","memory":"1Gi","pods":"10"}}}"""),
+            Node("""{"metadata":{"name":"n1"},"status":{"allocatable":{"cpu":"1","memory":"1Gi","pods":"10"}}}"""),
+            Node("""{"metadata":{"name":"n2"},"status":{"allocatable":{"cpu":"1","memory":"1Gi","pods":"10"}}}"""),
+        };
+        var start = 0;
+        var result = Profile.Default().Schedule(Pod(Requests("1500m", "0")), nodes, ref start);
+        Assert.Null(result.Node);
+        Assert.Equal("0/3 nodes are available: 1 node(s) had untolerated taint {k: v}, 2 Insufficient cpu.", result.FailureMessage);
+        Assert.False(result.Unresolvable);
+        Assert.Equal("n1", Profile.Default().Schedule(Pod(Requests("500m", "0")), nodes[..2], ref start).Node!.Name);
+
+        Assert.Equal(50, Profile.FeasibleNodesToFind(50));
+        Assert.Equal(100, Profile.FeasibleNodesToFind(150));
+        Assert.Equal(500, Profile.FeasibleNodesToFind(5000));
+        Assert.Equal(5000, Profile.FeasibleNodesToFind(100_000));
+    }
+}
