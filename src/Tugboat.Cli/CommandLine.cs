@@ -14,7 +14,10 @@ internal static class CommandLine
         Usage:
           tug server [--data-dir DIR] [--port 6443] [--bind-address 127.0.0.1] [--disable-agent]
                      [--disable-controllers] [--runtime auto|process|containerd] [--datastore-endpoint URL]
+                     [--node-monitor-grace-period 40s] [--default-not-ready-toleration-seconds 300]
+                     [--default-unreachable-toleration-seconds 300]
           tug agent --server URL --token TOKEN [--ca-file FILE] --hollow-nodes N [--node-name PREFIX]
+                    [--node-lease-duration-seconds 40]
           tug version
 
         Commands:
@@ -60,6 +63,21 @@ internal static class CommandLine
         return 1;
     }
 
+    private static int Seconds(string flag, string value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? s : throw new UsageException($"{flag} takes a number of seconds");
+
+    /// <summary>A Go-style duration: 40s, 5m, 1m30s, 500ms, 1h.</summary>
+    private static TimeSpan Duration(string flag, string value)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(value, @"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$");
+        if (value.Length == 0 || !match.Success)
+        {
+            throw new UsageException($"{flag} takes a duration such as 40s, 5m or 1m30s");
+        }
+        double Part(int i) => match.Groups[i].Success ? double.Parse(match.Groups[i].Value, CultureInfo.InvariantCulture) : 0;
+        return TimeSpan.FromHours(Part(1)) + TimeSpan.FromMinutes(Part(2)) + TimeSpan.FromSeconds(Part(3)) + TimeSpan.FromMilliseconds(Part(4));
+    }
+
     /// <summary>The scheduler, like the controller manager a client of the API over loopback HTTPS.</summary>
     private static async Task RunSchedulerAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct)
     {
@@ -71,6 +89,7 @@ internal static class CommandLine
     {
         string? server = null, token = null, caFile = null, nodeName = null;
         var hollow = 0;
+        var leaseSeconds = 40;
         for (var i = 0; i < args.Length; i++)
         {
             var (flag, inline) = args[i].Split('=', 2) is [var f, var v] ? (f, v) : (args[i], null);
@@ -94,6 +113,9 @@ internal static class CommandLine
                     break;
                 case "--runtime":
                     _ = Value();
+                    break;
+                case "--node-lease-duration-seconds":
+                    leaseSeconds = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var ls) && ls > 0 ? ls : throw new UsageException("--node-lease-duration-seconds must be a positive number");
                     break;
                 default:
                     throw new UsageException($"unknown flag: {flag}");
@@ -133,7 +155,7 @@ internal static class CommandLine
             return Fail(e.Message);
         }
         using var client = new Tugboat.Client.ApiClient(config, "tug-hollow-agent");
-        var nodes = new Tugboat.Agent.Runtimes.Hollow.HollowNodes(client, nodeName ?? "hollow", hollow, loggers.CreateLogger("hollow"));
+        var nodes = new Tugboat.Agent.Runtimes.Hollow.HollowNodes(client, nodeName ?? "hollow", hollow, loggers.CreateLogger("hollow")) { LeaseDurationSeconds = leaseSeconds };
         try
         {
             await nodes.RunAsync(cts.Token).ConfigureAwait(false);
@@ -160,6 +182,9 @@ internal static class CommandLine
                 "--disable-controllers" => options with { DisableControllers = true },
                 "--runtime" => options with { Runtime = Value() is var r && r is "auto" or "process" or "containerd" ? r : throw new UsageException("--runtime must be auto, process or containerd") },
                 "--datastore-endpoint" => options with { DatastoreEndpoint = Value() },
+                "--node-monitor-grace-period" => options with { NodeMonitorGracePeriod = Duration(flag, Value()) },
+                "--default-not-ready-toleration-seconds" => options with { DefaultNotReadyTolerationSeconds = Seconds(flag, Value()) },
+                "--default-unreachable-toleration-seconds" => options with { DefaultUnreachableTolerationSeconds = Seconds(flag, Value()) },
                 _ => throw new UsageException($"unknown flag: {flag}"),
             };
         }
@@ -189,7 +214,7 @@ internal static class CommandLine
         // The controller manager is a client of the API like any other, over loopback HTTPS with the admin credentials.
         var kubeconfig = Path.Combine(Path.GetFullPath(options.DataDir), "kubeconfig.yaml");
         var controllers = ready.Task.IsCompletedSuccessfully && !options.DisableControllers
-            ? Task.WhenAll(ControllerManager.RunAsync(kubeconfig, loggers, cts.Token), RunSchedulerAsync(kubeconfig, loggers, cts.Token))
+            ? Task.WhenAll(ControllerManager.RunAsync(kubeconfig, loggers, cts.Token, options.NodeMonitorGracePeriod), RunSchedulerAsync(kubeconfig, loggers, cts.Token))
             : Task.CompletedTask;
         try
         {

@@ -12,7 +12,8 @@ namespace Tugboat.Controllers;
 /// </summary>
 public static class ControllerManager
 {
-    public static async Task RunAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct)
+    /// <param name="nodeMonitorGracePeriod">How long a node may go without a heartbeat before it is marked Unknown (upstream: 40 s).</param>
+    public static async Task RunAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct, TimeSpan? nodeMonitorGracePeriod = null)
     {
         using var client = new ApiClient(ClientConfig.FromKubeconfig(kubeconfig), "tug-controller-manager");
         using var setQueue = new WorkQueue<string>();
@@ -27,8 +28,11 @@ public static class ControllerManager
         var cronJobs = new CronJob.CronJobController(client, cronQueue);
         using var gcQueue = new WorkQueue<string>();
         var collector = new GarbageCollector.GarbageCollector(client, gcQueue);
+        using var nodeQueue = new WorkQueue<string>();
+        var nodes = new NodeLifecycle.NodeLifecycleController(client, nodeQueue, nodeMonitorGracePeriod ?? TimeSpan.FromSeconds(40));
         var loops = new[]
         {
+            new ControllerLoop("nodelifecycle", nodes, nodes.Informers, nodeQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("replicaset", replicaSets, replicaSets.Informers, setQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("deployment", deployments, deployments.Informers, deploymentQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("endpoints", endpoints, endpoints.Informers, endpointsQueue, loggers.CreateLogger<ControllerLoop>()),

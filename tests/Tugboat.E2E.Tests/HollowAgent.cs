@@ -4,7 +4,7 @@ using System.Text;
 namespace Tugboat.E2E.Tests;
 
 /// <summary>A real <c>tug agent --hollow-nodes N</c> process joined to a <see cref="TugServer"/> with the URL and token only.</summary>
-public sealed class HollowAgent(TugServer server, int nodes, string prefix = "hollow") : IAsyncDisposable
+public sealed class HollowAgent(TugServer server, int nodes, string prefix = "hollow", int leaseSeconds = 40) : IAsyncDisposable
 {
     private Process? _process;
     private readonly StringBuilder _output = new();
@@ -27,7 +27,7 @@ public sealed class HollowAgent(TugServer server, int nodes, string prefix = "ho
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         var token = (await File.ReadAllTextAsync(Path.Combine(server.DataDir, "token"))).Trim();
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "tug.dll"), "agent", "--server", server.Url, "--token", token, "--hollow-nodes", nodes.ToString(), "--node-name", prefix })
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "tug.dll"), "agent", "--server", server.Url, "--token", token, "--hollow-nodes", nodes.ToString(), "--node-name", prefix, "--node-lease-duration-seconds", leaseSeconds.ToString() })
         {
             psi.ArgumentList.Add(a);
         }

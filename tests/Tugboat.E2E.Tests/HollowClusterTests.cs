@@ -45,8 +45,8 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         var pods = await PodsAsync("wf", "app=web");
         Assert.Equal(3, pods.Count);
         Assert.All(pods, p => Assert.Equal("Running", p["status"]!["phase"]!.GetValue<string>()));
-        // Least-allocated scoring spreads identical pods over the three nodes.
-        Assert.Equal(3, pods.Select(p => p["spec"]!["nodeName"]!.GetValue<string>()).Distinct().Count());
+        // Least-allocated scoring spreads identical pods (other tests' pods share these nodes, so at least two).
+        Assert.True(pods.Select(p => p["spec"]!["nodeName"]!.GetValue<string>()).Distinct().Count() >= 2);
 
         (await k.RunAsync("scale", "deploy/web", "-n", "wf", "--replicas=5")).Ok();
         (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=60s")).Ok();

@@ -52,9 +52,9 @@ public sealed class JobControllerTests(ServerFixture fixture) : IClassFixture<Se
 
     private static async Task SetPhaseAsync(HttpClient client, string ns, string pod, string phase)
     {
-        var current = JsonNode.Parse(await client.GetStringAsync($"/api/v1/namespaces/{ns}/pods/{pod}"))!.AsObject();
-        current["status"] = new JsonObject { ["phase"] = phase };
-        using var response = await client.PutAsJsonAsync($"/api/v1/namespaces/{ns}/pods/{pod}/status", current);
+        // Stands in for a node agent; a merge patch, since the scheduler may write the same status meanwhile.
+        var patch = new JsonObject { ["status"] = new JsonObject { ["phase"] = phase } };
+        using var response = await client.PatchAsync($"/api/v1/namespaces/{ns}/pods/{pod}/status", new StringContent(patch.ToJsonString(), System.Text.Encoding.UTF8, "application/merge-patch+json"));
         response.EnsureSuccessStatusCode();
     }
 

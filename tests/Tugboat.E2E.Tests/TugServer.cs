@@ -14,8 +14,11 @@ public sealed class TugServer : IAsyncDisposable
 
     private readonly bool _disableControllers;
 
-    public TugServer(string? dataDir = null, int? port = null, bool disableControllers = false)
+    private readonly string[] _extraArgs;
+
+    public TugServer(string? dataDir = null, int? port = null, bool disableControllers = false, params string[] extraArgs)
     {
+        _extraArgs = extraArgs;
         DataDir = dataDir ?? Directory.CreateTempSubdirectory("tugboat-e2e-").FullName;
         Port = port ?? FreePort();
         _disableControllers = disableControllers;
@@ -55,6 +58,10 @@ public sealed class TugServer : IAsyncDisposable
         if (_disableControllers)
         {
             psi.ArgumentList.Add("--disable-controllers");
+        }
+        foreach (var a in _extraArgs)
+        {
+            psi.ArgumentList.Add(a);
         }
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var sw = Stopwatch.StartNew();

@@ -43,7 +43,7 @@ public static class ApiServerHost
         var hostPart = clientHost.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{clientHost}]" : clientHost.ToString();
         var serverUrl = $"https://{hostPart}:{options.Port}";
 
-        var registry = new Registry.Registry(store, Registry.Builtins.Create());
+        var registry = new Registry.Registry(store, Registry.Builtins.Create(options.DefaultNotReadyTolerationSeconds, options.DefaultUnreachableTolerationSeconds));
         await Bootstrap.RunAsync(registry, clientHost.ToString(), options.Port, ct).ConfigureAwait(false);
 
         var builder = WebApplication.CreateSlimBuilder();

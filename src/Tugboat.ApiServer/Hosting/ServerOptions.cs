@@ -18,6 +18,15 @@ public sealed record ServerOptions
     /// <summary>How often old revisions are compacted (upstream's default is five minutes).</summary>
     public TimeSpan CompactionInterval { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>tolerationSeconds of the not-ready:NoExecute toleration every pod gets by default (upstream: 300).</summary>
+    public int DefaultNotReadyTolerationSeconds { get; init; } = 300;
+
+    /// <summary>tolerationSeconds of the unreachable:NoExecute toleration every pod gets by default (upstream: 300).</summary>
+    public int DefaultUnreachableTolerationSeconds { get; init; } = 300;
+
+    /// <summary>How long a node may go without a heartbeat before it is marked NotReady/Unknown (upstream: 40 s).</summary>
+    public TimeSpan NodeMonitorGracePeriod { get; init; } = TimeSpan.FromSeconds(40);
+
     public static string DefaultDataDir() =>
         Environment.UserName == "root" || Environment.GetEnvironmentVariable("HOME") is null
             ? "/var/lib/tugboat"

@@ -5,15 +5,17 @@ namespace Tugboat.ApiServer.Registry;
 /// <summary>The built-in kinds this server serves, with upstream's names, short names, categories and subresources.</summary>
 internal static class Builtins
 {
-    public static Catalog Create() => new(Core().Concat(StorageKinds.All()).Concat(RbacKinds.All()).Concat(PolicyKinds.All()).Concat(CoreExtraKinds.All()).Concat(ClusterKinds.All()).Concat(Http.Reviews.Kinds()));
+    /// <param name="notReadySeconds">tolerationSeconds pods get for node.kubernetes.io/not-ready:NoExecute unless they say otherwise.</param>
+    /// <param name="unreachableSeconds">The same for node.kubernetes.io/unreachable:NoExecute.</param>
+    public static Catalog Create(int notReadySeconds = 300, int unreachableSeconds = 300) => new(Core(notReadySeconds, unreachableSeconds).Concat(StorageKinds.All()).Concat(RbacKinds.All()).Concat(PolicyKinds.All()).Concat(CoreExtraKinds.All()).Concat(ClusterKinds.All()).Concat(Http.Reviews.Kinds()));
 
-    private static IEnumerable<ResourceType> Core()
+    private static IEnumerable<ResourceType> Core(int notReadySeconds, int unreachableSeconds)
     {
         var events = new ResourceType { Group = "", Version = "v1", Kind = "Event", Plural = "events", Namespaced = true, ShortNames = ["ev"], Strategy = new EventStrategy() };
         return
         [
         new() { Group = "", Version = "v1", Kind = "Namespace", Plural = "namespaces", Namespaced = false, ShortNames = ["ns"], HasStatus = true, Strategy = new NamespaceStrategy() },
-        new() { Group = "", Version = "v1", Kind = "Pod", Plural = "pods", Namespaced = true, ShortNames = ["po"], Categories = ["all"], HasStatus = true, Strategy = new PodStrategy() },
+        new() { Group = "", Version = "v1", Kind = "Pod", Plural = "pods", Namespaced = true, ShortNames = ["po"], Categories = ["all"], HasStatus = true, Strategy = new PodStrategy(notReadySeconds, unreachableSeconds) },
         new() { Group = "", Version = "v1", Kind = "Node", Plural = "nodes", Namespaced = false, ShortNames = ["no"], HasStatus = true, Strategy = new NodeStrategy() },
         new() { Group = "", Version = "v1", Kind = "Service", Plural = "services", Namespaced = true, ShortNames = ["svc"], Categories = ["all"], HasStatus = true, Strategy = new ServiceStrategy() },
         new() { Group = "", Version = "v1", Kind = "Endpoints", Plural = "endpoints", Namespaced = true, ShortNames = ["ep"], Strategy = new EndpointsStrategy() },

@@ -18,8 +18,10 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
     public const string RunSecondsAnnotation = "hollow.tugboat.dev/run-seconds";
     public const string ExitCodeAnnotation = "hollow.tugboat.dev/exit-code";
 
-    /// <summary>How often each node renews its Lease (upstream's kubelet: 10 s for a 40 s lease).</summary>
-    public TimeSpan LeaseRenewInterval { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>The Lease duration each node announces (upstream kubelet's nodeLeaseDurationSeconds: 40); renewed every quarter of it.</summary>
+    public int LeaseDurationSeconds { get; init; } = 40;
+
+    private TimeSpan LeaseRenewInterval => TimeSpan.FromSeconds(LeaseDurationSeconds / 4.0);
 
     /// <summary>How often each node rewrites its status conditions (upstream's nodeStatusReportFrequency: 5 min).</summary>
     public TimeSpan StatusReportInterval { get; init; } = TimeSpan.FromMinutes(5);
@@ -36,17 +38,43 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
         var pods = new Informer(client, "/api/v1/pods");
         pods.Added += p => Enqueue(queue, p);
         pods.Updated += (_, p) => Enqueue(queue, p);
+        // A node the control plane marked NotReady/Unknown while this agent lives (a missed heartbeat) reports Ready
+        // again at once, as a kubelet does when its status differs from what it would post.
+        var nodeInformer = new Informer(client, "/api/v1/nodes");
+        nodeInformer.Updated += (_, n) => ReassertReady(n, ct);
+        var watchingNodes = nodeInformer.RunAsync(ct);
         var informer = pods.RunAsync(ct);
         await Task.WhenAny(pods.Synced, informer).ConfigureAwait(false);
         var workers = Enumerable.Range(0, 4).Select(_ => WorkAsync(pods, queue, ct)).ToArray();
         var heartbeats = HeartbeatAsync(ct);
         try
         {
-            await Task.WhenAll([informer, heartbeats, .. workers]).ConfigureAwait(false);
+            await Task.WhenAll([informer, watchingNodes, heartbeats, .. workers]).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }
+    }
+
+    private void ReassertReady(JsonObject node, CancellationToken ct)
+    {
+        var name = node["metadata"]?["name"]?.GetValue<string>();
+        var ready = node["status"]?["conditions"]?.AsArray().FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Ready");
+        if (name is null || !_nodes.Contains(name) || ready?["status"]?.GetValue<string>() == "True")
+        {
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await client.MergePatchAsync($"/api/v1/nodes/{name}/status", new JsonObject { ["status"] = Status(name, DateTimeOffset.UtcNow) }, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ApiError or HttpRequestException && !ct.IsCancellationRequested)
+            {
+                LogNodeFailed(name, e.Message);
+            }
+        }, ct);
     }
 
     private void Enqueue(WorkQueue<string> queue, JsonObject pod)
@@ -116,6 +144,14 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
         {
             await client.MergePatchAsync(path + "/status", new JsonObject { ["status"] = RunningStatus(pod, now) }, ct).ConfigureAwait(false);
             return restartPolicy == "Always" ? null : RunTime(meta);
+        }
+        var ready = pod["status"]?["conditions"]?.AsArray().FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Ready");
+        if (ready?["status"]?.GetValue<string>() != "True")
+        {
+            // Marked not ready while its node looked dead; the "containers" never stopped, so it is ready again.
+            var status = RunningStatus(pod, now);
+            status["startTime"] = pod["status"]?["startTime"]?.DeepClone() ?? status["startTime"]!.DeepClone();
+            await client.MergePatchAsync(path + "/status", new JsonObject { ["status"] = status }, ct).ConfigureAwait(false);
         }
         if (restartPolicy == "Always")
         {
@@ -314,7 +350,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
         var spec = new JsonObject
         {
             ["holderIdentity"] = node,
-            ["leaseDurationSeconds"] = 40,
+            ["leaseDurationSeconds"] = LeaseDurationSeconds,
             ["renewTime"] = MicroTime(DateTimeOffset.UtcNow),
         };
         try

@@ -28,12 +28,8 @@ internal sealed class NodeStrategy : Strategy
     private static string Status(JsonObject node)
     {
         var ready = node.Arr("status", "conditions").Objects().FirstOrDefault(c => c.Str("type") == "Ready");
-        var status = ready?.Str("status") switch
-        {
-            "True" => "Ready",
-            "False" => "NotReady",
-            _ => "Unknown",
-        };
+        // As upstream's printer: any Ready status but True (False or Unknown) is NotReady; no condition at all is Unknown.
+        var status = ready is null ? "Unknown" : ready.Str("status") == "True" ? "Ready" : "NotReady";
         return node.Bool("spec", "unschedulable") == true ? status + ",SchedulingDisabled" : status;
     }
 

@@ -2,7 +2,9 @@ using System.Text.Json.Nodes;
 
 namespace Tugboat.ApiServer.Registry.Strategies;
 
-internal sealed class PodStrategy : Strategy
+/// <param name="notReadySeconds">tolerationSeconds of the default not-ready:NoExecute toleration (upstream's --default-not-ready-toleration-seconds).</param>
+/// <param name="unreachableSeconds">tolerationSeconds of the default unreachable:NoExecute toleration (--default-unreachable-toleration-seconds).</param>
+internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeconds = 300) : Strategy
 {
     public override IReadOnlyList<Column> Columns { get; } =
     [
@@ -42,7 +44,7 @@ internal sealed class PodStrategy : Strategy
         {
             if (!tolerations.Objects().Any(t => t.Str("key") == taint && t.Str("effect") is null or "NoExecute"))
             {
-                tolerations.Add(new JsonObject { ["key"] = taint, ["operator"] = "Exists", ["effect"] = "NoExecute", ["tolerationSeconds"] = 300 });
+                tolerations.Add(new JsonObject { ["key"] = taint, ["operator"] = "Exists", ["effect"] = "NoExecute", ["tolerationSeconds"] = taint == "node.kubernetes.io/not-ready" ? notReadySeconds : unreachableSeconds });
             }
         }
         spec["tolerations"] = tolerations;

@@ -1,0 +1,309 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Tugboat.Client;
+using Tugboat.Controllers.Runtime;
+
+namespace Tugboat.Controllers.NodeLifecycle;
+
+/// <summary>
+/// Upstream's node lifecycle controller with its taint-based eviction: a node whose kubelet has not renewed its Lease
+/// nor posted status for <c>gracePeriod</c> gets its conditions set to Unknown ("Kubelet stopped posting node
+/// status."), its pods marked not ready, and the <c>node.kubernetes.io/unreachable</c> taints (NoSchedule and
+/// NoExecute; <c>not-ready</c> ones for a node that reports Ready=False). Pods on a node with NoExecute taints they do
+/// not tolerate are evicted at once; those that tolerate them for <c>tolerationSeconds</c> are evicted when that runs
+/// out (every pod gets 300 s for not-ready and unreachable by default), so their controllers recreate them elsewhere.
+/// Pods bound to nodes that no longer exist are deleted (upstream's pod garbage collector).
+/// Keys are node names.
+/// </summary>
+public sealed class NodeLifecycleController : IReconciler
+{
+    public const string UnreachableTaint = "node.kubernetes.io/unreachable";
+    public const string NotReadyTaint = "node.kubernetes.io/not-ready";
+
+    private readonly ApiClient _client;
+    private readonly TimeSpan _gracePeriod;
+    private readonly Informer _nodes;
+    private readonly Informer _leases;
+    private readonly Informer _pods;
+    private readonly object _indexLock = new();
+    private readonly Dictionary<string, HashSet<string>> _podsByNode = new(StringComparer.Ordinal);
+
+    public NodeLifecycleController(ApiClient client, WorkQueue<string> queue, TimeSpan gracePeriod)
+    {
+        _client = client;
+        _gracePeriod = gracePeriod;
+        Queue = queue;
+        _nodes = new Informer(client, "/api/v1/nodes");
+        _leases = new Informer(client, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases");
+        _pods = new Informer(client, "/api/v1/pods");
+        _nodes.Added += n => queue.Add(Name(n));
+        _nodes.Updated += (_, n) => queue.Add(Name(n));
+        _nodes.Deleted += n => OrphansOf(Name(n));
+        _leases.Added += l => queue.Add(Name(l));
+        _pods.Added += p => Index(null, p);
+        _pods.Updated += Index;
+        _pods.Deleted += p => Index(p, null);
+    }
+
+    public WorkQueue<string> Queue { get; }
+
+    public IReadOnlyList<Informer> Informers => [_nodes, _leases, _pods];
+
+    /// <summary>How often a node is looked at while nothing happens to it (upstream's node monitor period is 5 s).</summary>
+    private TimeSpan MonitorPeriod => TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(5).Ticks, _gracePeriod.Ticks / 4));
+
+    private static string Name(JsonObject obj) => obj["metadata"]!["name"]!.GetValue<string>();
+
+    private static string? NodeOf(JsonObject? pod) => pod?["spec"]?["nodeName"]?.GetValue<string>();
+
+    private void Index(JsonObject? old, JsonObject? pod)
+    {
+        lock (_indexLock)
+        {
+            if (NodeOf(old) is { } before && old is not null)
+            {
+                _podsByNode.GetValueOrDefault(before)?.Remove(Informer.KeyOf(old));
+            }
+            if (NodeOf(pod) is { } after && pod is not null)
+            {
+                if (!_podsByNode.TryGetValue(after, out var set))
+                {
+                    _podsByNode[after] = set = new HashSet<string>(StringComparer.Ordinal);
+                }
+                set.Add(Informer.KeyOf(pod));
+                if (_nodes.Get(after) is null)
+                {
+                    // Possibly bound to a node that does not exist (or not yet seen): checked under the node's key.
+                    Queue.AddAfter(after, MonitorPeriod);
+                }
+            }
+        }
+    }
+
+    private List<JsonObject> PodsOn(string node)
+    {
+        lock (_indexLock)
+        {
+            return _podsByNode.TryGetValue(node, out var keys) ? keys.Select(_pods.Get).OfType<JsonObject>().ToList() : [];
+        }
+    }
+
+    private void OrphansOf(string node) => Queue.Add(node);
+
+    public async Task ReconcileAsync(string name, CancellationToken ct)
+    {
+        var node = _nodes.Get(name);
+        if (node is null)
+        {
+            await DeleteOrphansAsync(name, ct).ConfigureAwait(false);
+            return;
+        }
+        var now = DateTimeOffset.UtcNow;
+        var conditions = node["status"]?["conditions"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
+        var ready = conditions.FirstOrDefault(c => c["type"]?.GetValue<string>() == "Ready");
+        var lastHeartbeat = Max(Time(ready?["lastHeartbeatTime"]), Time(_leases.Get("kube-node-lease/" + name)?["spec"]?["renewTime"]));
+        var silentFor = lastHeartbeat is { } beat ? now - beat : TimeSpan.MaxValue;
+        var readyStatus = ready?["status"]?.GetValue<string>() ?? "Unknown";
+        if (silentFor > _gracePeriod && readyStatus != "Unknown")
+        {
+            await MarkUnknownAsync(node, conditions, now, ct).ConfigureAwait(false);
+            readyStatus = "Unknown";
+        }
+        var taints = await SyncTaintsAsync(node, readyStatus, now, ct).ConfigureAwait(false);
+        var next = await EvictAsync(name, taints, now, ct).ConfigureAwait(false);
+        var wait = MonitorPeriod;
+        if (silentFor <= _gracePeriod && readyStatus != "Unknown")
+        {
+            var untilSilent = _gracePeriod - silentFor + TimeSpan.FromMilliseconds(100);
+            wait = untilSilent < wait ? untilSilent : wait;
+        }
+        if (next is { } evictAt && evictAt - now < wait)
+        {
+            wait = evictAt - now;
+        }
+        Queue.AddAfter(name, wait > TimeSpan.Zero ? wait : TimeSpan.FromMilliseconds(50));
+    }
+
+    private async Task MarkUnknownAsync(JsonObject node, List<JsonObject> conditions, DateTimeOffset now, CancellationToken ct)
+    {
+        var patched = new JsonArray();
+        foreach (var type in (string[])["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"])
+        {
+            var old = conditions.FirstOrDefault(c => c["type"]?.GetValue<string>() == type);
+            patched.Add(new JsonObject
+            {
+                ["type"] = type,
+                ["status"] = "Unknown",
+                ["lastHeartbeatTime"] = old?["lastHeartbeatTime"]?.DeepClone() ?? Format(now),
+                ["lastTransitionTime"] = Format(now),
+                ["reason"] = "NodeStatusUnknown",
+                ["message"] = "Kubelet stopped posting node status.",
+            });
+        }
+        await _client.StrategicMergePatchAsync($"/api/v1/nodes/{Name(node)}/status", new JsonObject { ["status"] = new JsonObject { ["conditions"] = patched } }, ct).ConfigureAwait(false);
+        // As upstream: the pods of a node that went silent are no longer ready (endpoints drop them).
+        foreach (var pod in PodsOn(Name(node)))
+        {
+            var podReady = pod["status"]?["conditions"]?.AsArray().FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Ready");
+            if (podReady?["status"]?.GetValue<string>() != "True")
+            {
+                continue;
+            }
+            try
+            {
+                await _client.StrategicMergePatchAsync($"/api/v1/namespaces/{pod["metadata"]!["namespace"]}/pods/{pod["metadata"]!["name"]}/status", new JsonObject
+                {
+                    ["status"] = new JsonObject
+                    {
+                        ["conditions"] = new JsonArray(new JsonObject { ["type"] = "Ready", ["status"] = "False", ["lastTransitionTime"] = Format(now), ["lastProbeTime"] = null }),
+                    },
+                }, ct).ConfigureAwait(false);
+            }
+            catch (ApiError e) when (e.IsNotFound)
+            {
+            }
+        }
+    }
+
+    /// <summary>Puts the unreachable/not-ready taints the Ready condition calls for on the node (and takes stale ones off); returns the node's taints.</summary>
+    private async Task<List<JsonObject>> SyncTaintsAsync(JsonObject node, string readyStatus, DateTimeOffset now, CancellationToken ct)
+    {
+        var current = node["spec"]?["taints"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
+        var wanted = readyStatus switch
+        {
+            "Unknown" => UnreachableTaint,
+            "False" => NotReadyTaint,
+            _ => null,
+        };
+        var next = current.Where(t => t["key"]?.GetValue<string>() is not (UnreachableTaint or NotReadyTaint) || t["key"]!.GetValue<string>() == wanted).Select(t => (JsonObject)t.DeepClone()).ToList();
+        if (wanted is not null)
+        {
+            foreach (var effect in (string[])["NoSchedule", "NoExecute"])
+            {
+                if (!next.Any(t => t["key"]?.GetValue<string>() == wanted && t["effect"]?.GetValue<string>() == effect))
+                {
+                    var taint = new JsonObject { ["key"] = wanted, ["effect"] = effect };
+                    if (effect == "NoExecute")
+                    {
+                        taint["timeAdded"] = Format(now);
+                    }
+                    next.Add(taint);
+                }
+            }
+        }
+        if (next.Count == current.Count && next.Zip(current).All(p => JsonNode.DeepEquals(p.First, p.Second)))
+        {
+            return current;
+        }
+        var taints = new JsonArray([.. next.Select(t => (JsonNode)t.DeepClone())]);
+        await _client.MergePatchAsync($"/api/v1/nodes/{Name(node)}", new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["resourceVersion"] = node["metadata"]!["resourceVersion"]!.DeepClone() },
+            ["spec"] = new JsonObject { ["taints"] = taints },
+        }, ct).ConfigureAwait(false);
+        return next;
+    }
+
+    /// <summary>Evicts the pods whose toleration of the node's NoExecute taints has run out; returns when the next one will.</summary>
+    private async Task<DateTimeOffset?> EvictAsync(string node, List<JsonObject> taints, DateTimeOffset now, CancellationToken ct)
+    {
+        var noExecute = taints.Where(t => t["effect"]?.GetValue<string>() == "NoExecute").ToList();
+        if (noExecute.Count == 0)
+        {
+            return null;
+        }
+        DateTimeOffset? next = null;
+        foreach (var pod in PodsOn(node))
+        {
+            if (pod["metadata"]?["deletionTimestamp"] is not null)
+            {
+                continue;
+            }
+            var tolerations = pod["spec"]?["tolerations"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
+            DateTimeOffset? evictAt = null;
+            foreach (var taint in noExecute)
+            {
+                var key = taint["key"]?.GetValue<string>() ?? string.Empty;
+                var matching = tolerations.Where(t => Tolerates(t, key, taint["value"]?.GetValue<string>())).ToList();
+                if (matching.Count == 0)
+                {
+                    evictAt = now;
+                    break;
+                }
+                // The shortest tolerationSeconds wins; a matching toleration without one tolerates forever.
+                if (matching.Any(t => t["tolerationSeconds"] is null))
+                {
+                    continue;
+                }
+                var seconds = matching.Min(t => t["tolerationSeconds"]!.GetValue<long>());
+                var at = (Time(taint["timeAdded"]) ?? now) + TimeSpan.FromSeconds(Math.Max(0, seconds));
+                evictAt = evictAt is { } e && e < at ? e : at;
+            }
+            if (evictAt is null)
+            {
+                continue;
+            }
+            if (evictAt <= now)
+            {
+                try
+                {
+                    await _client.DeleteAsync($"/api/v1/namespaces/{pod["metadata"]!["namespace"]}/pods/{pod["metadata"]!["name"]}", null, ct).ConfigureAwait(false);
+                }
+                catch (ApiError e) when (e.IsNotFound)
+                {
+                }
+            }
+            else
+            {
+                next = next is { } n && n < evictAt ? n : evictAt;
+            }
+        }
+        return next;
+    }
+
+    private async Task DeleteOrphansAsync(string node, CancellationToken ct)
+    {
+        foreach (var pod in PodsOn(node))
+        {
+            try
+            {
+                await _client.DeleteAsync($"/api/v1/namespaces/{pod["metadata"]!["namespace"]}/pods/{pod["metadata"]!["name"]}", new JsonObject
+                {
+                    ["apiVersion"] = "v1",
+                    ["kind"] = "DeleteOptions",
+                    ["gracePeriodSeconds"] = 0,
+                }, ct).ConfigureAwait(false);
+            }
+            catch (ApiError e) when (e.IsNotFound)
+            {
+            }
+        }
+    }
+
+    private static bool Tolerates(JsonObject toleration, string key, string? value)
+    {
+        var effect = toleration["effect"]?.GetValue<string>();
+        if (!string.IsNullOrEmpty(effect) && effect != "NoExecute")
+        {
+            return false;
+        }
+        var tKey = toleration["key"]?.GetValue<string>();
+        if (!string.IsNullOrEmpty(tKey) && tKey != key)
+        {
+            return false;
+        }
+        return (toleration["operator"]?.GetValue<string>() ?? "Equal") switch
+        {
+            "Exists" => true,
+            "Equal" => !string.IsNullOrEmpty(tKey) && (toleration["value"]?.GetValue<string>() ?? string.Empty) == (value ?? string.Empty),
+            _ => false,
+        };
+    }
+
+    private static DateTimeOffset? Time(JsonNode? node) =>
+        node is JsonValue v && v.TryGetValue<string>(out var s) && DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? t : null;
+
+    private static DateTimeOffset? Max(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a > b ? a : b;
+
+    private static string Format(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+}
