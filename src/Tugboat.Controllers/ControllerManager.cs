@@ -28,11 +28,14 @@ public static class ControllerManager
         var cronJobs = new CronJob.CronJobController(client, cronQueue);
         using var gcQueue = new WorkQueue<string>();
         var collector = new GarbageCollector.GarbageCollector(client, gcQueue);
+        using var daemonQueue = new WorkQueue<string>();
+        var daemons = new DaemonSet.DaemonSetController(client, daemonQueue);
         using var nodeQueue = new WorkQueue<string>();
         var nodes = new NodeLifecycle.NodeLifecycleController(client, nodeQueue, nodeMonitorGracePeriod ?? TimeSpan.FromSeconds(40));
         var loops = new[]
         {
             new ControllerLoop("nodelifecycle", nodes, nodes.Informers, nodeQueue, loggers.CreateLogger<ControllerLoop>()),
+            new ControllerLoop("daemonset", daemons, daemons.Informers, daemonQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("replicaset", replicaSets, replicaSets.Informers, setQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("deployment", deployments, deployments.Informers, deploymentQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("endpoints", endpoints, endpoints.Informers, endpointsQueue, loggers.CreateLogger<ControllerLoop>()),

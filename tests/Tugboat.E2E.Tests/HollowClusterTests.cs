@@ -188,6 +188,48 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task DaemonSetRunsOnEveryNodeButATaintedOneAndRollsUpdates()
+    {
+        var k = K;
+        (await k.RunAsync("create", "namespace", "ds")).Ok();
+        (await k.RunAsync("taint", "nodes", "hollow-2", "ds-test=keep-out:NoSchedule")).Ok();
+        try
+        {
+            (await k.RunWithInputAsync("""
+                apiVersion: apps/v1
+                kind: DaemonSet
+                metadata: {name: agent}
+                spec:
+                  selector: {matchLabels: {app: agent}}
+                  template:
+                    metadata: {labels: {app: agent}}
+                    spec:
+                      containers: [{name: a, image: busybox:1.36}]
+                """, "apply", "-n", "ds", "-f", "-")).Ok();
+            Assert.Contains("successfully rolled out", (await k.RunAsync("rollout", "status", "ds/agent", "-n", "ds", "--timeout=60s")).Ok().Out);
+            var pods = await PodsAsync("ds", "app=agent");
+            Assert.Equal(["hollow-0", "hollow-1"], pods.Select(p => p["spec"]!["nodeName"]!.GetValue<string>()).Order());
+            Assert.All(pods, p => Assert.True(IsReady(p)));
+            var status = JsonNode.Parse((await k.RunAsync("get", "ds", "agent", "-n", "ds", "-o", "json")).Ok().Out)!["status"]!;
+            Assert.Equal((2, 2, 2), (status["desiredNumberScheduled"]!.GetValue<int>(), status["currentNumberScheduled"]!.GetValue<int>(), status["numberReady"]!.GetValue<int>()));
+            Assert.Matches(@"(?m)^agent\s+2\s+2\s+2\s+2\s+2\s", (await k.RunAsync("get", "ds", "-n", "ds")).Ok().Out);
+
+            // An update replaces the pods node by node.
+            (await k.RunAsync("set", "image", "ds/agent", "-n", "ds", "a=busybox:1.37")).Ok();
+            (await k.RunAsync("rollout", "status", "ds/agent", "-n", "ds", "--timeout=60s")).Ok();
+            var updated = (await PodsAsync("ds", "app=agent")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
+            Assert.Equal(2, updated.Count);
+            Assert.All(updated, p => Assert.Equal("busybox:1.37", p["spec"]!["containers"]![0]!["image"]!.GetValue<string>()));
+        }
+        finally
+        {
+            await k.RunAsync("taint", "nodes", "hollow-2", "ds-test=keep-out:NoSchedule-");
+        }
+        // Without the taint, the third node gets its pod.
+        await WaitForAsync(async () => (await PodsAsync("ds", "app=agent")).Count(p => p["metadata"]!["deletionTimestamp"] is null && IsReady(p)) == 3 ? new JsonObject() : null);
+    }
+
+    [Fact]
     public async Task HollowNodesRegisterWithLeasesAndStatus()
     {
         var k = K;

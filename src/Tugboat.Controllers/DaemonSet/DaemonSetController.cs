@@ -1,0 +1,324 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Tugboat.Client;
+using Tugboat.Controllers.Runtime;
+using Tugboat.Scheduler.Framework;
+using Tugboat.Scheduler.Plugins.NodeAffinity;
+using Tugboat.Scheduler.Plugins.TaintToleration;
+using static Tugboat.Controllers.Runtime.Owners;
+
+namespace Tugboat.Controllers.DaemonSet;
+
+/// <summary>
+/// One pod per eligible node, as upstream's DaemonSet controller: a node is eligible when it matches the template's
+/// nodeSelector and required node affinity and its NoSchedule/NoExecute taints are tolerated (daemon pods also get
+/// upstream's extra tolerations: not-ready, unreachable, pressure conditions, unschedulable). Pods are created with a
+/// node affinity for their node (the scheduler binds them) and the <c>controller-revision-hash</c> label; surplus,
+/// misplaced and failed pods are deleted; RollingUpdate replaces outdated pods at most <c>maxUnavailable</c> at a time,
+/// OnDelete only when they are deleted. Status counts are written from what is observed.
+/// </summary>
+public sealed class DaemonSetController : IReconciler
+{
+    public const string RevisionLabel = "controller-revision-hash";
+    private readonly ApiClient _client;
+    private readonly Informer _sets;
+    private readonly Informer _pods;
+    private readonly Informer _nodes;
+    private readonly Expectations _expectations = new();
+
+    public DaemonSetController(ApiClient client, WorkQueue<string> queue)
+    {
+        _client = client;
+        Queue = queue;
+        _sets = new Informer(client, "/apis/apps/v1/daemonsets", resync: TimeSpan.FromMinutes(10));
+        _pods = new Informer(client, "/api/v1/pods", resync: TimeSpan.FromMinutes(10));
+        _nodes = new Informer(client, "/api/v1/nodes");
+        _sets.Added += s => queue.Add(Informer.KeyOf(s));
+        _sets.Updated += (_, s) => queue.Add(Informer.KeyOf(s));
+        _sets.Deleted += s => _expectations.Forget(Informer.KeyOf(s));
+        _pods.Added += p => PodChanged(p, true);
+        _pods.Updated += (_, p) => PodChanged(p, null);
+        _pods.Deleted += p => PodChanged(p, false);
+        _nodes.Added += _ => EnqueueAll();
+        _nodes.Updated += (old, n) =>
+        {
+            if (!JsonNode.DeepEquals(old["spec"], n["spec"]) || !JsonNode.DeepEquals(old["metadata"]?["labels"], n["metadata"]?["labels"]))
+            {
+                EnqueueAll();
+            }
+        };
+        _nodes.Deleted += _ => EnqueueAll();
+    }
+
+    public WorkQueue<string> Queue { get; }
+
+    public IReadOnlyList<Informer> Informers => [_sets, _pods, _nodes];
+
+    private void EnqueueAll()
+    {
+        foreach (var set in _sets.List())
+        {
+            Queue.Add(Informer.KeyOf(set));
+        }
+    }
+
+    private void PodChanged(JsonObject pod, bool? added)
+    {
+        if (ControllerOf(pod) is { } owner && owner["kind"]?.GetValue<string>() == "DaemonSet")
+        {
+            var key = Namespace(pod) + "/" + owner["name"]?.GetValue<string>();
+            if (added is { } a)
+            {
+                _expectations.Observed(key, a);
+            }
+            Queue.Add(key);
+        }
+    }
+
+    /// <summary>The tolerations upstream gives every daemon pod, so it runs where workloads would be kept out.</summary>
+    private static readonly (string Key, string Effect)[] DaemonTolerations =
+    [
+        ("node.kubernetes.io/not-ready", "NoExecute"),
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+        ("node.kubernetes.io/disk-pressure", "NoSchedule"),
+        ("node.kubernetes.io/memory-pressure", "NoSchedule"),
+        ("node.kubernetes.io/pid-pressure", "NoSchedule"),
+        ("node.kubernetes.io/unschedulable", "NoSchedule"),
+    ];
+
+    /// <summary>
+    /// Whether a daemon pod of <paramref name="template"/> belongs on <paramref name="node"/>: for a new pod
+    /// (<paramref name="newPod"/>) NoSchedule and NoExecute taints count; a running pod stays unless a NoExecute taint is
+    /// untolerated, as upstream.
+    /// </summary>
+    public static bool ShouldRun(JsonObject? template, JsonObject node, bool newPod = true)
+    {
+        var spec = template?["spec"] as JsonObject ?? [];
+        var info = new NodeInfo(node);
+        if (spec["nodeSelector"] is JsonObject selector && selector.Any(kv => !info.Labels.TryGetValue(kv.Key, out var v) || v != kv.Value?.ToString()))
+        {
+            return false;
+        }
+        if (spec["affinity"]?["nodeAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"]?["nodeSelectorTerms"] is JsonArray { Count: > 0 } terms
+            && !terms.OfType<JsonObject>().Any(t => NodeAffinity.Matches(t, info)))
+        {
+            return false;
+        }
+        var tolerations = Tolerations(spec);
+        foreach (var taint in info.Taints)
+        {
+            var effect = taint["effect"]?.GetValue<string>();
+            if (effect is not ("NoSchedule" or "NoExecute") || (!newPod && effect == "NoSchedule"))
+            {
+                continue;
+            }
+            var key = taint["key"]?.GetValue<string>() ?? string.Empty;
+            if (!tolerations.Any(t => TaintToleration.Tolerates(t, key, taint["value"]?.GetValue<string>(), effect)))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static List<JsonObject> Tolerations(JsonObject spec)
+    {
+        var list = spec["tolerations"]?.AsArray().OfType<JsonObject>().Select(t => (JsonObject)t.DeepClone()).ToList() ?? [];
+        foreach (var (key, effect) in DaemonTolerations)
+        {
+            if (!list.Any(t => t["key"]?.GetValue<string>() == key && t["effect"]?.GetValue<string>() == effect))
+            {
+                list.Add(new JsonObject { ["key"] = key, ["operator"] = "Exists", ["effect"] = effect });
+            }
+        }
+        return list;
+    }
+
+    private static string? NodeOf(JsonObject pod)
+    {
+        if (pod["spec"]?["nodeName"]?.GetValue<string>() is { Length: > 0 } bound)
+        {
+            return bound;
+        }
+        var terms = pod["spec"]?["affinity"]?["nodeAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"]?["nodeSelectorTerms"] as JsonArray;
+        return terms?.OfType<JsonObject>().SelectMany(t => t["matchFields"]?.AsArray().OfType<JsonObject>() ?? [])
+            .FirstOrDefault(f => f["key"]?.GetValue<string>() == "metadata.name")?["values"]?[0]?.GetValue<string>();
+    }
+
+    public async Task ReconcileAsync(string key, CancellationToken ct)
+    {
+        var set = _sets.Get(key);
+        if (set is null || Deleting(set))
+        {
+            return;
+        }
+        var ns = Namespace(set);
+        var uid = set["metadata"]!["uid"]!.GetValue<string>();
+        var template = set["spec"]?["template"] as JsonObject;
+        var hash = Deployment.PodTemplateHash.Of(template);
+        var pods = _pods.List().Where(p => Namespace(p) == ns && ControllerUid(p) == uid && !Deleting(p)).ToList();
+        var byNode = pods.GroupBy(p => NodeOf(p) ?? string.Empty).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        var nodes = _nodes.List();
+        // Nodes where a pod may run: new pods need every taint tolerated, existing ones only NoExecute taints.
+        var eligible = nodes.Where(n => ShouldRun(template, n, newPod: !byNode.ContainsKey(Name(n)))).Select(Name).ToHashSet(StringComparer.Ordinal);
+
+        if (_expectations.Satisfied(key))
+        {
+            var create = new List<string>();
+            var delete = new List<JsonObject>();
+            foreach (var node in eligible)
+            {
+                var here = byNode.GetValueOrDefault(node) ?? [];
+                var failed = here.Where(p => p["status"]?["phase"]?.GetValue<string>() == "Failed").ToList();
+                delete.AddRange(failed);
+                var alive = here.Except(failed).OrderByDescending(p => p["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>() == hash).ThenBy(p => p["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).ToList();
+                if (alive.Count == 0)
+                {
+                    create.Add(node);
+                }
+                delete.AddRange(alive.Skip(1));
+            }
+            delete.AddRange(byNode.Where(kv => !eligible.Contains(kv.Key)).SelectMany(kv => kv.Value));
+            delete.AddRange(RollingUpdateVictims(set, byNode, eligible, hash, delete));
+            if (create.Count > 0 || delete.Count > 0)
+            {
+                _expectations.Expect(key, create.Count, delete.Count);
+            }
+            foreach (var node in create)
+            {
+                await CreateAsync(key, set, template, hash, node, ct).ConfigureAwait(false);
+            }
+            foreach (var pod in delete.DistinctBy(p => p["metadata"]!["uid"]!.GetValue<string>()))
+            {
+                try
+                {
+                    await _client.DeleteAsync($"/api/v1/namespaces/{ns}/pods/{Name(pod)}", null, ct).ConfigureAwait(false);
+                }
+                catch (ApiError e) when (e.IsNotFound)
+                {
+                    _expectations.Failed(key, add: false);
+                }
+            }
+        }
+        await WriteStatusAsync(set, byNode, eligible, hash, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Outdated pods to replace now: at most maxUnavailable (default 1) pods may be unavailable at a time.</summary>
+    private static IEnumerable<JsonObject> RollingUpdateVictims(JsonObject set, Dictionary<string, List<JsonObject>> byNode, HashSet<string> eligible, string hash, List<JsonObject> deleting)
+    {
+        var strategy = set["spec"]?["updateStrategy"];
+        if ((strategy?["type"]?.GetValue<string>() ?? "RollingUpdate") != "RollingUpdate")
+        {
+            return [];
+        }
+        var maxUnavailable = Scaled(strategy?["rollingUpdate"]?["maxUnavailable"], eligible.Count, 1);
+        var current = eligible.Select(n => byNode.GetValueOrDefault(n)?.FirstOrDefault(p => !deleting.Contains(p))).ToList();
+        var unavailable = current.Count(p => p is null || !IsReady(p));
+        var outdated = current.OfType<JsonObject>().Where(p => p["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>() != hash)
+            .OrderBy(p => IsReady(p) ? 1 : 0).ToList();
+        // Outdated pods that are not ready anyway go first and do not count against the budget twice.
+        var budget = Math.Max(0, maxUnavailable - unavailable);
+        return outdated.Where(p => !IsReady(p)).Concat(outdated.Where(IsReady).Take(budget));
+    }
+
+    private static int Scaled(JsonNode? value, int total, int fallback)
+    {
+        if (value is JsonValue v && v.TryGetValue<int>(out var n))
+        {
+            return n;
+        }
+        if (value?.GetValue<string>() is { } s && s.EndsWith('%') && int.TryParse(s[..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var pct))
+        {
+            // Upstream rounds maxUnavailable percentages up, and allows at least one.
+            return Math.Max(1, (int)Math.Ceiling(total * pct / 100.0));
+        }
+        return fallback;
+    }
+
+    private async Task CreateAsync(string key, JsonObject set, JsonObject? template, string hash, string node, CancellationToken ct)
+    {
+        var ns = Namespace(set);
+        var spec = (JsonObject?)template?["spec"]?.DeepClone() ?? [];
+        // Upstream pins a daemon pod to its node with a required node affinity on the node name, replacing any other required terms.
+        var affinity = spec["affinity"] as JsonObject ?? [];
+        var nodeAffinity = affinity["nodeAffinity"] as JsonObject ?? [];
+        nodeAffinity["requiredDuringSchedulingIgnoredDuringExecution"] = new JsonObject
+        {
+            ["nodeSelectorTerms"] = new JsonArray(new JsonObject
+            {
+                ["matchFields"] = new JsonArray(new JsonObject { ["key"] = "metadata.name", ["operator"] = "In", ["values"] = new JsonArray(node) }),
+            }),
+        };
+        affinity["nodeAffinity"] = nodeAffinity;
+        spec["affinity"] = affinity;
+        spec["tolerations"] = new JsonArray([.. Tolerations(spec).Select(t => (JsonNode)t)]);
+        var labels = (JsonObject?)template?["metadata"]?["labels"]?.DeepClone() ?? [];
+        labels[RevisionLabel] = hash;
+        var pod = new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Pod",
+            ["metadata"] = new JsonObject
+            {
+                ["generateName"] = Name(set) + "-",
+                ["namespace"] = ns,
+                ["labels"] = labels,
+                ["annotations"] = template?["metadata"]?["annotations"]?.DeepClone(),
+                ["ownerReferences"] = new JsonArray(Reference(set, "apps/v1", "DaemonSet")),
+            },
+            ["spec"] = spec,
+        };
+        try
+        {
+            await _client.CreateAsync($"/api/v1/namespaces/{ns}/pods", pod, ct).ConfigureAwait(false);
+        }
+        catch (ApiError)
+        {
+            _expectations.Failed(key, add: true);
+            throw;
+        }
+    }
+
+    private async Task WriteStatusAsync(JsonObject set, Dictionary<string, List<JsonObject>> byNode, HashSet<string> eligible, string hash, CancellationToken ct)
+    {
+        var scheduled = eligible.Count(n => byNode.ContainsKey(n));
+        var misscheduled = byNode.Keys.Count(n => n.Length > 0 && !eligible.Contains(n));
+        var onEligible = eligible.SelectMany(n => byNode.GetValueOrDefault(n) ?? []).ToList();
+        var ready = onEligible.Count(IsReady);
+        var status = new JsonObject
+        {
+            ["currentNumberScheduled"] = scheduled,
+            ["numberMisscheduled"] = misscheduled,
+            ["desiredNumberScheduled"] = eligible.Count,
+            ["numberReady"] = ready,
+            ["observedGeneration"] = set["metadata"]?["generation"]?.DeepClone(),
+            ["updatedNumberScheduled"] = onEligible.Count(p => p["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>() == hash),
+            ["numberAvailable"] = ready,
+            ["numberUnavailable"] = Math.Max(0, eligible.Count - ready),
+        };
+        if (status["numberAvailable"]!.GetValue<int>() == 0)
+        {
+            status.Remove("numberAvailable");
+        }
+        if (status["numberUnavailable"]!.GetValue<int>() == 0)
+        {
+            status.Remove("numberUnavailable");
+        }
+        if (status["updatedNumberScheduled"]!.GetValue<int>() == 0)
+        {
+            status.Remove("updatedNumberScheduled");
+        }
+        if (JsonNode.DeepEquals(status, set["status"]))
+        {
+            return;
+        }
+        await _client.UpdateAsync($"/apis/apps/v1/namespaces/{Namespace(set)}/daemonsets/{Name(set)}/status", StatusObject(set, status), ct).ConfigureAwait(false);
+    }
+
+    private static JsonObject StatusObject(JsonObject set, JsonObject status)
+    {
+        var copy = (JsonObject)set.DeepClone();
+        copy["status"] = status;
+        return copy;
+    }
+}
