@@ -78,13 +78,6 @@ internal static class CommandLine
         return TimeSpan.FromHours(Part(1)) + TimeSpan.FromMinutes(Part(2)) + TimeSpan.FromSeconds(Part(3)) + TimeSpan.FromMilliseconds(Part(4));
     }
 
-    /// <summary>The scheduler, like the controller manager a client of the API over loopback HTTPS.</summary>
-    private static async Task RunSchedulerAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct)
-    {
-        using var client = new Tugboat.Client.ApiClient(Tugboat.Client.ClientConfig.FromKubeconfig(kubeconfig), "default-scheduler");
-        await new Tugboat.Scheduler.Scheduler(client, loggers.CreateLogger<Tugboat.Scheduler.Scheduler>()).RunAsync(ct).ConfigureAwait(false);
-    }
-
     private static async Task<int> AgentAsync(string[] args)
     {
         string? server = null, token = null, caFile = null, nodeName = null;
@@ -214,7 +207,7 @@ internal static class CommandLine
         // The controller manager is a client of the API like any other, over loopback HTTPS with the admin credentials.
         var kubeconfig = Path.Combine(Path.GetFullPath(options.DataDir), "kubeconfig.yaml");
         var controllers = ready.Task.IsCompletedSuccessfully && !options.DisableControllers
-            ? Task.WhenAll(ControllerManager.RunAsync(kubeconfig, loggers, cts.Token, options.NodeMonitorGracePeriod), RunSchedulerAsync(kubeconfig, loggers, cts.Token))
+            ? ControllerManager.RunAsync(kubeconfig, loggers, cts.Token, options.NodeMonitorGracePeriod)
             : Task.CompletedTask;
         try
         {

@@ -46,7 +46,21 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
         }
     }
 
-    public async Task RunAsync(CancellationToken ct)
+    private Task? _run;
+
+    /// <summary>
+    /// Lists and watches until <paramref name="ct"/> is cancelled. An informer runs once however many components
+    /// share it: later calls return the running loop.
+    /// </summary>
+    public Task RunAsync(CancellationToken ct)
+    {
+        lock (_gate)
+        {
+            return _run ??= RunLoopAsync(ct);
+        }
+    }
+
+    private async Task RunLoopAsync(CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
         {

@@ -7,31 +7,36 @@ using Tugboat.Controllers.Runtime;
 namespace Tugboat.Controllers;
 
 /// <summary>
-/// The controller manager: every control loop, each a client of the API server through <see cref="ApiClient"/>
-/// (over loopback HTTPS when embedded in <c>tug server</c>).
+/// The controller manager: every control loop and the scheduler, clients of the API server through
+/// <see cref="ApiClient"/> (over loopback HTTPS when embedded in <c>tug server</c>) sharing one informer per collection.
 /// </summary>
 public static class ControllerManager
 {
     /// <param name="nodeMonitorGracePeriod">How long a node may go without a heartbeat before it is marked Unknown (upstream: 40 s).</param>
     public static async Task RunAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct, TimeSpan? nodeMonitorGracePeriod = null)
     {
-        using var client = new ApiClient(ClientConfig.FromKubeconfig(kubeconfig), "tug-controller-manager");
+        var config = ClientConfig.FromKubeconfig(kubeconfig);
+        using var client = new ApiClient(config, "tug-controller-manager");
+        using var schedulerClient = new ApiClient(config, "default-scheduler");
+        // One cache per collection for every loop and the scheduler: each pod is held once, not once per controller.
+        var informers = new InformerFactory(client);
+        var scheduler = new Tugboat.Scheduler.Scheduler(schedulerClient, informers, loggers.CreateLogger<Tugboat.Scheduler.Scheduler>());
         using var setQueue = new WorkQueue<string>();
         using var deploymentQueue = new WorkQueue<string>();
-        var replicaSets = new ReplicaSetController(client, setQueue, loggers.CreateLogger<ReplicaSetController>());
-        var deployments = new DeploymentController(client, deploymentQueue);
+        var replicaSets = new ReplicaSetController(client, informers, setQueue, loggers.CreateLogger<ReplicaSetController>());
+        var deployments = new DeploymentController(client, informers, deploymentQueue);
         using var endpointsQueue = new WorkQueue<string>();
-        var endpoints = new Endpoints.EndpointsController(client, endpointsQueue);
+        var endpoints = new Endpoints.EndpointsController(client, informers, endpointsQueue);
         using var jobQueue = new WorkQueue<string>();
-        var jobs = new Job.JobController(client, jobQueue);
+        var jobs = new Job.JobController(client, informers, jobQueue);
         using var cronQueue = new WorkQueue<string>();
-        var cronJobs = new CronJob.CronJobController(client, cronQueue);
+        var cronJobs = new CronJob.CronJobController(client, informers, cronQueue);
         using var gcQueue = new WorkQueue<string>();
-        var collector = new GarbageCollector.GarbageCollector(client, gcQueue);
+        var collector = new GarbageCollector.GarbageCollector(client, informers, gcQueue);
         using var daemonQueue = new WorkQueue<string>();
-        var daemons = new DaemonSet.DaemonSetController(client, daemonQueue);
+        var daemons = new DaemonSet.DaemonSetController(client, informers, daemonQueue);
         using var nodeQueue = new WorkQueue<string>();
-        var nodes = new NodeLifecycle.NodeLifecycleController(client, nodeQueue, nodeMonitorGracePeriod ?? TimeSpan.FromSeconds(40));
+        var nodes = new NodeLifecycle.NodeLifecycleController(client, informers, nodeQueue, nodeMonitorGracePeriod ?? TimeSpan.FromSeconds(40));
         var loops = new[]
         {
             new ControllerLoop("nodelifecycle", nodes, nodes.Informers, nodeQueue, loggers.CreateLogger<ControllerLoop>()),
@@ -43,6 +48,6 @@ public static class ControllerManager
             new ControllerLoop("cronjob", cronJobs, cronJobs.Informers, cronQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("garbagecollector", collector, collector.Informers, gcQueue, loggers.CreateLogger<ControllerLoop>()),
         };
-        await Task.WhenAll(loops.Select(l => l.RunAsync(ct))).ConfigureAwait(false);
+        await Task.WhenAll(loops.Select(l => l.RunAsync(ct)).Append(scheduler.RunAsync(ct))).ConfigureAwait(false);
     }
 }

@@ -27,9 +27,14 @@ public sealed partial class Scheduler
     private List<NodeInfo>? _snapshot;
     private int _start;
 
-    public Scheduler(ApiClient client, ILogger logger)
+    private readonly InformerFactory _informers;
+
+    /// <param name="client">Writes (bindings, conditions, events) go through this client.</param>
+    /// <param name="informers">Nodes and pods are read from these shared caches.</param>
+    public Scheduler(ApiClient client, InformerFactory informers, ILogger logger)
     {
         _client = client;
+        _informers = informers;
         _logger = logger;
     }
 
@@ -40,8 +45,8 @@ public sealed partial class Scheduler
 
     public async Task RunAsync(CancellationToken ct)
     {
-        var nodes = new Informer(_client, "/api/v1/nodes");
-        var pods = new Informer(_client, "/api/v1/pods");
+        var nodes = _informers.For("/api/v1/nodes");
+        var pods = _informers.For("/api/v1/pods", TimeSpan.FromMinutes(10));
         nodes.Added += OnNode;
         nodes.Updated += (old, node) =>
         {

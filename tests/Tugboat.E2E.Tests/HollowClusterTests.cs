@@ -94,10 +94,12 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         // A deleted pod is replaced.
         var victim = (await PodsAsync("wf", "app=web")).First(p => p["metadata"]!["deletionTimestamp"] is null)["metadata"]!["name"]!.GetValue<string>();
         (await k.RunAsync("delete", "pod", victim, "-n", "wf")).Ok();
-        (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=60s")).Ok();
-        var after = (await PodsAsync("wf", "app=web")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
-        Assert.Equal(5, after.Count(IsReady));
-        Assert.DoesNotContain(after, p => p["metadata"]!["name"]!.GetValue<string>() == victim);
+        // rollout status may answer from a status written before the deletion was seen, so wait for the pods themselves.
+        await WaitForAsync(async () =>
+        {
+            var after = (await PodsAsync("wf", "app=web")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
+            return after.Count(IsReady) == 5 && after.All(p => p["metadata"]!["name"]!.GetValue<string>() != victim) ? new JsonObject() : null;
+        });
     }
 
     [Fact]

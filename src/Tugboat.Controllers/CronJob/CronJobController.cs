@@ -18,12 +18,12 @@ public sealed class CronJobController : IReconciler
     private readonly Informer _cronJobs;
     private readonly Informer _jobs;
 
-    public CronJobController(ApiClient client, WorkQueue<string> queue)
+    public CronJobController(ApiClient client, InformerFactory informers, WorkQueue<string> queue)
     {
         _client = client;
         Queue = queue;
-        _cronJobs = new Informer(client, "/apis/batch/v1/cronjobs", resync: TimeSpan.FromMinutes(5));
-        _jobs = new Informer(client, "/apis/batch/v1/jobs", resync: TimeSpan.FromMinutes(5));
+        _cronJobs = informers.For("/apis/batch/v1/cronjobs", TimeSpan.FromMinutes(5));
+        _jobs = informers.For("/apis/batch/v1/jobs", TimeSpan.FromMinutes(5));
         _cronJobs.Added += c => queue.Add(Informer.KeyOf(c));
         _cronJobs.Updated += (_, c) => queue.Add(Informer.KeyOf(c));
         _jobs.Added += JobChanged;

@@ -26,13 +26,13 @@ public sealed class DaemonSetController : IReconciler
     private readonly Informer _nodes;
     private readonly Expectations _expectations = new();
 
-    public DaemonSetController(ApiClient client, WorkQueue<string> queue)
+    public DaemonSetController(ApiClient client, InformerFactory informers, WorkQueue<string> queue)
     {
         _client = client;
         Queue = queue;
-        _sets = new Informer(client, "/apis/apps/v1/daemonsets", resync: TimeSpan.FromMinutes(10));
-        _pods = new Informer(client, "/api/v1/pods", resync: TimeSpan.FromMinutes(10));
-        _nodes = new Informer(client, "/api/v1/nodes");
+        _sets = informers.For("/apis/apps/v1/daemonsets", TimeSpan.FromMinutes(10));
+        _pods = informers.For("/api/v1/pods", TimeSpan.FromMinutes(10));
+        _nodes = informers.For("/api/v1/nodes");
         _sets.Added += s => queue.Add(Informer.KeyOf(s));
         _sets.Updated += (_, s) => queue.Add(Informer.KeyOf(s));
         _sets.Deleted += s => _expectations.Forget(Informer.KeyOf(s));

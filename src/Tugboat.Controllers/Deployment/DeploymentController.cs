@@ -21,12 +21,12 @@ public sealed class DeploymentController : IReconciler
     private readonly Informer _deployments;
     private readonly Informer _sets;
 
-    public DeploymentController(ApiClient client, WorkQueue<string> queue)
+    public DeploymentController(ApiClient client, InformerFactory informers, WorkQueue<string> queue)
     {
         _client = client;
         Queue = queue;
-        _deployments = new Informer(client, "/apis/apps/v1/deployments", resync: TimeSpan.FromMinutes(10));
-        _sets = new Informer(client, "/apis/apps/v1/replicasets", resync: TimeSpan.FromMinutes(10));
+        _deployments = informers.For("/apis/apps/v1/deployments", TimeSpan.FromMinutes(10));
+        _sets = informers.For("/apis/apps/v1/replicasets", TimeSpan.FromMinutes(10));
         _deployments.Added += d => queue.Add(Informer.KeyOf(d));
         _deployments.Updated += (_, d) => queue.Add(Informer.KeyOf(d));
         _deployments.Deleted += d => queue.Add(Informer.KeyOf(d));

@@ -20,12 +20,12 @@ public sealed class EndpointsController : IReconciler
     private readonly Informer _services;
     private readonly Informer _pods;
 
-    public EndpointsController(ApiClient client, WorkQueue<string> queue)
+    public EndpointsController(ApiClient client, InformerFactory informers, WorkQueue<string> queue)
     {
         _client = client;
         Queue = queue;
-        _services = new Informer(client, "/api/v1/services", resync: TimeSpan.FromMinutes(10));
-        _pods = new Informer(client, "/api/v1/pods", resync: TimeSpan.FromMinutes(10));
+        _services = informers.For("/api/v1/services", TimeSpan.FromMinutes(10));
+        _pods = informers.For("/api/v1/pods", TimeSpan.FromMinutes(10));
         _services.Added += s => queue.Add(Informer.KeyOf(s));
         _services.Updated += (_, s) => queue.Add(Informer.KeyOf(s));
         _services.Deleted += s => queue.Add(Informer.KeyOf(s));

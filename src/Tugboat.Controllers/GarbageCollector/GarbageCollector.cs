@@ -33,14 +33,14 @@ public sealed class GarbageCollector : IReconciler
     private readonly List<Informer> _informers = [];
     private readonly ConcurrentDictionary<string, (int Kind, string Key)> _byUid = new(StringComparer.Ordinal);
 
-    public GarbageCollector(ApiClient client, WorkQueue<string> queue)
+    public GarbageCollector(ApiClient client, InformerFactory informers, WorkQueue<string> queue)
     {
         _client = client;
         Queue = queue;
         for (var i = 0; i < Kinds.Length; i++)
         {
             var kind = i;
-            var informer = new Informer(client, Kinds[i].Collection, resync: TimeSpan.FromMinutes(5));
+            var informer = informers.For(Kinds[i].Collection, TimeSpan.FromMinutes(5));
             informer.Added += o => Observe(kind, o, deleted: false);
             informer.Updated += (_, o) => Observe(kind, o, deleted: false);
             informer.Deleted += o => Observe(kind, o, deleted: true);

@@ -21,12 +21,12 @@ public sealed class JobController : IReconciler
     private readonly Informer _pods;
     private readonly Expectations _expectations = new();
 
-    public JobController(ApiClient client, WorkQueue<string> queue)
+    public JobController(ApiClient client, InformerFactory informers, WorkQueue<string> queue)
     {
         _client = client;
         Queue = queue;
-        _jobs = new Informer(client, "/apis/batch/v1/jobs", resync: TimeSpan.FromMinutes(10));
-        _pods = new Informer(client, "/api/v1/pods", resync: TimeSpan.FromMinutes(10));
+        _jobs = informers.For("/apis/batch/v1/jobs", TimeSpan.FromMinutes(10));
+        _pods = informers.For("/api/v1/pods", TimeSpan.FromMinutes(10));
         _jobs.Added += j => queue.Add(Informer.KeyOf(j));
         _jobs.Updated += (_, j) => queue.Add(Informer.KeyOf(j));
         _pods.Added += p => PodChanged(p, true);

@@ -28,14 +28,14 @@ public sealed class NodeLifecycleController : IReconciler
     private readonly object _indexLock = new();
     private readonly Dictionary<string, HashSet<string>> _podsByNode = new(StringComparer.Ordinal);
 
-    public NodeLifecycleController(ApiClient client, WorkQueue<string> queue, TimeSpan gracePeriod)
+    public NodeLifecycleController(ApiClient client, InformerFactory informers, WorkQueue<string> queue, TimeSpan gracePeriod)
     {
         _client = client;
         _gracePeriod = gracePeriod;
         Queue = queue;
-        _nodes = new Informer(client, "/api/v1/nodes");
-        _leases = new Informer(client, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases");
-        _pods = new Informer(client, "/api/v1/pods");
+        _nodes = informers.For("/api/v1/nodes");
+        _leases = informers.For("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases");
+        _pods = informers.For("/api/v1/pods");
         _nodes.Added += n => queue.Add(Name(n));
         _nodes.Updated += (_, n) => queue.Add(Name(n));
         _nodes.Deleted += n => OrphansOf(Name(n));

@@ -22,13 +22,13 @@ public sealed partial class ReplicaSetController : IReconciler
     private readonly Expectations _expectations = new();
     private readonly ILogger _logger;
 
-    public ReplicaSetController(ApiClient client, WorkQueue<string> queue, ILogger logger)
+    public ReplicaSetController(ApiClient client, InformerFactory informers, WorkQueue<string> queue, ILogger logger)
     {
         _client = client;
         _logger = logger;
         Queue = queue;
-        _sets = new Informer(client, "/apis/apps/v1/replicasets", resync: TimeSpan.FromMinutes(10));
-        _pods = new Informer(client, "/api/v1/pods", resync: TimeSpan.FromMinutes(10));
+        _sets = informers.For("/apis/apps/v1/replicasets", TimeSpan.FromMinutes(10));
+        _pods = informers.For("/api/v1/pods", TimeSpan.FromMinutes(10));
         _sets.Added += s => queue.Add(Informer.KeyOf(s));
         _sets.Updated += (_, s) => queue.Add(Informer.KeyOf(s));
         _sets.Deleted += s =>
