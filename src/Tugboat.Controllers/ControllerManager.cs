@@ -12,11 +12,22 @@ namespace Tugboat.Controllers;
 /// </summary>
 public static class ControllerManager
 {
+    /// <summary>
+    /// Runs the loops while this process holds the <c>kube-system/tug-controller-manager</c> Lease, so that several
+    /// servers sharing a datastore never act twice; a process that loses the Lease stops its loops and competes again.
+    /// </summary>
     /// <param name="nodeMonitorGracePeriod">How long a node may go without a heartbeat before it is marked Unknown (upstream: 40 s).</param>
     public static async Task RunAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct, TimeSpan? nodeMonitorGracePeriod = null)
     {
         var config = ClientConfig.FromKubeconfig(kubeconfig);
         using var client = new ApiClient(config, "tug-controller-manager");
+        var election = new LeaderElection(client, "kube-system", "tug-controller-manager", $"{Environment.MachineName}_{Guid.NewGuid():N}");
+        await election.RunAsync(term => RunLoopsAsync(config, client, loggers, nodeMonitorGracePeriod, term), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>One term of leadership: fresh caches and queues, every loop, until <paramref name="ct"/> ends the term.</summary>
+    private static async Task RunLoopsAsync(ClientConfig config, ApiClient client, ILoggerFactory loggers, TimeSpan? nodeMonitorGracePeriod, CancellationToken ct)
+    {
         using var schedulerClient = new ApiClient(config, "default-scheduler");
         // One cache per collection for every loop and the scheduler: each pod is held once, not once per controller.
         var informers = new InformerFactory(client);
@@ -35,12 +46,15 @@ public static class ControllerManager
         var collector = new GarbageCollector.GarbageCollector(client, informers, gcQueue);
         using var daemonQueue = new WorkQueue<string>();
         var daemons = new DaemonSet.DaemonSetController(client, informers, daemonQueue);
+        using var statefulQueue = new WorkQueue<string>();
+        var statefulSets = new StatefulSet.StatefulSetController(client, informers, statefulQueue);
         using var nodeQueue = new WorkQueue<string>();
         var nodes = new NodeLifecycle.NodeLifecycleController(client, informers, nodeQueue, nodeMonitorGracePeriod ?? TimeSpan.FromSeconds(40));
         var loops = new[]
         {
             new ControllerLoop("nodelifecycle", nodes, nodes.Informers, nodeQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("daemonset", daemons, daemons.Informers, daemonQueue, loggers.CreateLogger<ControllerLoop>()),
+            new ControllerLoop("statefulset", statefulSets, statefulSets.Informers, statefulQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("replicaset", replicaSets, replicaSets.Informers, setQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("deployment", deployments, deployments.Informers, deploymentQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("endpoints", endpoints, endpoints.Informers, endpointsQueue, loggers.CreateLogger<ControllerLoop>()),

@@ -232,6 +232,102 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task StatefulSetCreatesInOrderWithStableNamesClaimsAndPartitionedUpdates()
+    {
+        var k = K;
+        (await k.RunAsync("create", "namespace", "sts")).Ok();
+        // Creation order is observed through a watch on the pods: each ordinal appears only after the previous is ready.
+        using var watch = new CancellationTokenSource();
+        var created = new List<string>();
+        var readyWhenCreated = new List<bool>();
+        var watcher = Task.Run(async () =>
+        {
+            using var client = fixture.Server.AdminClient();
+            using var response = await client.GetAsync("/api/v1/namespaces/sts/pods?watch=1", HttpCompletionOption.ResponseHeadersRead, watch.Token);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(watch.Token));
+            var ready = new HashSet<string>();
+            try
+            {
+                while (await reader.ReadLineAsync(watch.Token) is { } line)
+                {
+                    var e = JsonNode.Parse(line)!;
+                    var pod = e["object"]!.AsObject();
+                    var name = pod["metadata"]!["name"]!.GetValue<string>();
+                    if (e["type"]!.GetValue<string>() == "ADDED")
+                    {
+                        lock (created)
+                        {
+                            created.Add(name);
+                            // Was every lower ordinal ready when this one was created?
+                            var ordinal = int.Parse(name[(name.LastIndexOf('-') + 1)..]);
+                            readyWhenCreated.Add(Enumerable.Range(0, ordinal).All(i => ready.Contains($"db-{i}")));
+                        }
+                    }
+                    else if (IsReady(pod))
+                    {
+                        ready.Add(name);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        await Task.Delay(300);
+        (await k.RunWithInputAsync("""
+            apiVersion: apps/v1
+            kind: StatefulSet
+            metadata: {name: db}
+            spec:
+              serviceName: db
+              replicas: 3
+              selector: {matchLabels: {app: db}}
+              updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 1}}
+              template:
+                metadata: {labels: {app: db}}
+                spec:
+                  containers: [{name: db, image: postgres:16, volumeMounts: [{name: data, mountPath: /var/lib/postgresql}]}]
+              volumeClaimTemplates:
+              - metadata: {name: data}
+                spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+            """, "apply", "-n", "sts", "-f", "-")).Ok();
+        Assert.Contains("roll out complete", (await k.RunAsync("rollout", "status", "sts/db", "-n", "sts", "--timeout=60s")).Ok().Out);
+        await watch.CancelAsync();
+        await watcher;
+        lock (created)
+        {
+            Assert.Equal(["db-0", "db-1", "db-2"], created);
+            Assert.All(readyWhenCreated, Assert.True);
+        }
+        var pods = await PodsAsync("sts", "app=db");
+        Assert.Equal(["db-0", "db-1", "db-2"], pods.Select(p => p["metadata"]!["name"]!.GetValue<string>()).Order());
+        Assert.All(pods, p => Assert.Equal("db", p["spec"]!["subdomain"]!.GetValue<string>()));
+        Assert.Equal("data-db-1", pods.Single(p => p["metadata"]!["name"]!.GetValue<string>() == "db-1")["spec"]!["volumes"]!.AsArray()
+            .Single(v => v!["name"]!.GetValue<string>() == "data")!["persistentVolumeClaim"]!["claimName"]!.GetValue<string>());
+        var claims = (await k.RunAsync("get", "pvc", "-n", "sts", "-o", "name")).Ok().Out;
+        Assert.Contains("persistentvolumeclaim/data-db-0", claims);
+        Assert.Contains("persistentvolumeclaim/data-db-2", claims);
+        Assert.Contains("controllerrevision.apps/db-", (await k.RunAsync("get", "controllerrevisions", "-n", "sts", "-o", "name")).Ok().Out);
+
+        // An update with partition 1 replaces db-2 and db-1, and leaves db-0 at the old revision.
+        (await k.RunAsync("set", "image", "sts/db", "-n", "sts", "db=postgres:17")).Ok();
+        await WaitForAsync(async () =>
+        {
+            var images = (await PodsAsync("sts", "app=db")).Where(p => p["metadata"]!["deletionTimestamp"] is null && IsReady(p))
+                .ToDictionary(p => p["metadata"]!["name"]!.GetValue<string>(), p => p["spec"]!["containers"]![0]!["image"]!.GetValue<string>());
+            return images.GetValueOrDefault("db-0") == "postgres:16" && images.GetValueOrDefault("db-1") == "postgres:17" && images.GetValueOrDefault("db-2") == "postgres:17" ? new JsonObject() : null;
+        });
+        var status = JsonNode.Parse((await k.RunAsync("get", "sts", "db", "-n", "sts", "-o", "json")).Ok().Out)!["status"]!;
+        Assert.Equal(2, status["updatedReplicas"]!.GetValue<int>());
+        Assert.NotEqual(status["currentRevision"]!.GetValue<string>(), status["updateRevision"]!.GetValue<string>());
+
+        // Scaling down removes the highest ordinals; the claims stay.
+        (await k.RunAsync("scale", "sts/db", "-n", "sts", "--replicas=1")).Ok();
+        await WaitForAsync(async () => (await PodsAsync("sts", "app=db")).Select(p => p["metadata"]!["name"]!.GetValue<string>()).SequenceEqual(["db-0"]) ? new JsonObject() : null);
+        Assert.Contains("persistentvolumeclaim/data-db-2", (await k.RunAsync("get", "pvc", "-n", "sts", "-o", "name")).Ok().Out);
+    }
+
+    [Fact]
     public async Task HollowNodesRegisterWithLeasesAndStatus()
     {
         var k = K;
@@ -245,6 +341,22 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         var node = JsonNode.Parse((await k.RunAsync("get", "node", "hollow-1", "-o", "json")).Ok().Out)!;
         Assert.Equal("4", node["status"]!["allocatable"]!["cpu"]!.GetValue<string>());
         Assert.Equal("110", node["status"]!["capacity"]!["pods"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task OneControllerManagerLeadsThroughItsLease()
+    {
+        var lease = JsonNode.Parse((await K.RunAsync("get", "lease", "tug-controller-manager", "-n", "kube-system", "-o", "json")).Ok().Out)!;
+        var holder = lease["spec"]!["holderIdentity"]!.GetValue<string>();
+        Assert.Equal(15, lease["spec"]!["leaseDurationSeconds"]!.GetValue<int>());
+        // A second candidate cannot take a Lease that is being renewed.
+        using var client = new Tugboat.Client.ApiClient(Tugboat.Client.ClientConfig.FromKubeconfig(fixture.Server.Kubeconfig), "test-candidate");
+        var rival = new Tugboat.Client.LeaderElection(client, "kube-system", "tug-controller-manager", "rival");
+        Assert.False(await rival.TryAcquireOrRenewAsync(CancellationToken.None));
+        await Task.Delay(2500);
+        var renewed = JsonNode.Parse((await K.RunAsync("get", "lease", "tug-controller-manager", "-n", "kube-system", "-o", "json")).Ok().Out)!;
+        Assert.Equal(holder, renewed["spec"]!["holderIdentity"]!.GetValue<string>());
+        Assert.NotEqual(lease["spec"]!["renewTime"]!.GetValue<string>(), renewed["spec"]!["renewTime"]!.GetValue<string>());
     }
 
     private static async Task<JsonNode> WaitForAsync(Func<Task<JsonNode?>> probe)

@@ -1,0 +1,365 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Tugboat.Client;
+using Tugboat.Controllers.Runtime;
+using static Tugboat.Controllers.Runtime.Owners;
+
+namespace Tugboat.Controllers.StatefulSet;
+
+/// <summary>
+/// StatefulSets as upstream's controller runs them: pods with stable names <c>&lt;set&gt;-&lt;ordinal&gt;</c>,
+/// hostname and subdomain, and one PersistentVolumeClaim per volumeClaimTemplate and ordinal
+/// (<c>&lt;template&gt;-&lt;set&gt;-&lt;ordinal&gt;</c>, created as objects and kept when pods go). OrderedReady creates pods
+/// in order, each once all before it are Running and Ready, and removes them from the highest ordinal down, one at a
+/// time; Parallel does both at once. Templates are recorded as ControllerRevisions; RollingUpdate replaces pods from
+/// the highest ordinal down to <c>partition</c>, one at a time once the others are ready; OnDelete waits for pods to
+/// be deleted. Failed pods are recreated. Status counts, currentRevision and updateRevision follow what is observed.
+/// </summary>
+public sealed class StatefulSetController : IReconciler
+{
+    public const string RevisionLabel = "controller-revision-hash";
+    public const string PodNameLabel = "statefulset.kubernetes.io/pod-name";
+    public const string PodIndexLabel = "apps.kubernetes.io/pod-index";
+    private readonly ApiClient _client;
+    private readonly Informer _sets;
+    private readonly Informer _pods;
+    private readonly Informer _revisions;
+    private readonly Expectations _expectations = new();
+
+    public StatefulSetController(ApiClient client, InformerFactory informers, WorkQueue<string> queue)
+    {
+        _client = client;
+        Queue = queue;
+        _sets = informers.For("/apis/apps/v1/statefulsets", TimeSpan.FromMinutes(10));
+        _pods = informers.For("/api/v1/pods", TimeSpan.FromMinutes(10));
+        _revisions = informers.For("/apis/apps/v1/controllerrevisions", TimeSpan.FromMinutes(10));
+        _sets.Added += s => queue.Add(Informer.KeyOf(s));
+        _sets.Updated += (_, s) => queue.Add(Informer.KeyOf(s));
+        _sets.Deleted += s => _expectations.Forget(Informer.KeyOf(s));
+        _pods.Added += p => PodChanged(p, true);
+        _pods.Updated += (_, p) => PodChanged(p, null);
+        _pods.Deleted += p => PodChanged(p, false);
+    }
+
+    public WorkQueue<string> Queue { get; }
+
+    public IReadOnlyList<Informer> Informers => [_sets, _pods, _revisions];
+
+    private void PodChanged(JsonObject pod, bool? added)
+    {
+        if (ControllerOf(pod) is { } owner && owner["kind"]?.GetValue<string>() == "StatefulSet")
+        {
+            var key = Namespace(pod) + "/" + owner["name"]?.GetValue<string>();
+            if (added is { } a)
+            {
+                _expectations.Observed(key, a);
+            }
+            Queue.Add(key);
+        }
+    }
+
+    private static int? Ordinal(string setName, JsonObject pod)
+    {
+        var name = Name(pod);
+        return name.StartsWith(setName + "-", StringComparison.Ordinal)
+            && int.TryParse(name.AsSpan(setName.Length + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var i) ? i : null;
+    }
+
+    private static string? RevisionOf(JsonObject pod) => pod["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>();
+
+    private static bool Running(JsonObject pod) => pod["status"]?["phase"]?.GetValue<string>() == "Running" && IsReady(pod) && !Deleting(pod);
+
+    public async Task ReconcileAsync(string key, CancellationToken ct)
+    {
+        var set = _sets.Get(key);
+        if (set is null || Deleting(set))
+        {
+            return;
+        }
+        var ns = Namespace(set);
+        var name = Name(set);
+        var uid = set["metadata"]!["uid"]!.GetValue<string>();
+        var replicas = (int)Long(set["spec"]?["replicas"], 1);
+        var template = set["spec"]?["template"] as JsonObject ?? [];
+        var updateRevision = name + "-" + Deployment.PodTemplateHash.Of(template);
+        await EnsureRevisionAsync(set, updateRevision, template, ct).ConfigureAwait(false);
+
+        var pods = _pods.List().Where(p => Namespace(p) == ns && ControllerUid(p) == uid).ToList();
+        var byOrdinal = new SortedDictionary<int, JsonObject>();
+        foreach (var pod in pods)
+        {
+            if (Ordinal(name, pod) is { } ordinal)
+            {
+                byOrdinal[ordinal] = pod;
+            }
+        }
+        var currentRevision = set["status"]?["currentRevision"]?.GetValue<string>() ?? updateRevision;
+        var parallel = set["spec"]?["podManagementPolicy"]?.GetValue<string>() == "Parallel";
+
+        if (_expectations.Satisfied(key))
+        {
+            await StepAsync(key, set, byOrdinal, replicas, template, updateRevision, currentRevision, parallel, ct).ConfigureAwait(false);
+        }
+        await WriteStatusAsync(set, byOrdinal.Values.ToList(), replicas, currentRevision, updateRevision, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>One step towards the wanted state: creations, deletions and updates, in upstream's order and pace.</summary>
+    private async Task StepAsync(string key, JsonObject set, SortedDictionary<int, JsonObject> byOrdinal, int replicas, JsonObject template, string updateRevision, string currentRevision, bool parallel, CancellationToken ct)
+    {
+        var ns = Namespace(set);
+        // Failed or succeeded pods are replaced.
+        foreach (var (ordinal, pod) in byOrdinal.Where(p => !Deleting(p.Value) && p.Value["status"]?["phase"]?.GetValue<string>() is "Failed" or "Succeeded").ToList())
+        {
+            await DeleteAsync(key, ns, pod, ct).ConfigureAwait(false);
+            byOrdinal.Remove(ordinal);
+            if (!parallel)
+            {
+                return;
+            }
+        }
+        for (var ordinal = 0; ordinal < replicas; ordinal++)
+        {
+            if (!byOrdinal.TryGetValue(ordinal, out var pod))
+            {
+                // A missing pod is created at the update revision if it is at or above the partition, else at the current one.
+                var revision = ordinal >= Partition(set) ? updateRevision : currentRevision;
+                var revisionTemplate = revision == updateRevision ? template : await TemplateOfAsync(ns, revision, ct).ConfigureAwait(false) ?? template;
+                await CreateAsync(key, set, ordinal, revisionTemplate, revision, ct).ConfigureAwait(false);
+                if (!parallel)
+                {
+                    return;
+                }
+                continue;
+            }
+            if (!parallel && !Running(pod))
+            {
+                // OrderedReady: nothing further until this pod is Running and Ready.
+                return;
+            }
+        }
+        // Scale down from the highest ordinal, one at a time unless Parallel, and only when the rest are healthy.
+        foreach (var (ordinal, pod) in byOrdinal.Where(p => p.Key >= replicas).OrderByDescending(p => p.Key).ToList())
+        {
+            if (Deleting(pod))
+            {
+                if (!parallel)
+                {
+                    return;
+                }
+                continue;
+            }
+            if (!parallel && byOrdinal.Where(p => p.Key < replicas).Any(p => !Running(p.Value)))
+            {
+                return;
+            }
+            await DeleteAsync(key, ns, pod, ct).ConfigureAwait(false);
+            if (!parallel)
+            {
+                return;
+            }
+        }
+        if ((set["spec"]?["updateStrategy"]?["type"]?.GetValue<string>() ?? "RollingUpdate") != "RollingUpdate")
+        {
+            return;
+        }
+        // RollingUpdate: the highest outdated ordinal at or above the partition goes, once every pod is healthy.
+        var inRange = byOrdinal.Where(p => p.Key < replicas).ToList();
+        if (inRange.Any(p => !Running(p.Value)))
+        {
+            return;
+        }
+        var outdated = inRange.Where(p => p.Key >= Partition(set) && RevisionOf(p.Value) != updateRevision).OrderByDescending(p => p.Key).FirstOrDefault();
+        if (outdated.Value is { } victim)
+        {
+            await DeleteAsync(key, ns, victim, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static int Partition(JsonObject set) => (int)Long(set["spec"]?["updateStrategy"]?["rollingUpdate"]?["partition"], 0);
+
+    private async Task CreateAsync(string key, JsonObject set, int ordinal, JsonObject template, string revision, CancellationToken ct)
+    {
+        var ns = Namespace(set);
+        var podName = $"{Name(set)}-{ordinal}";
+        var spec = (JsonObject?)template["spec"]?.DeepClone() ?? [];
+        spec["hostname"] = podName;
+        if (set["spec"]?["serviceName"]?.GetValue<string>() is { Length: > 0 } service)
+        {
+            spec["subdomain"] = service;
+        }
+        var volumes = spec["volumes"] as JsonArray ?? [];
+        foreach (var claim in set["spec"]?["volumeClaimTemplates"]?.AsArray().OfType<JsonObject>() ?? [])
+        {
+            var claimName = $"{claim["metadata"]?["name"]}-{podName}";
+            await EnsureClaimAsync(set, claim, claimName, ct).ConfigureAwait(false);
+            var volumeName = claim["metadata"]?["name"]?.GetValue<string>();
+            foreach (var existing in volumes.OfType<JsonObject>().Where(v => v["name"]?.GetValue<string>() == volumeName).ToList())
+            {
+                volumes.Remove(existing);
+            }
+            volumes.Add(new JsonObject { ["name"] = volumeName, ["persistentVolumeClaim"] = new JsonObject { ["claimName"] = claimName } });
+        }
+        if (volumes.Count > 0)
+        {
+            spec["volumes"] = volumes;
+        }
+        var labels = (JsonObject?)template["metadata"]?["labels"]?.DeepClone() ?? [];
+        labels[RevisionLabel] = revision;
+        labels[PodNameLabel] = podName;
+        labels[PodIndexLabel] = ordinal.ToString(CultureInfo.InvariantCulture);
+        _expectations.Expect(key, 1, 0);
+        try
+        {
+            await _client.CreateAsync($"/api/v1/namespaces/{ns}/pods", new JsonObject
+            {
+                ["apiVersion"] = "v1",
+                ["kind"] = "Pod",
+                ["metadata"] = new JsonObject
+                {
+                    ["name"] = podName,
+                    ["namespace"] = ns,
+                    ["labels"] = labels,
+                    ["annotations"] = template["metadata"]?["annotations"]?.DeepClone(),
+                    ["ownerReferences"] = new JsonArray(Reference(set, "apps/v1", "StatefulSet")),
+                },
+                ["spec"] = spec,
+            }, ct).ConfigureAwait(false);
+        }
+        catch (ApiError)
+        {
+            _expectations.Failed(key, add: true);
+            throw;
+        }
+    }
+
+    private async Task EnsureClaimAsync(JsonObject set, JsonObject claim, string claimName, CancellationToken ct)
+    {
+        var ns = Namespace(set);
+        try
+        {
+            await _client.GetAsync($"/api/v1/namespaces/{ns}/persistentvolumeclaims/{claimName}", ct).ConfigureAwait(false);
+            return;
+        }
+        catch (ApiError e) when (e.IsNotFound)
+        {
+        }
+        var labels = (JsonObject?)claim["metadata"]?["labels"]?.DeepClone() ?? [];
+        foreach (var (k, v) in set["spec"]?["selector"]?["matchLabels"] as JsonObject ?? [])
+        {
+            labels[k] = v?.DeepClone();
+        }
+        try
+        {
+            await _client.CreateAsync($"/api/v1/namespaces/{ns}/persistentvolumeclaims", new JsonObject
+            {
+                ["apiVersion"] = "v1",
+                ["kind"] = "PersistentVolumeClaim",
+                ["metadata"] = new JsonObject { ["name"] = claimName, ["namespace"] = ns, ["labels"] = labels },
+                ["spec"] = claim["spec"]?.DeepClone(),
+            }, ct).ConfigureAwait(false);
+        }
+        catch (ApiError e) when (e.IsAlreadyExists)
+        {
+        }
+    }
+
+    private async Task DeleteAsync(string key, string ns, JsonObject pod, CancellationToken ct)
+    {
+        _expectations.Expect(key, 0, 1);
+        try
+        {
+            await _client.DeleteAsync($"/api/v1/namespaces/{ns}/pods/{Name(pod)}", null, ct).ConfigureAwait(false);
+        }
+        catch (ApiError e) when (e.IsNotFound)
+        {
+            _expectations.Failed(key, add: false);
+        }
+    }
+
+    /// <summary>Records the template as a ControllerRevision named after it, numbered after the newest one.</summary>
+    private async Task EnsureRevisionAsync(JsonObject set, string revisionName, JsonObject template, CancellationToken ct)
+    {
+        var ns = Namespace(set);
+        if (_revisions.Get(ns + "/" + revisionName) is not null)
+        {
+            return;
+        }
+        var uid = set["metadata"]!["uid"]!.GetValue<string>();
+        var newest = _revisions.List().Where(r => Namespace(r) == ns && ControllerUid(r) == uid).Select(r => Long(r["revision"])).DefaultIfEmpty(0).Max();
+        try
+        {
+            await _client.CreateAsync($"/apis/apps/v1/namespaces/{ns}/controllerrevisions", new JsonObject
+            {
+                ["apiVersion"] = "apps/v1",
+                ["kind"] = "ControllerRevision",
+                ["metadata"] = new JsonObject
+                {
+                    ["name"] = revisionName,
+                    ["namespace"] = ns,
+                    ["labels"] = set["spec"]?["selector"]?["matchLabels"]?.DeepClone(),
+                    ["ownerReferences"] = new JsonArray(Reference(set, "apps/v1", "StatefulSet")),
+                },
+                ["data"] = new JsonObject { ["spec"] = new JsonObject { ["template"] = template.DeepClone() } },
+                ["revision"] = newest + 1,
+            }, ct).ConfigureAwait(false);
+        }
+        catch (ApiError e) when (e.IsAlreadyExists)
+        {
+        }
+    }
+
+    private async Task<JsonObject?> TemplateOfAsync(string ns, string revision, CancellationToken ct)
+    {
+        var cached = _revisions.Get(ns + "/" + revision);
+        if (cached is null)
+        {
+            try
+            {
+                cached = await _client.GetAsync($"/apis/apps/v1/namespaces/{ns}/controllerrevisions/{revision}", ct).ConfigureAwait(false);
+            }
+            catch (ApiError e) when (e.IsNotFound)
+            {
+                return null;
+            }
+        }
+        return cached["data"]?["spec"]?["template"] as JsonObject;
+    }
+
+    private async Task WriteStatusAsync(JsonObject set, List<JsonObject> pods, int replicas, string currentRevision, string updateRevision, CancellationToken ct)
+    {
+        var live = pods.Where(p => !Deleting(p)).ToList();
+        var updated = live.Count(p => RevisionOf(p) == updateRevision);
+        var ready = live.Count(IsReady);
+        // The rollout is complete when every wanted pod runs the update revision: that becomes the current one.
+        if (updated == replicas && live.Count == replicas && ready == replicas)
+        {
+            currentRevision = updateRevision;
+        }
+        var status = new JsonObject
+        {
+            ["observedGeneration"] = set["metadata"]?["generation"]?.DeepClone(),
+            ["replicas"] = live.Count,
+            ["readyReplicas"] = ready,
+            ["currentReplicas"] = live.Count(p => RevisionOf(p) == currentRevision),
+            ["updatedReplicas"] = updated,
+            ["currentRevision"] = currentRevision,
+            ["updateRevision"] = updateRevision,
+            ["collisionCount"] = 0,
+            ["availableReplicas"] = ready,
+        };
+        foreach (var zero in (string[])["readyReplicas", "currentReplicas", "updatedReplicas"])
+        {
+            if (status[zero]!.GetValue<int>() == 0)
+            {
+                status.Remove(zero);
+            }
+        }
+        if (JsonNode.DeepEquals(status, set["status"]))
+        {
+            return;
+        }
+        var copy = (JsonObject)set.DeepClone();
+        copy["status"] = status;
+        await _client.UpdateAsync($"/apis/apps/v1/namespaces/{Namespace(set)}/statefulsets/{Name(set)}/status", copy, ct).ConfigureAwait(false);
+    }
+}
