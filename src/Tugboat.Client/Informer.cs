@@ -14,6 +14,12 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
     private readonly Dictionary<string, JsonObject> _cache = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>
+    /// Drop metadata.managedFields from cached objects, as kube-controller-manager and kube-scheduler do with their
+    /// informers: controllers never read them, and they are often the larger part of an object.
+    /// </summary>
+    public bool StripManagedFields { get; init; }
+
     public event Action<JsonObject>? Added;
 
     public event Action<JsonObject, JsonObject>? Updated;
@@ -86,7 +92,7 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
                         {
                             continue;
                         }
-                        Apply(type, obj);
+                        Apply(type, Transform(obj));
                     }
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -136,8 +142,21 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
     }
 
     /// <summary>Replaces the cache with a fresh list, telling handlers what was added, changed (or resynced) and removed.</summary>
+    private JsonObject Transform(JsonObject obj)
+    {
+        if (StripManagedFields)
+        {
+            (obj["metadata"] as JsonObject)?.Remove("managedFields");
+        }
+        return obj;
+    }
+
     private void Replace(List<JsonObject> items)
     {
+        foreach (var item in items)
+        {
+            Transform(item);
+        }
         Dictionary<string, JsonObject> previous;
         lock (_gate)
         {

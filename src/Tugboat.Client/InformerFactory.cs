@@ -2,7 +2,7 @@ namespace Tugboat.Client;
 
 /// <summary>
 /// One informer per collection, shared by every component that asks for it (client-go's shared informer factory), so
-/// that a process caches each object once however many controllers watch it.
+/// that a process caches each object once however many controllers watch it. Cached objects carry no managedFields.
 /// </summary>
 public sealed class InformerFactory(ApiClient client)
 {
@@ -15,7 +15,7 @@ public sealed class InformerFactory(ApiClient client)
         {
             if (!_informers.TryGetValue(collectionPath, out var informer))
             {
-                informer = new Informer(client, collectionPath, resync: resync);
+                informer = new Informer(client, collectionPath, resync: resync) { StripManagedFields = true };
                 _informers[collectionPath] = informer;
             }
             return informer;

@@ -35,12 +35,12 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
         await ForEachNodeAsync(RegisterAsync, ct).ConfigureAwait(false);
         LogRegistered(count, prefix);
         using var queue = new WorkQueue<string>();
-        var pods = new Informer(client, "/api/v1/pods");
+        var pods = new Informer(client, "/api/v1/pods") { StripManagedFields = true };
         pods.Added += p => Enqueue(queue, p);
         pods.Updated += (_, p) => Enqueue(queue, p);
         // A node the control plane marked NotReady/Unknown while this agent lives (a missed heartbeat) reports Ready
         // again at once, as a kubelet does when its status differs from what it would post.
-        var nodeInformer = new Informer(client, "/api/v1/nodes");
+        var nodeInformer = new Informer(client, "/api/v1/nodes") { StripManagedFields = true };
         nodeInformer.Updated += (_, n) => ReassertReady(n, ct);
         var watchingNodes = nodeInformer.RunAsync(ct);
         var informer = pods.RunAsync(ct);
