@@ -224,7 +224,7 @@ public sealed class NodeLifecycleController : IReconciler
             foreach (var taint in noExecute)
             {
                 var key = taint["key"]?.GetValue<string>() ?? string.Empty;
-                var matching = tolerations.Where(t => Tolerates(t, key, taint["value"]?.GetValue<string>())).ToList();
+                var matching = tolerations.Where(t => Tugboat.Scheduler.Plugins.TaintToleration.TaintToleration.Tolerates(t, key, taint["value"]?.GetValue<string>(), "NoExecute")).ToList();
                 if (matching.Count == 0)
                 {
                     evictAt = now;
@@ -278,26 +278,6 @@ public sealed class NodeLifecycleController : IReconciler
             {
             }
         }
-    }
-
-    private static bool Tolerates(JsonObject toleration, string key, string? value)
-    {
-        var effect = toleration["effect"]?.GetValue<string>();
-        if (!string.IsNullOrEmpty(effect) && effect != "NoExecute")
-        {
-            return false;
-        }
-        var tKey = toleration["key"]?.GetValue<string>();
-        if (!string.IsNullOrEmpty(tKey) && tKey != key)
-        {
-            return false;
-        }
-        return (toleration["operator"]?.GetValue<string>() ?? "Equal") switch
-        {
-            "Exists" => true,
-            "Equal" => !string.IsNullOrEmpty(tKey) && (toleration["value"]?.GetValue<string>() ?? string.Empty) == (value ?? string.Empty),
-            _ => false,
-        };
     }
 
     private static DateTimeOffset? Time(JsonNode? node) =>
