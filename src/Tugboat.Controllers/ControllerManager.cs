@@ -29,25 +29,32 @@ public static class ControllerManager
     private static async Task RunLoopsAsync(ClientConfig config, ApiClient client, ILoggerFactory loggers, TimeSpan? nodeMonitorGracePeriod, CancellationToken ct)
     {
         using var schedulerClient = new ApiClient(config, "default-scheduler");
+        var recorders = new List<EventRecorder>();
+        EventRecorder Recorder(string component)
+        {
+            var recorder = new EventRecorder(client, component);
+            recorders.Add(recorder);
+            return recorder;
+        }
         // One cache per collection for every loop and the scheduler: each pod is held once, not once per controller.
         var informers = new InformerFactory(client);
         var scheduler = new Tugboat.Scheduler.Scheduler(schedulerClient, informers, loggers.CreateLogger<Tugboat.Scheduler.Scheduler>());
         using var setQueue = new WorkQueue<string>();
         using var deploymentQueue = new WorkQueue<string>();
-        var replicaSets = new ReplicaSetController(client, informers, setQueue, loggers.CreateLogger<ReplicaSetController>());
-        var deployments = new DeploymentController(client, informers, deploymentQueue);
+        var replicaSets = new ReplicaSetController(client, informers, setQueue, loggers.CreateLogger<ReplicaSetController>()) { Events = Recorder("replicaset-controller") };
+        var deployments = new DeploymentController(client, informers, deploymentQueue) { Events = Recorder("deployment-controller") };
         using var endpointsQueue = new WorkQueue<string>();
         var endpoints = new Endpoints.EndpointsController(client, informers, endpointsQueue);
         using var jobQueue = new WorkQueue<string>();
-        var jobs = new Job.JobController(client, informers, jobQueue);
+        var jobs = new Job.JobController(client, informers, jobQueue) { Events = Recorder("job-controller") };
         using var cronQueue = new WorkQueue<string>();
         var cronJobs = new CronJob.CronJobController(client, informers, cronQueue);
         using var gcQueue = new WorkQueue<string>();
         var collector = new GarbageCollector.GarbageCollector(client, informers, gcQueue);
         using var daemonQueue = new WorkQueue<string>();
-        var daemons = new DaemonSet.DaemonSetController(client, informers, daemonQueue);
+        var daemons = new DaemonSet.DaemonSetController(client, informers, daemonQueue) { Events = Recorder("daemonset-controller") };
         using var statefulQueue = new WorkQueue<string>();
-        var statefulSets = new StatefulSet.StatefulSetController(client, informers, statefulQueue);
+        var statefulSets = new StatefulSet.StatefulSetController(client, informers, statefulQueue) { Events = Recorder("statefulset-controller") };
         using var nodeQueue = new WorkQueue<string>();
         var nodes = new NodeLifecycle.NodeLifecycleController(client, informers, nodeQueue, nodeMonitorGracePeriod ?? TimeSpan.FromSeconds(40));
         var loops = new[]
@@ -62,6 +69,6 @@ public static class ControllerManager
             new ControllerLoop("cronjob", cronJobs, cronJobs.Informers, cronQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("garbagecollector", collector, collector.Informers, gcQueue, loggers.CreateLogger<ControllerLoop>()),
         };
-        await Task.WhenAll(loops.Select(l => l.RunAsync(ct)).Append(scheduler.RunAsync(ct))).ConfigureAwait(false);
+        await Task.WhenAll(loops.Select(l => l.RunAsync(ct)).Append(scheduler.RunAsync(ct)).Concat(recorders.Select(r => r.RunAsync(ct)))).ConfigureAwait(false);
     }
 }

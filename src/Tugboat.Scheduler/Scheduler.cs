@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Tugboat.Client;
 using Tugboat.Scheduler.Framework;
@@ -23,11 +22,11 @@ public sealed partial class Scheduler
     private readonly Dictionary<string, NodeInfo> _nodes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _podNodes = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _binds = new(64);
-    private readonly Channel<JsonObject> _events = Channel.CreateBounded<JsonObject>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest });
     private List<NodeInfo>? _snapshot;
     private int _start;
 
     private readonly InformerFactory _informers;
+    private readonly EventRecorder _recorder;
 
     /// <param name="client">Writes (bindings, conditions, events) go through this client.</param>
     /// <param name="informers">Nodes and pods are read from these shared caches.</param>
@@ -35,6 +34,7 @@ public sealed partial class Scheduler
     {
         _client = client;
         _informers = informers;
+        _recorder = new EventRecorder(client, "default-scheduler");
         _logger = logger;
     }
 
@@ -70,7 +70,7 @@ public sealed partial class Scheduler
         var informers = new[] { nodes.RunAsync(ct), pods.RunAsync(ct) };
         await Task.WhenAll(nodes.Synced, pods.Synced).WaitAsync(ct).ConfigureAwait(false);
         var flush = FlushAsync(ct);
-        var events = Enumerable.Range(0, 2).Select(_ => WriteEventsAsync(ct)).ToArray();
+        var events = _recorder.RunAsync(ct);
         try
         {
             while (!ct.IsCancellationRequested)
@@ -82,7 +82,7 @@ public sealed partial class Scheduler
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }
-        await Task.WhenAll([.. informers, flush, .. events]).ConfigureAwait(false);
+        await Task.WhenAll([.. informers, flush, events]).ConfigureAwait(false);
     }
 
     private void OnNode(JsonObject node)
@@ -254,47 +254,8 @@ public sealed partial class Scheduler
         }
     }
 
-    private void Event(PodInfo pod, string type, string reason, string message)
-    {
-        var now = Now();
-        _events.Writer.TryWrite(new JsonObject
-        {
-            ["apiVersion"] = "v1",
-            ["kind"] = "Event",
-            ["metadata"] = new JsonObject { ["generateName"] = pod.Name + ".", ["namespace"] = pod.Namespace },
-            ["involvedObject"] = new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Pod", ["name"] = pod.Name, ["namespace"] = pod.Namespace, ["uid"] = pod.Uid },
-            ["reason"] = reason,
-            ["message"] = message,
-            ["source"] = new JsonObject { ["component"] = "default-scheduler" },
-            ["firstTimestamp"] = now,
-            ["lastTimestamp"] = now,
-            ["count"] = 1,
-            ["type"] = type,
-            ["reportingComponent"] = "default-scheduler",
-            ["reportingInstance"] = "default-scheduler",
-        });
-    }
-
-    private async Task WriteEventsAsync(CancellationToken ct)
-    {
-        try
-        {
-            await foreach (var e in _events.Reader.ReadAllAsync(ct).ConfigureAwait(false))
-            {
-                try
-                {
-                    await _client.CreateAsync($"/api/v1/namespaces/{e["metadata"]!["namespace"]}/events", e, ct).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (!ct.IsCancellationRequested && ex is ApiError or HttpRequestException)
-                {
-                    // Events are best effort, as upstream's recorder.
-                }
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-        }
-    }
+    private void Event(PodInfo pod, string type, string reason, string message) =>
+        _recorder.Record(pod.Pod, "v1", "Pod", type, reason, message);
 
     /// <summary>Parked pods are retried at least this often even without a cluster event (upstream: 5 minutes).</summary>
     private async Task FlushAsync(CancellationToken ct)

@@ -48,6 +48,9 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         // Least-allocated scoring spreads identical pods (other tests' pods share these nodes, so at least two).
         Assert.True(pods.Select(p => p["spec"]!["nodeName"]!.GetValue<string>()).Distinct().Count() >= 2);
 
+        // The controllers record what they did, as upstream's do.
+        Assert.Matches(@"Normal\s+ScalingReplicaSet\s+.*deployment-controller\s+Scaled up replica set web-[a-z0-9]+ from 0 to 3", (await k.RunAsync("describe", "deploy/web", "-n", "wf")).Ok().Out);
+        Assert.Matches(@"Normal\s+SuccessfulCreate\s+.*replicaset-controller\s+Created pod: web-", (await k.RunAsync("describe", "rs", "-n", "wf")).Ok().Out);
         (await k.RunAsync("scale", "deploy/web", "-n", "wf", "--replicas=5")).Ok();
         (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=60s")).Ok();
         Assert.Equal(5, (await PodsAsync("wf", "app=web")).Count(IsReady));

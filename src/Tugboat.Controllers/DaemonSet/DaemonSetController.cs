@@ -50,6 +50,9 @@ public sealed class DaemonSetController : IReconciler
         _nodes.Deleted += _ => EnqueueAll();
     }
 
+    /// <summary>Where the events this controller records go (none when null).</summary>
+    public EventRecorder? Events { get; init; }
+
     public WorkQueue<string> Queue { get; }
 
     public IReadOnlyList<Informer> Informers => [_sets, _pods, _nodes];
@@ -193,6 +196,7 @@ public sealed class DaemonSetController : IReconciler
                 try
                 {
                     await _client.DeleteAsync($"/api/v1/namespaces/{ns}/pods/{Name(pod)}", null, ct).ConfigureAwait(false);
+                    Events?.Record(set, "apps/v1", "DaemonSet", "Normal", "SuccessfulDelete", $"Deleted pod: {Name(pod)}");
                 }
                 catch (ApiError e) when (e.IsNotFound)
                 {
@@ -270,7 +274,8 @@ public sealed class DaemonSetController : IReconciler
         };
         try
         {
-            await _client.CreateAsync($"/api/v1/namespaces/{ns}/pods", pod, ct).ConfigureAwait(false);
+            var created = await _client.CreateAsync($"/api/v1/namespaces/{ns}/pods", pod, ct).ConfigureAwait(false);
+            Events?.Record(set, "apps/v1", "DaemonSet", "Normal", "SuccessfulCreate", $"Created pod: {Name(created)}");
         }
         catch (ApiError)
         {

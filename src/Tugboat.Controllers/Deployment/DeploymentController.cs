@@ -39,6 +39,9 @@ public sealed class DeploymentController : IReconciler
         _sets.Deleted += SetChanged;
     }
 
+    /// <summary>Where the events this controller records go (none when null).</summary>
+    public EventRecorder? Events { get; init; }
+
     public WorkQueue<string> Queue { get; }
 
     public IReadOnlyList<Informer> Informers => [_deployments, _sets];
@@ -94,7 +97,7 @@ public sealed class DeploymentController : IReconciler
             }
             if (d["spec"]?["strategy"]?["type"]?.GetValue<string>() == "Recreate")
             {
-                await RecreateAsync(newSet, old, replicas, ct).ConfigureAwait(false);
+                await RecreateAsync(d, newSet, old, replicas, ct).ConfigureAwait(false);
             }
             else
             {
@@ -230,7 +233,7 @@ public sealed class DeploymentController : IReconciler
         if (newSpec > replicas)
         {
             newSpec = replicas;
-            await ScaleAsync(newSet, newSpec, ct).ConfigureAwait(false);
+            await ScaleAsync(d, newSet, newSpec, ct).ConfigureAwait(false);
         }
         else if (newSpec < replicas)
         {
@@ -238,7 +241,7 @@ public sealed class DeploymentController : IReconciler
             if (room > 0)
             {
                 newSpec = Math.Min(replicas, newSpec + room);
-                await ScaleAsync(newSet, newSpec, ct).ConfigureAwait(false);
+                await ScaleAsync(d, newSet, newSpec, ct).ConfigureAwait(false);
             }
         }
 
@@ -260,7 +263,7 @@ public sealed class DeploymentController : IReconciler
             var down = Math.Min(unhealthy, remaining);
             spec[Name(set)] -= down;
             remaining -= down;
-            await ScaleAsync(set, spec[Name(set)], ct).ConfigureAwait(false);
+            await ScaleAsync(d, set, spec[Name(set)], ct).ConfigureAwait(false);
         }
         // Then healthy ones, as far as availability above the minimum allows.
         var budget = available.Values.Sum() + newAvailable - minAvailable;
@@ -273,25 +276,25 @@ public sealed class DeploymentController : IReconciler
             var down = Math.Min(spec[Name(set)], budget);
             spec[Name(set)] -= down;
             budget -= down;
-            await ScaleAsync(set, spec[Name(set)], ct).ConfigureAwait(false);
+            await ScaleAsync(d, set, spec[Name(set)], ct).ConfigureAwait(false);
         }
     }
 
-    private async Task RecreateAsync(JsonObject newSet, List<JsonObject> old, long replicas, CancellationToken ct)
+    private async Task RecreateAsync(JsonObject d, JsonObject newSet, List<JsonObject> old, long replicas, CancellationToken ct)
     {
         var running = false;
         foreach (var set in old)
         {
             if (Long(set["spec"]?["replicas"]) > 0)
             {
-                await ScaleAsync(set, 0, ct).ConfigureAwait(false);
+                await ScaleAsync(d, set, 0, ct).ConfigureAwait(false);
                 running = true;
             }
             running |= Long(set["status"]?["replicas"]) > 0;
         }
         if (!running && Long(newSet["spec"]?["replicas"]) != replicas)
         {
-            await ScaleAsync(newSet, replicas, ct).ConfigureAwait(false);
+            await ScaleAsync(d, newSet, replicas, ct).ConfigureAwait(false);
         }
     }
 
@@ -312,8 +315,16 @@ public sealed class DeploymentController : IReconciler
     }
 
     /// <summary>Scales a set with a merge patch: the replica count is the deployment's to set, whatever else changed.</summary>
-    private Task<JsonObject> ScaleAsync(JsonObject set, long replicas, CancellationToken ct) =>
-        _client.MergePatchAsync($"/apis/apps/v1/namespaces/{Namespace(set)}/replicasets/{Name(set)}", new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } }, ct);
+    private async Task<JsonObject> ScaleAsync(JsonObject d, JsonObject set, long replicas, CancellationToken ct)
+    {
+        var before = Long(set["spec"]?["replicas"], 1);
+        var scaled = await _client.MergePatchAsync($"/apis/apps/v1/namespaces/{Namespace(set)}/replicasets/{Name(set)}", new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } }, ct).ConfigureAwait(false);
+        if (before != replicas)
+        {
+            Events?.Record(d, "apps/v1", "Deployment", "Normal", "ScalingReplicaSet", $"Scaled {(replicas > before ? "up" : "down")} replica set {Name(set)} from {before} to {replicas}");
+        }
+        return scaled;
+    }
 
     private async Task WriteStatusAsync(JsonObject d, JsonObject? newSet, List<JsonObject> sets, long replicas, CancellationToken ct)
     {

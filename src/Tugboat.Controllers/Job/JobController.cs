@@ -34,6 +34,9 @@ public sealed class JobController : IReconciler
         _pods.Deleted += p => PodChanged(p, false);
     }
 
+    /// <summary>Where the events this controller records go (none when null).</summary>
+    public EventRecorder? Events { get; init; }
+
     public WorkQueue<string> Queue { get; }
 
     public IReadOnlyList<Informer> Informers => [_jobs, _pods];
@@ -141,10 +144,12 @@ public sealed class JobController : IReconciler
         if (failure is not null)
         {
             var parts = failure.Split('|');
+            Events?.Record(job, "batch/v1", "Job", "Warning", parts[0], parts[1]);
             conditions.Add(new JsonObject { ["type"] = "Failed", ["status"] = "True", ["lastProbeTime"] = Stamp(now), ["lastTransitionTime"] = Stamp(now), ["reason"] = parts[0], ["message"] = parts[1] });
         }
         if (complete)
         {
+            Events?.Record(job, "batch/v1", "Job", "Normal", "Completed", "Job completed");
             conditions.Add(new JsonObject { ["type"] = "Complete", ["status"] = "True", ["lastProbeTime"] = Stamp(now), ["lastTransitionTime"] = Stamp(now) });
             next["completionTime"] = Stamp(now);
         }
@@ -209,13 +214,14 @@ public sealed class JobController : IReconciler
                 c["env"] = env;
             }
         }
-        await _client.CreateAsync($"/api/v1/namespaces/{Namespace(job)}/pods", new JsonObject
+        var created = await _client.CreateAsync($"/api/v1/namespaces/{Namespace(job)}/pods", new JsonObject
         {
             ["apiVersion"] = "v1",
             ["kind"] = "Pod",
             ["metadata"] = metadata,
             ["spec"] = spec,
         }, ct).ConfigureAwait(false);
+        Events?.Record(job, "batch/v1", "Job", "Normal", "SuccessfulCreate", $"Created pod: {Name(created)}");
     }
 
     private async Task DeletePodAsync(JsonObject pod, CancellationToken ct)

@@ -45,6 +45,9 @@ public sealed partial class ReplicaSetController : IReconciler
         _pods.Deleted += p => PodChanged(p, added: false);
     }
 
+    /// <summary>Where the events this controller records go (none when null).</summary>
+    public EventRecorder? Events { get; init; }
+
     public WorkQueue<string> Queue { get; }
 
     public IReadOnlyList<Informer> Informers => [_sets, _pods];
@@ -153,7 +156,8 @@ public sealed partial class ReplicaSetController : IReconciler
             };
             try
             {
-                await _client.CreateAsync($"/api/v1/namespaces/{ns}/pods", pod, ct).ConfigureAwait(false);
+                var created = await _client.CreateAsync($"/api/v1/namespaces/{ns}/pods", pod, ct).ConfigureAwait(false);
+                Events?.Record(set, "apps/v1", "ReplicaSet", "Normal", "SuccessfulCreate", $"Created pod: {Name(created)}");
             }
             catch (ApiError e)
             {
@@ -186,6 +190,10 @@ public sealed partial class ReplicaSetController : IReconciler
             try
             {
                 await _client.DeleteAsync($"/api/v1/namespaces/{ns}/pods/{pod["metadata"]!["name"]}", null, ct).ConfigureAwait(false);
+                if (_sets.Get(key) is { } owner)
+                {
+                    Events?.Record(owner, "apps/v1", "ReplicaSet", "Normal", "SuccessfulDelete", $"Deleted pod: {Name(pod)}");
+                }
             }
             catch (ApiError e) when (e.IsNotFound)
             {

@@ -41,6 +41,9 @@ public sealed class StatefulSetController : IReconciler
         _pods.Deleted += p => PodChanged(p, false);
     }
 
+    /// <summary>Where the events this controller records go (none when null).</summary>
+    public EventRecorder? Events { get; init; }
+
     public WorkQueue<string> Queue { get; }
 
     public IReadOnlyList<Informer> Informers => [_sets, _pods, _revisions];
@@ -224,6 +227,7 @@ public sealed class StatefulSetController : IReconciler
                 },
                 ["spec"] = spec,
             }, ct).ConfigureAwait(false);
+            Events?.Record(set, "apps/v1", "StatefulSet", "Normal", "SuccessfulCreate", $"create Pod {podName} in StatefulSet {Name(set)} successful");
         }
         catch (ApiError)
         {
@@ -269,6 +273,10 @@ public sealed class StatefulSetController : IReconciler
         try
         {
             await _client.DeleteAsync($"/api/v1/namespaces/{ns}/pods/{Name(pod)}", null, ct).ConfigureAwait(false);
+            if (_sets.Get(key) is { } set)
+            {
+                Events?.Record(set, "apps/v1", "StatefulSet", "Normal", "SuccessfulDelete", $"delete Pod {Name(pod)} in StatefulSet {Name(set)} successful");
+            }
         }
         catch (ApiError e) when (e.IsNotFound)
         {
