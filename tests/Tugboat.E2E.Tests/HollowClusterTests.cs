@@ -347,6 +347,30 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task TopologySpreadConstraintsPlacePodsEvenly()
+    {
+        var k = K;
+        (await k.RunAsync("create", "namespace", "spread")).Ok();
+        (await k.RunWithInputAsync("""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: even}
+            spec:
+              replicas: 6
+              selector: {matchLabels: {app: even}}
+              template:
+                metadata: {labels: {app: even}}
+                spec:
+                  topologySpreadConstraints:
+                  - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: even}}}
+                  containers: [{name: c, image: nginx}]
+            """, "apply", "-n", "spread", "-f", "-")).Ok();
+        (await k.RunAsync("rollout", "status", "deploy/even", "-n", "spread", "--timeout=60s")).Ok();
+        var perNode = (await PodsAsync("spread", "app=even")).GroupBy(p => p["spec"]!["nodeName"]!.GetValue<string>()).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal([2, 2, 2], perNode.Values.Order());
+    }
+
+    [Fact]
     public async Task OneControllerManagerLeadsThroughItsLease()
     {
         var lease = JsonNode.Parse((await K.RunAsync("get", "lease", "tug-controller-manager", "-n", "kube-system", "-o", "json")).Ok().Out)!;

@@ -5,6 +5,7 @@ using Tugboat.Scheduler.Plugins.NodePorts;
 using Tugboat.Scheduler.Plugins.NodeResourcesBalancedAllocation;
 using Tugboat.Scheduler.Plugins.NodeResourcesFit;
 using Tugboat.Scheduler.Plugins.NodeUnschedulable;
+using Tugboat.Scheduler.Plugins.PodTopologySpread;
 using Tugboat.Scheduler.Plugins.TaintToleration;
 
 namespace Tugboat.Scheduler.Framework;
@@ -28,6 +29,7 @@ public sealed class Profile
         [nameof(NodeAffinity)] = () => new NodeAffinity(),
         [nameof(NodePorts)] = () => new NodePorts(),
         [nameof(NodeResourcesFit)] = () => new NodeResourcesFit(),
+        [nameof(PodTopologySpread)] = () => new PodTopologySpread(),
         [nameof(InterPodAffinity)] = () => new InterPodAffinity(),
         [nameof(NodeResourcesBalancedAllocation)] = () => new NodeResourcesBalancedAllocation(),
     };
@@ -38,6 +40,7 @@ public sealed class Profile
         [nameof(TaintToleration)] = 3,
         [nameof(NodeAffinity)] = 2,
         [nameof(InterPodAffinity)] = 2,
+        [nameof(PodTopologySpread)] = 2,
         [nameof(NodeResourcesFit)] = 1,
         [nameof(NodeResourcesBalancedAllocation)] = 1,
     };

@@ -7,6 +7,7 @@ using Tugboat.Scheduler.Plugins.NodePorts;
 using Tugboat.Scheduler.Plugins.NodeResourcesBalancedAllocation;
 using Tugboat.Scheduler.Plugins.NodeResourcesFit;
 using Tugboat.Scheduler.Plugins.NodeUnschedulable;
+using Tugboat.Scheduler.Plugins.PodTopologySpread;
 using Tugboat.Scheduler.Plugins.TaintToleration;
 
 namespace Tugboat.Scheduler.Tests.Plugins;
@@ -172,6 +173,37 @@ public sealed class PluginTests
         // An existing pod's anti-affinity keeps matching pods out of its domain.
         b1.AddPod(Pod("""{"affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"labelSelector":{"matchLabels":{"tier":"cache"}},"topologyKey":"zone"}]}}}""", """{"name":"lonely","namespace":"default","uid":"l"}"""));
         Assert.Equal([true, true, false], Run(Pod("{}", """{"name":"c","namespace":"default","uid":"c","labels":{"tier":"cache"}}""")));
+    }
+
+    [Fact]
+    public void TopologySpreadBoundsTheSkewAndPrefersEmptierDomains()
+    {
+        NodeInfo N(string name, string? zone) => new(JsonNode.Parse(
+            "{\"metadata\":{\"name\":\"" + name + "\",\"labels\":" + (zone is null ? "{}" : "{\"zone\":\"" + zone + "\"}") + "}}")!.AsObject());
+        var a1 = N("a1", "a");
+        var a2 = N("a2", "a");
+        var b1 = N("b1", "b");
+        var bare = N("x", null);
+        a1.AddPod(Pod("{}", """{"name":"w1","namespace":"default","uid":"w1","labels":{"app":"web"}}"""));
+        a1.AddPod(Pod("{}", """{"name":"w2","namespace":"default","uid":"w2","labels":{"app":"web"}}"""));
+        NodeInfo[] nodes = [a1, a2, b1, bare];
+        var meta = """{"name":"w3","namespace":"default","uid":"w3","labels":{"app":"web"}}""";
+        var hard = Pod("""{"topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule","labelSelector":{"matchLabels":{"app":"web"}}}]}""", meta);
+        var plugin = new PodTopologySpread();
+        var state = new CycleState();
+        Assert.True(plugin.PreFilter(state, hard, nodes).IsSuccess);
+        var results = nodes.Select(n => plugin.Filter(state, hard, n)).ToList();
+        Assert.Equal([PodTopologySpread.Reason, PodTopologySpread.Reason, null, PodTopologySpread.MissingLabelReason], results.Select(r => r.IsSuccess ? null : r.Reason));
+        Assert.Equal(StatusCode.UnschedulableAndUnresolvable, results[3].Code);
+
+        var soft = Pod("""{"topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"ScheduleAnyway","labelSelector":{"matchLabels":{"app":"web"}}}]}""", meta);
+        state = new CycleState();
+        plugin.PreScore(state, soft, [a1, a2, b1]);
+        long[] scores = [plugin.Score(state, soft, a1), plugin.Score(state, soft, a2), plugin.Score(state, soft, b1)];
+        plugin.Normalize(state, soft, scores);
+        Assert.True(scores[2] > scores[0]);
+        Assert.Equal(scores[0], scores[1]);
+        Assert.Equal(100, scores[2]);
     }
 
     [Fact]

@@ -1,0 +1,133 @@
+using System.Text.Json.Nodes;
+using Tugboat.Api.Meta;
+using Tugboat.Scheduler.Framework;
+
+namespace Tugboat.Scheduler.Plugins.PodTopologySpread;
+
+/// <summary>
+/// spec.topologySpreadConstraints: pods matching a constraint's selector are counted per topology domain (the value of
+/// the node label <c>topologyKey</c>) over the nodes the pod could go to (its node selector and required affinity —
+/// upstream's default nodeAffinityPolicy Honor; taints ignored — nodeTaintsPolicy Ignore). DoNotSchedule constraints
+/// filter out a node whose domain would exceed <c>maxSkew</c> over the least-populated domain (taken as 0 while fewer
+/// than <c>minDomains</c> domains exist); ScheduleAnyway constraints score domains with fewer matching pods higher.
+/// Constraints upstream's scheduler derives when a pod has none (system defaults) are not applied.
+/// </summary>
+public sealed class PodTopologySpread : IPreFilterPlugin, IFilterPlugin, IPreScorePlugin, IScorePlugin
+{
+    public const string Reason = "node(s) didn't match pod topology spread constraints";
+    public const string MissingLabelReason = "node(s) didn't match pod topology spread constraints (missing required label)";
+    private const string FilterKey = "PodTopologySpread/filter";
+    private const string ScoreKey = "PodTopologySpread/score";
+
+    public string Name => nameof(PodTopologySpread);
+
+    private sealed record Constraint(string TopologyKey, int MaxSkew, int MinDomains, LabelSelector Selector, bool SelfMatch, Dictionary<string, int> Counts);
+
+    private static List<Constraint> Constraints(PodInfo pod, IReadOnlyList<NodeInfo> nodes, string when)
+    {
+        var result = new List<Constraint>();
+        var affinity = new NodeAffinity.NodeAffinity();
+        var eligible = nodes.Where(n => affinity.Filter(new CycleState(), pod, n).IsSuccess).ToList();
+        foreach (var c in pod.Spec["topologySpreadConstraints"]?.AsArray().OfType<JsonObject>() ?? [])
+        {
+            if ((c["whenUnsatisfiable"]?.GetValue<string>() ?? "DoNotSchedule") != when || c["topologyKey"]?.GetValue<string>() is not { Length: > 0 } key)
+            {
+                continue;
+            }
+            var selector = c["labelSelector"] is JsonObject s ? LabelSelector.FromJson(s) : LabelSelector.Parse("__never__ in (x)");
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var node in eligible)
+            {
+                if (!node.Labels.TryGetValue(key, out var domain))
+                {
+                    continue;
+                }
+                counts[domain] = counts.GetValueOrDefault(domain) + node.Pods.Count(p => p.Namespace == pod.Namespace && selector.Matches(p.Labels));
+            }
+            var maxSkew = c["maxSkew"] is JsonValue m && m.TryGetValue<int>(out var ms) ? ms : 1;
+            var minDomains = c["minDomains"] is JsonValue d && d.TryGetValue<int>(out var md) ? md : 1;
+            result.Add(new Constraint(key, maxSkew, minDomains, selector, selector.Matches(pod.Labels), counts));
+        }
+        return result;
+    }
+
+    public Status PreFilter(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes)
+    {
+        if (pod.Spec["topologySpreadConstraints"] is JsonArray { Count: > 0 })
+        {
+            state.Write(FilterKey, Constraints(pod, nodes, "DoNotSchedule"));
+        }
+        return Status.Success;
+    }
+
+    public Status Filter(CycleState state, PodInfo pod, NodeInfo node)
+    {
+        if (state.Read<List<Constraint>>(FilterKey) is not { Count: > 0 } constraints)
+        {
+            return Status.Success;
+        }
+        foreach (var c in constraints)
+        {
+            if (!node.Labels.TryGetValue(c.TopologyKey, out var domain))
+            {
+                return Status.Unresolvable(MissingLabelReason);
+            }
+            var min = c.Counts.Count < c.MinDomains || c.Counts.Count == 0 ? 0 : c.Counts.Values.Min();
+            var skew = c.Counts.GetValueOrDefault(domain) + (c.SelfMatch ? 1 : 0) - min;
+            if (skew > c.MaxSkew)
+            {
+                return Status.Unschedulable(Reason);
+            }
+        }
+        return Status.Success;
+    }
+
+    public void PreScore(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes)
+    {
+        if (pod.Spec["topologySpreadConstraints"] is JsonArray { Count: > 0 })
+        {
+            state.Write(ScoreKey, Constraints(pod, nodes, "ScheduleAnyway"));
+        }
+    }
+
+    /// <summary>The matching pods in the node's domains; fewer is better after normalization.</summary>
+    public long Score(CycleState state, PodInfo pod, NodeInfo node)
+    {
+        if (state.Read<List<Constraint>>(ScoreKey) is not { Count: > 0 } constraints)
+        {
+            return 0;
+        }
+        long score = 0;
+        foreach (var c in constraints)
+        {
+            if (node.Labels.TryGetValue(c.TopologyKey, out var domain))
+            {
+                // Upstream weighs each constraint by log(number of domains + 2), so that wide topologies count more.
+                score += (long)(c.Counts.GetValueOrDefault(domain) * Math.Log(c.Counts.Count + 2) * 100);
+            }
+        }
+        return score;
+    }
+
+    public void Normalize(CycleState state, PodInfo pod, Span<long> scores)
+    {
+        if (state.Read<List<Constraint>>(ScoreKey) is not { Count: > 0 } || scores.Length == 0)
+        {
+            for (var i = 0; i < scores.Length; i++)
+            {
+                scores[i] = 0;
+            }
+            return;
+        }
+        long min = long.MaxValue, max = long.MinValue;
+        foreach (var s in scores)
+        {
+            min = Math.Min(min, s);
+            max = Math.Max(max, s);
+        }
+        for (var i = 0; i < scores.Length; i++)
+        {
+            scores[i] = max == 0 ? IScorePlugin.MaxNodeScore : IScorePlugin.MaxNodeScore * (max + min - scores[i]) / max;
+        }
+    }
+}
