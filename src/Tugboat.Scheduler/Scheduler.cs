@@ -22,6 +22,7 @@ public sealed partial class Scheduler
     private readonly Dictionary<string, NodeInfo> _nodes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _podNodes = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _binds = new(64);
+    private readonly Dictionary<string, Dictionary<string, PodInfo>> _nominated = new(StringComparer.Ordinal);
     private List<NodeInfo>? _snapshot;
     private int _start;
 
@@ -107,6 +108,7 @@ public sealed partial class Scheduler
             var freed = false;
             lock (_cacheLock)
             {
+                Nominate(info, null);
                 if (IsTerminal(pod))
                 {
                     freed = Forget(info.Uid);
@@ -129,6 +131,13 @@ public sealed partial class Scheduler
             _queue.Delete(info.Key);
             return;
         }
+        if (pod["status"]?["nominatedNodeName"]?.GetValue<string>() is { Length: > 0 } nominatedNode)
+        {
+            lock (_cacheLock)
+            {
+                Nominate(info, nominatedNode);
+            }
+        }
         // Our own status writes (the PodScheduled condition) must not retry a parked pod; spec or label changes do.
         var changed = old is null || !JsonNode.DeepEquals(old["spec"], pod["spec"]) || !JsonNode.DeepEquals(old["metadata"]?["labels"], pod["metadata"]?["labels"]);
         _queue.Add(info, changed);
@@ -141,11 +150,48 @@ public sealed partial class Scheduler
         bool freed;
         lock (_cacheLock)
         {
+            Nominate(info, null);
             freed = Forget(info.Uid);
         }
         if (freed)
         {
             _queue.MoveAllToActive();
+        }
+    }
+
+    /// <summary>The node with the nominated pods of at least <paramref name="pod"/>'s priority counted on it.</summary>
+    private NodeInfo WithNominated(PodInfo pod, NodeInfo node)
+    {
+        if (!_nominated.TryGetValue(node.Name, out var pods) || pods.Count == 0)
+        {
+            return node;
+        }
+        var extra = pods.Values.Where(p => p.Uid != pod.Uid && p.Priority >= pod.Priority).ToList();
+        if (extra.Count == 0)
+        {
+            return node;
+        }
+        var view = node.WithNode(node.Node);
+        foreach (var p in extra)
+        {
+            view.AddPod(p);
+        }
+        return view;
+    }
+
+    private void Nominate(PodInfo pod, string? node)
+    {
+        foreach (var pods in _nominated.Values)
+        {
+            pods.Remove(pod.Uid);
+        }
+        if (node is not null)
+        {
+            if (!_nominated.TryGetValue(node, out var pods))
+            {
+                _nominated[node] = pods = new Dictionary<string, PodInfo>(StringComparer.Ordinal);
+            }
+            pods[pod.Uid] = pod;
         }
     }
 
@@ -168,7 +214,11 @@ public sealed partial class Scheduler
         lock (_cacheLock)
         {
             _snapshot ??= [.. _nodes.Values.OrderBy(n => n.Name, StringComparer.Ordinal)];
-            result = _profile.Schedule(pod, _snapshot, ref _start);
+            result = _profile.Schedule(pod, _snapshot, ref _start, WithNominated);
+            if (result.Nominated is { } target)
+            {
+                Nominate(pod, target.Name);
+            }
             if (result.Node is { } chosen)
             {
                 // Assume: count the pod on the node now, so the next pod sees it, before the binding is confirmed.
@@ -180,6 +230,10 @@ public sealed partial class Scheduler
         {
             _queue.Failed(pod.Key, park: true);
             _ = ReportUnschedulableAsync(pod, result.FailureMessage!, ct);
+            if (result.Nominated is { } nominated)
+            {
+                _ = PreemptAsync(pod, nominated.Name, result.Victims, ct);
+            }
             return;
         }
         _ = BindAsync(pod, result.Node.Name, ct);
@@ -219,6 +273,33 @@ public sealed partial class Scheduler
         finally
         {
             _binds.Release();
+        }
+    }
+
+    /// <summary>Nominates the node for the pod and deletes the victims; the pod is retried when they are gone.</summary>
+    private async Task PreemptAsync(PodInfo pod, string node, IReadOnlyList<PodInfo> victims, CancellationToken ct)
+    {
+        try
+        {
+            await _client.MergePatchAsync($"/api/v1/namespaces/{pod.Namespace}/pods/{pod.Name}/status", new JsonObject
+            {
+                ["status"] = new JsonObject { ["nominatedNodeName"] = node },
+            }, ct).ConfigureAwait(false);
+            foreach (var victim in victims)
+            {
+                try
+                {
+                    await _client.DeleteAsync($"/api/v1/namespaces/{victim.Namespace}/pods/{victim.Name}", null, ct).ConfigureAwait(false);
+                    _recorder.Record(victim.Pod, "v1", "Pod", "Normal", "Preempted", $"Preempted by pod {pod.Uid} on node {node}");
+                }
+                catch (ApiError e) when (e.IsNotFound)
+                {
+                }
+            }
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && e is ApiError or HttpRequestException)
+        {
+            LogStatusFailed(pod.Key, e.Message);
         }
     }
 

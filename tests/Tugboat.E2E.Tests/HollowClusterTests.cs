@@ -121,7 +121,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
                   nodeSelector: {kubernetes.io/hostname: hollow-0}
                   containers: [{name: c, image: nginx}]
                 """, "apply", "-n", "sched", "-f", "-")).Ok();
-            const string expected = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 node(s) didn't match Pod's node affinity/selector.";
+            const string expected = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
             var condition = await WaitForAsync(async () =>
             {
                 var c = JsonNode.Parse((await k.RunAsync("get", "pod", "pinned", "-n", "sched", "-o", "json")).Ok().Out)!["status"]?["conditions"]?.AsArray()
@@ -152,7 +152,8 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
                 .FirstOrDefault(c => c?["type"]?.GetValue<string>() == "PodScheduled");
             return c?["status"]?.GetValue<string>() == "False" ? c : null;
         });
-        Assert.Equal("0/3 nodes are available: 3 Insufficient cpu.", big["message"]!.GetValue<string>());
+        Assert.Equal("0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.", big["message"]!.GetValue<string>());
+        (await k.RunAsync("delete", "pod", "big", "-n", "sched")).Ok();
     }
 
     [Fact]
@@ -368,6 +369,54 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         (await k.RunAsync("rollout", "status", "deploy/even", "-n", "spread", "--timeout=60s")).Ok();
         var perNode = (await PodsAsync("spread", "app=even")).GroupBy(p => p["spec"]!["nodeName"]!.GetValue<string>()).ToDictionary(g => g.Key, g => g.Count());
         Assert.Equal([2, 2, 2], perNode.Values.Order());
+    }
+
+    [Fact]
+    public async Task HigherPriorityPodsPreemptLowerOnes()
+    {
+        var k = K;
+        (await k.RunAsync("create", "namespace", "prio")).Ok();
+        try
+        {
+            (await k.RunWithInputAsync("""
+                apiVersion: scheduling.k8s.io/v1
+                kind: PriorityClass
+                metadata: {name: urgent}
+                value: 1000
+                ---
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: filler}
+                spec:
+                  replicas: 3
+                  selector: {matchLabels: {app: filler}}
+                  template:
+                    metadata: {labels: {app: filler}}
+                    spec:
+                      containers: [{name: c, image: nginx, resources: {requests: {cpu: "3"}}}]
+                """, "apply", "-n", "prio", "-f", "-")).Ok();
+            (await k.RunAsync("rollout", "status", "deploy/filler", "-n", "prio", "--timeout=60s")).Ok();
+            Assert.Contains("is forbidden: no PriorityClass with name missing was found", (await k.RunAsync("run", "nope", "-n", "prio", "--image=nginx", "--overrides", """{"spec":{"priorityClassName":"missing"}}""")).Fails().Err);
+
+            (await k.RunAsync("run", "vip", "-n", "prio", "--image=nginx", "--overrides", """{"spec":{"priorityClassName":"urgent","containers":[{"name":"vip","image":"nginx","resources":{"requests":{"cpu":"2"}}}]}}""")).Ok();
+            Assert.Equal("1000", (await k.RunAsync("get", "pod", "vip", "-n", "prio", "-o", "jsonpath={.spec.priority}")).Ok().Out);
+            Assert.Contains("condition met", (await k.RunAsync("wait", "pod/vip", "-n", "prio", "--for=condition=Ready", "--timeout=60s")).Ok().Out);
+            var vipNode = (await k.RunAsync("get", "pod", "vip", "-n", "prio", "-o", "jsonpath={.spec.nodeName}")).Ok().Out;
+            var events = (await k.RunAsync("get", "events", "-n", "prio", "--field-selector", "reason=Preempted", "-o", "jsonpath={.items[*].message}")).Ok().Out;
+            Assert.Matches($"Preempted by pod [0-9a-f-]+ on node {vipNode}", events);
+            // The preempted filler's replacement no longer fits and cannot preempt anything itself.
+            await WaitForAsync(async () =>
+            {
+                var pending = (await PodsAsync("prio", "app=filler")).Where(p => p["spec"]?["nodeName"] is null).ToList();
+                var message = pending.SelectMany(p => p["status"]?["conditions"]?.AsArray() ?? []).FirstOrDefault(c => c?["type"]?.GetValue<string>() == "PodScheduled")?["message"]?.GetValue<string>();
+                return message?.Contains("Insufficient cpu", StringComparison.Ordinal) == true && message.Contains("No preemption victims found for incoming pod", StringComparison.Ordinal) ? new JsonObject() : null;
+            });
+        }
+        finally
+        {
+            await k.RunAsync("delete", "namespace", "prio", "--wait=false");
+            await k.RunAsync("delete", "priorityclass", "urgent");
+        }
     }
 
     [Fact]

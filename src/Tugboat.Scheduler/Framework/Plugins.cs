@@ -36,3 +36,13 @@ public interface IScorePlugin : IPlugin
     {
     }
 }
+
+/// <summary>What a post-filter (preemption) found for a pod no node fits: a node that would fit once victims go.</summary>
+public sealed record PostFilterResult(NodeInfo? Node, IReadOnlyList<PodInfo> Victims, string Message);
+
+/// <summary>Runs when no node fits the pod, with every node's filter status (e.g. preemption).</summary>
+public interface IPostFilterPlugin : IPlugin
+{
+    /// <param name="fits">Runs the profile's filters for the pod against a node (or a copy of one with pods removed).</param>
+    PostFilterResult PostFilter(CycleState state, PodInfo pod, IReadOnlyList<(NodeInfo Node, Status Status)> failed, Func<NodeInfo, bool> fits);
+}

@@ -1,3 +1,4 @@
+using Tugboat.Scheduler.Plugins.DefaultPreemption;
 using Tugboat.Scheduler.Plugins.InterPodAffinity;
 using Tugboat.Scheduler.Plugins.NodeAffinity;
 using Tugboat.Scheduler.Plugins.NodeName;
@@ -10,8 +11,13 @@ using Tugboat.Scheduler.Plugins.TaintToleration;
 
 namespace Tugboat.Scheduler.Framework;
 
-/// <summary>What one scheduling attempt decided: a node, or why none.</summary>
-public sealed record ScheduleResult(NodeInfo? Node, string? FailureMessage, bool Unresolvable, int EvaluatedNodes, int FeasibleNodes);
+/// <summary>What one scheduling attempt decided: a node, or why none (and, after preemption, a nominated node and its victims).</summary>
+public sealed record ScheduleResult(NodeInfo? Node, string? FailureMessage, bool Unresolvable, int EvaluatedNodes, int FeasibleNodes)
+{
+    public NodeInfo? Nominated { get; init; }
+
+    public IReadOnlyList<PodInfo> Victims { get; init; } = [];
+}
 
 /// <summary>
 /// A scheduling profile: the enabled plugins per extension point and the weights of the scoring ones, run as
@@ -32,6 +38,7 @@ public sealed class Profile
         [nameof(PodTopologySpread)] = () => new PodTopologySpread(),
         [nameof(InterPodAffinity)] = () => new InterPodAffinity(),
         [nameof(NodeResourcesBalancedAllocation)] = () => new NodeResourcesBalancedAllocation(),
+        [nameof(DefaultPreemption)] = () => new DefaultPreemption(),
     };
 
     /// <summary>Upstream's default score weights.</summary>
@@ -48,6 +55,7 @@ public sealed class Profile
     private readonly List<IPreFilterPlugin> _preFilters = [];
     private readonly List<IFilterPlugin> _filters = [];
     private readonly List<IPreScorePlugin> _preScores = [];
+    private readonly List<IPostFilterPlugin> _postFilters = [];
     private readonly List<(IScorePlugin Plugin, int Weight)> _scores = [];
     private readonly Random _random = new();
 
@@ -68,6 +76,10 @@ public sealed class Profile
             if (plugin is IPreScorePlugin ps)
             {
                 _preScores.Add(ps);
+            }
+            if (plugin is IPostFilterPlugin post)
+            {
+                _postFilters.Add(post);
             }
             if (plugin is IScorePlugin s)
             {
@@ -95,8 +107,29 @@ public sealed class Profile
         return Math.Max(100, nodes * percentage / 100);
     }
 
+    /// <summary>"3 Insufficient cpu, 1 node(s) …": each reason with its count, sorted as strings, as upstream prints them.</summary>
+    public static string Histogram(IEnumerable<string> reasons) =>
+        string.Join(", ", reasons.GroupBy(r => r).Select(g => $"{g.Count()} {g.Key}").Order(StringComparer.Ordinal));
+
+    private Status RunFilters(CycleState state, PodInfo pod, NodeInfo node)
+    {
+        foreach (var filter in _filters)
+        {
+            var status = filter.Filter(state, pod, node);
+            if (!status.IsSuccess)
+            {
+                return status.Reason is null ? status with { Reason = filter.Name } : status;
+            }
+        }
+        return Status.Success;
+    }
+
     /// <summary>Picks a node for <paramref name="pod"/> among <paramref name="nodes"/>, starting the search at <paramref name="start"/> (advanced for the next pod).</summary>
-    public ScheduleResult Schedule(PodInfo pod, IReadOnlyList<NodeInfo> nodes, ref int start)
+    /// <param name="nominated">
+    /// The node as the pod must see it: with the pods of at least its priority that preemption nominated to it
+    /// (upstream counts them so that a lower-priority pod does not take the room made for them).
+    /// </param>
+    public ScheduleResult Schedule(PodInfo pod, IReadOnlyList<NodeInfo> nodes, ref int start, Func<PodInfo, NodeInfo, NodeInfo>? nominated = null)
     {
         if (nodes.Count == 0)
         {
@@ -113,36 +146,38 @@ public sealed class Profile
         }
         var want = FeasibleNodesToFind(nodes.Count);
         var feasible = new List<NodeInfo>(Math.Min(want, nodes.Count));
-        Dictionary<string, int>? reasons = null;
-        var unresolvable = true;
+        var failed = new List<(NodeInfo Node, Status Status)>();
         var evaluated = 0;
         for (; evaluated < nodes.Count && feasible.Count < want; evaluated++)
         {
             var node = nodes[(start + evaluated) % nodes.Count];
-            var fits = true;
-            foreach (var filter in _filters)
-            {
-                var status = filter.Filter(state, pod, node);
-                if (!status.IsSuccess)
-                {
-                    reasons ??= new Dictionary<string, int>(StringComparer.Ordinal);
-                    reasons[status.Reason ?? filter.Name] = reasons.GetValueOrDefault(status.Reason ?? filter.Name) + 1;
-                    unresolvable &= status.Code == StatusCode.UnschedulableAndUnresolvable;
-                    fits = false;
-                    break;
-                }
-            }
-            if (fits)
+            var status = RunFilters(state, pod, nominated?.Invoke(pod, node) ?? node);
+            if (status.IsSuccess)
             {
                 feasible.Add(node);
+            }
+            else
+            {
+                failed.Add((node, status));
             }
         }
         start = (start + evaluated) % nodes.Count;
         if (feasible.Count == 0)
         {
-            // Upstream's FitError: the reasons counted over all nodes, each as "<count> <reason>", sorted as strings.
-            var histogram = reasons!.Select(r => $"{r.Value} {r.Key}").Order(StringComparer.Ordinal);
-            return new ScheduleResult(null, $"0/{nodes.Count} nodes are available: {string.Join(", ", histogram)}.", unresolvable, evaluated, 0);
+            // Upstream's FitError: the reasons counted over all nodes, each as "<count> <reason>", sorted as strings,
+            // then what preemption found.
+            var message = $"0/{nodes.Count} nodes are available: {Histogram(failed.Select(f => f.Status.Reason!))}.";
+            var unresolvable = failed.All(f => f.Status.Code == StatusCode.UnschedulableAndUnresolvable);
+            foreach (var post in _postFilters)
+            {
+                var result = post.PostFilter(state, pod, failed, node => RunFilters(state, pod, node).IsSuccess);
+                if (result.Node is { } target)
+                {
+                    return new ScheduleResult(null, message, false, evaluated, 0) { Nominated = target, Victims = result.Victims };
+                }
+                message += " " + result.Message;
+            }
+            return new ScheduleResult(null, message, unresolvable, evaluated, 0);
         }
         if (feasible.Count == 1)
         {

@@ -218,9 +218,21 @@ public sealed class PluginTests
         var start = 0;
         var result = Profile.Default().Schedule(Pod(Requests("1500m", "0")), nodes, ref start);
         Assert.Null(result.Node);
-        Assert.Equal("0/3 nodes are available: 1 node(s) had untolerated taint {k: v}, 2 Insufficient cpu.", result.FailureMessage);
+        Assert.Equal("0/3 nodes are available: 1 node(s) had untolerated taint {k: v}, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.", result.FailureMessage);
         Assert.False(result.Unresolvable);
         Assert.Equal("n1", Profile.Default().Schedule(Pod(Requests("500m", "0")), nodes[..2], ref start).Node!.Name);
+
+        // A higher-priority pod preempts the fewest, least important pods that make room.
+        var full = Node("""{"metadata":{"name":"full"},"status":{"allocatable":{"cpu":"2","memory":"1Gi","pods":"10"}}}""");
+        full.AddPod(Pod(Requests("1", "0"), """{"name":"low","namespace":"default","uid":"low"}"""));
+        full.AddPod(Pod("{\"priority\":5," + Requests("1", "0")[1..], """{"name":"mid","namespace":"default","uid":"mid"}"""));
+        var preemptor = Pod("{\"priority\":10," + Requests("1", "0")[1..]);
+        var preempted = Profile.Default().Schedule(preemptor, [full], ref start);
+        Assert.Null(preempted.Node);
+        Assert.Equal("full", preempted.Nominated!.Name);
+        Assert.Equal(["low"], preempted.Victims.Select(v => v.Name));
+        var never = Pod("{\"priority\":10,\"preemptionPolicy\":\"Never\"," + Requests("1", "0")[1..]);
+        Assert.EndsWith("preemption: not eligible due to preemptionPolicy=Never.", Profile.Default().Schedule(never, [full], ref start).FailureMessage);
 
         Assert.Equal(50, Profile.FeasibleNodesToFind(50));
         Assert.Equal(100, Profile.FeasibleNodesToFind(150));

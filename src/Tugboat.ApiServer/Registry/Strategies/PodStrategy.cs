@@ -50,6 +50,43 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
         spec["tolerations"] = tolerations;
     }
 
+    /// <summary>Upstream's built-in priority classes, which exist in every cluster.</summary>
+    private static readonly Dictionary<string, int> SystemPriorities = new(StringComparer.Ordinal)
+    {
+        ["system-cluster-critical"] = 2_000_000_000,
+        ["system-node-critical"] = 2_000_001_000,
+    };
+
+    /// <summary>
+    /// Upstream's Priority admission on create: a pod naming a PriorityClass gets its value as spec.priority and its
+    /// preemptionPolicy; naming a class that does not exist is forbidden.
+    /// </summary>
+    public override async Task AllocateAsync(JsonObject obj, JsonObject? old, RequestContext ctx)
+    {
+        if (old is not null || obj.Str("spec", "priorityClassName") is not { Length: > 0 } className)
+        {
+            return;
+        }
+        var spec = obj.Ensure("spec");
+        if (SystemPriorities.TryGetValue(className, out var system))
+        {
+            spec["priority"] = system;
+            return;
+        }
+        var classes = ctx.Registry.Catalog.Get("scheduling.k8s.io", "PriorityClass");
+        var entry = await ctx.Registry.GetAsync(classes, null, className).ConfigureAwait(false);
+        if (entry is null)
+        {
+            throw ApiException.Forbidden("pods", obj.Str("metadata", "name") ?? string.Empty, $"pods \"{obj.Str("metadata", "name")}\" is forbidden: no PriorityClass with name {className} was found");
+        }
+        var priorityClass = ObjectCodec.Decode(entry);
+        spec["priority"] = priorityClass.Long("value") ?? 0;
+        if (priorityClass.Str("preemptionPolicy") is { } policy)
+        {
+            spec["preemptionPolicy"] = policy;
+        }
+    }
+
     public override void Default(JsonObject obj)
     {
         var spec = obj.Ensure("spec");
