@@ -112,6 +112,12 @@ try
 
     // LIST of many pods.
     await clients[0].PostAsync("/api/v1/namespaces", Content("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"pods\"}}"));
+    // The pods are bound to these nodes (registered as records; nothing runs): pods of unknown nodes would be collected.
+    for (var n = 0; n < 50; n++)
+    {
+        using var r = await clients[0].PostAsync("/api/v1/nodes", Content($"{{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{{\"name\":\"node-{n}\"}}}}"));
+        r.EnsureSuccessStatusCode();
+    }
     next = -1;
     await Task.WhenAll(clients.Select(c => Task.Run(async () =>
     {

@@ -12,7 +12,7 @@ namespace Tugboat.Controllers.NodeLifecycle;
 /// NoExecute; <c>not-ready</c> ones for a node that reports Ready=False). Pods on a node with NoExecute taints they do
 /// not tolerate are evicted at once; those that tolerate them for <c>tolerationSeconds</c> are evicted when that runs
 /// out (every pod gets 300 s for not-ready and unreachable by default), so their controllers recreate them elsewhere.
-/// Pods bound to nodes that no longer exist are deleted (upstream's pod garbage collector).
+/// Pods bound to nodes that do not exist for 40 s are deleted (upstream's pod garbage collector and its quarantine).
 /// Keys are node names.
 /// </summary>
 public sealed class NodeLifecycleController : IReconciler
@@ -25,6 +25,7 @@ public sealed class NodeLifecycleController : IReconciler
     private readonly Informer _nodes;
     private readonly Informer _leases;
     private readonly Informer _pods;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _missingSince = new(StringComparer.Ordinal);
     private readonly object _indexLock = new();
     private readonly Dictionary<string, HashSet<string>> _podsByNode = new(StringComparer.Ordinal);
 
@@ -95,9 +96,20 @@ public sealed class NodeLifecycleController : IReconciler
         var node = _nodes.Get(name);
         if (node is null)
         {
+            // As upstream's pod garbage collector: a node must stay absent for a quarantine (upstream's fixed 40 s; here
+            // the node monitor grace period, 40 s by default) before its pods are deleted, so that pods bound just
+            // before their node registers are not lost.
+            var since = _missingSince.GetOrAdd(name, _ => DateTimeOffset.UtcNow);
+            var left = _gracePeriod - (DateTimeOffset.UtcNow - since);
+            if (left > TimeSpan.Zero)
+            {
+                Queue.AddAfter(name, left);
+                return;
+            }
             await DeleteOrphansAsync(name, ct).ConfigureAwait(false);
             return;
         }
+        _missingSince.TryRemove(name, out _);
         var now = DateTimeOffset.UtcNow;
         var conditions = node["status"]?["conditions"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
         var ready = conditions.FirstOrDefault(c => c["type"]?.GetValue<string>() == "Ready");
