@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Tugboat.Api.Meta;
 
 namespace Tugboat.Client;
 
@@ -18,7 +18,7 @@ public sealed class EventRecorder(ApiClient client, string component)
         var meta = involved["metadata"];
         var name = meta?["name"]?.GetValue<string>() ?? string.Empty;
         var ns = meta?["namespace"]?.GetValue<string>() ?? "default";
-        var now = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        var now = Times.Format(DateTimeOffset.UtcNow);
         _events.Writer.TryWrite(new JsonObject
         {
             ["apiVersion"] = "v1",

@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Meta;
 
 namespace Tugboat.Client;
 
@@ -100,8 +100,7 @@ public sealed class LeaderElection(ApiClient client, string ns, string name, str
         }
         var spec = lease?["spec"] as JsonObject;
         var holder = spec?["holderIdentity"]?.GetValue<string>();
-        var renewTime = spec?["renewTime"] is JsonValue v && v.TryGetValue<string>(out var s)
-            && DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? t : DateTimeOffset.MinValue;
+        var renewTime = Times.Parse(spec?["renewTime"]) ?? DateTimeOffset.MinValue;
         var duration = TimeSpan.FromSeconds(spec?["leaseDurationSeconds"]?.GetValue<int>() ?? 0);
         if (lease is not null && !string.IsNullOrEmpty(holder) && holder != identity && renewTime + duration > now)
         {
@@ -112,8 +111,8 @@ public sealed class LeaderElection(ApiClient client, string ns, string name, str
         {
             ["holderIdentity"] = identity,
             ["leaseDurationSeconds"] = (int)LeaseDuration.TotalSeconds,
-            ["acquireTime"] = holder == identity ? spec?["acquireTime"]?.DeepClone() : MicroTime(now),
-            ["renewTime"] = MicroTime(now),
+            ["acquireTime"] = holder == identity ? spec?["acquireTime"]?.DeepClone() : Times.FormatMicro(now),
+            ["renewTime"] = Times.FormatMicro(now),
             ["leaseTransitions"] = holder == identity || lease is null ? transitions : transitions + 1,
         };
         try
@@ -141,6 +140,4 @@ public sealed class LeaderElection(ApiClient client, string ns, string name, str
             return false;
         }
     }
-
-    private static string MicroTime(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
 }

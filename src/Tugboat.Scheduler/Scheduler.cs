@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
+using Tugboat.Api.Meta;
 using Tugboat.Client;
 using Tugboat.Scheduler.Framework;
 
@@ -322,7 +323,7 @@ public sealed partial class Scheduler
                         ["type"] = "PodScheduled",
                         ["status"] = "False",
                         ["lastProbeTime"] = null,
-                        ["lastTransitionTime"] = Now(),
+                        ["lastTransitionTime"] = Times.Format(DateTimeOffset.UtcNow),
                         ["reason"] = "Unschedulable",
                         ["message"] = message,
                     }),
@@ -354,7 +355,6 @@ public sealed partial class Scheduler
         }
     }
 
-    private static string Now() => DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "binding {Pod} to {Node} failed: {Error}")]
     private partial void LogBindFailed(string pod, string node, string error);

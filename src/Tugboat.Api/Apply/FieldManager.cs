@@ -161,7 +161,7 @@ public static class FieldManager
         mine.Fields.UnionWith(changed);
         if (!mine.Fields.Equals(before) || mine.Time is null)
         {
-            mine.Time = Timestamp(now);
+            mine.Time = Tugboat.Api.Meta.Times.Format(now);
         }
         entries.RemoveAll(e => e.Raw is null && e.Fields.IsEmpty);
         return Encode(entries);
@@ -229,7 +229,7 @@ public static class FieldManager
         }
         if (!mine.Fields.Equals(applied) || mine.ApiVersion != apiVersion || mine.Time is null || !changed.IsEmpty || !diff.Removed.IsEmpty)
         {
-            mine.Time = Timestamp(now);
+            mine.Time = Tugboat.Api.Meta.Times.Format(now);
         }
         mine.Fields = applied;
         mine.ApiVersion = apiVersion;
@@ -710,7 +710,6 @@ public static class FieldManager
         return node;
     }
 
-    private static string Timestamp(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     private static string? Text(JsonObject o, string name) => o[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 

@@ -215,7 +215,8 @@ public sealed class DaemonSetController : IReconciler
         {
             return [];
         }
-        var maxUnavailable = Scaled(strategy?["rollingUpdate"]?["maxUnavailable"], eligible.Count, 1);
+        // Upstream rounds a percentage up for daemon sets.
+        var maxUnavailable = (int)Deployment.DeploymentController.Resolve(strategy?["rollingUpdate"]?["maxUnavailable"], eligible.Count, roundUp: true, "1");
         var current = eligible.Select(n => byNode.GetValueOrDefault(n)?.FirstOrDefault(p => !deleting.Contains(p))).ToList();
         var unavailable = current.Count(p => p is null || !IsReady(p));
         var outdated = current.OfType<JsonObject>().Where(p => p["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>() != hash)
@@ -223,20 +224,6 @@ public sealed class DaemonSetController : IReconciler
         // Outdated pods that are not ready anyway go first and do not count against the budget twice.
         var budget = Math.Max(0, maxUnavailable - unavailable);
         return outdated.Where(p => !IsReady(p)).Concat(outdated.Where(IsReady).Take(budget));
-    }
-
-    private static int Scaled(JsonNode? value, int total, int fallback)
-    {
-        if (value is JsonValue v && v.TryGetValue<int>(out var n))
-        {
-            return n;
-        }
-        if (value?.GetValue<string>() is { } s && s.EndsWith('%') && int.TryParse(s[..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var pct))
-        {
-            // Upstream rounds maxUnavailable percentages up, and allows at least one.
-            return Math.Max(1, (int)Math.Ceiling(total * pct / 100.0));
-        }
-        return fallback;
     }
 
     private async Task CreateAsync(string key, JsonObject set, JsonObject? template, string hash, string node, CancellationToken ct)

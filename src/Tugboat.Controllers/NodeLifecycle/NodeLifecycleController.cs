@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Meta;
 using Tugboat.Client;
 using Tugboat.Controllers.Runtime;
 
@@ -113,7 +114,7 @@ public sealed class NodeLifecycleController : IReconciler
         var now = DateTimeOffset.UtcNow;
         var conditions = node["status"]?["conditions"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
         var ready = conditions.FirstOrDefault(c => c["type"]?.GetValue<string>() == "Ready");
-        var lastHeartbeat = Max(Time(ready?["lastHeartbeatTime"]), Time(_leases.Get("kube-node-lease/" + name)?["spec"]?["renewTime"]));
+        var lastHeartbeat = Max(Times.Parse(ready?["lastHeartbeatTime"]), Times.Parse(_leases.Get("kube-node-lease/" + name)?["spec"]?["renewTime"]));
         var silentFor = lastHeartbeat is { } beat ? now - beat : TimeSpan.MaxValue;
         var readyStatus = ready?["status"]?.GetValue<string>() ?? "Unknown";
         if (silentFor > _gracePeriod && readyStatus != "Unknown")
@@ -146,8 +147,8 @@ public sealed class NodeLifecycleController : IReconciler
             {
                 ["type"] = type,
                 ["status"] = "Unknown",
-                ["lastHeartbeatTime"] = old?["lastHeartbeatTime"]?.DeepClone() ?? Format(now),
-                ["lastTransitionTime"] = Format(now),
+                ["lastHeartbeatTime"] = old?["lastHeartbeatTime"]?.DeepClone() ?? Times.Format(now),
+                ["lastTransitionTime"] = Times.Format(now),
                 ["reason"] = "NodeStatusUnknown",
                 ["message"] = "Kubelet stopped posting node status.",
             });
@@ -167,7 +168,7 @@ public sealed class NodeLifecycleController : IReconciler
                 {
                     ["status"] = new JsonObject
                     {
-                        ["conditions"] = new JsonArray(new JsonObject { ["type"] = "Ready", ["status"] = "False", ["lastTransitionTime"] = Format(now), ["lastProbeTime"] = null }),
+                        ["conditions"] = new JsonArray(new JsonObject { ["type"] = "Ready", ["status"] = "False", ["lastTransitionTime"] = Times.Format(now), ["lastProbeTime"] = null }),
                     },
                 }, ct).ConfigureAwait(false);
             }
@@ -197,7 +198,7 @@ public sealed class NodeLifecycleController : IReconciler
                     var taint = new JsonObject { ["key"] = wanted, ["effect"] = effect };
                     if (effect == "NoExecute")
                     {
-                        taint["timeAdded"] = Format(now);
+                        taint["timeAdded"] = Times.Format(now);
                     }
                     next.Add(taint);
                 }
@@ -248,7 +249,7 @@ public sealed class NodeLifecycleController : IReconciler
                     continue;
                 }
                 var seconds = matching.Min(t => t["tolerationSeconds"]!.GetValue<long>());
-                var at = (Time(taint["timeAdded"]) ?? now) + TimeSpan.FromSeconds(Math.Max(0, seconds));
+                var at = (Times.Parse(taint["timeAdded"]) ?? now) + TimeSpan.FromSeconds(Math.Max(0, seconds));
                 evictAt = evictAt is { } e && e < at ? e : at;
             }
             if (evictAt is null)
@@ -292,10 +293,7 @@ public sealed class NodeLifecycleController : IReconciler
         }
     }
 
-    private static DateTimeOffset? Time(JsonNode? node) =>
-        node is JsonValue v && v.TryGetValue<string>(out var s) && DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? t : null;
 
     private static DateTimeOffset? Max(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a > b ? a : b;
 
-    private static string Format(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 }

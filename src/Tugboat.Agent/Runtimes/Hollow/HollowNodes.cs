@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
+using Tugboat.Api.Meta;
 using Tugboat.Client;
 
 namespace Tugboat.Agent.Runtimes.Hollow;
@@ -176,7 +177,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
     private JsonObject RunningStatus(JsonObject pod, DateTimeOffset now)
     {
         var node = pod["spec"]!["nodeName"]!.GetValue<string>();
-        var time = Time(now);
+        var time = Times.Format(now);
         var ip = PodIp(node, pod["metadata"]!["uid"]!.GetValue<string>());
         return new JsonObject
         {
@@ -194,15 +195,15 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
     private static JsonObject FinishedStatus(JsonObject pod, DateTimeOffset started, DateTimeOffset now, int exitCode) => new()
     {
         ["phase"] = exitCode == 0 ? "Succeeded" : "Failed",
-        ["conditions"] = Conditions(pod, Time(now), ready: false, reason: "PodCompleted"),
+        ["conditions"] = Conditions(pod, Times.Format(now), ready: false, reason: "PodCompleted"),
         ["containerStatuses"] = ContainerStatuses(pod, c => new JsonObject
         {
             ["terminated"] = new JsonObject
             {
                 ["exitCode"] = exitCode,
                 ["reason"] = exitCode == 0 ? "Completed" : "Error",
-                ["startedAt"] = Time(started),
-                ["finishedAt"] = Time(now),
+                ["startedAt"] = Times.Format(started),
+                ["finishedAt"] = Times.Format(now),
                 ["containerID"] = ContainerId(pod, c),
             },
         }, ready: false),
@@ -262,9 +263,6 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
 
     private string PodIp(string node, string uid) => $"10.42.{Index(node) % 256}.{(Math.Abs(uid.GetHashCode(StringComparison.Ordinal)) % 253) + 2}";
 
-    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
-
-    private static string MicroTime(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
 
     private async Task RegisterAsync(string node, CancellationToken ct)
     {
@@ -304,7 +302,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
 
     private JsonObject Status(string node, DateTimeOffset now)
     {
-        var time = Time(now);
+        var time = Times.Format(now);
         JsonObject Condition(string type, string status, string reason, string message) => new()
         {
             ["type"] = type,
@@ -351,7 +349,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
         {
             ["holderIdentity"] = node,
             ["leaseDurationSeconds"] = LeaseDurationSeconds,
-            ["renewTime"] = MicroTime(DateTimeOffset.UtcNow),
+            ["renewTime"] = Times.FormatMicro(DateTimeOffset.UtcNow),
         };
         try
         {
