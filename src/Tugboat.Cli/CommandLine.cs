@@ -63,6 +63,21 @@ internal static class CommandLine
         return 1;
     }
 
+    /// <summary>Ctrl-C and SIGTERM cancel <paramref name="cts"/> instead of killing the process, so it can stop cleanly.</summary>
+    private static IDisposable CancelOnSignals(CancellationTokenSource cts)
+    {
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cts.Cancel();
+        };
+        return System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+        {
+            ctx.Cancel = true;
+            cts.Cancel();
+        });
+    }
+
     private static int Seconds(string flag, string value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? s : throw new UsageException($"{flag} takes a number of seconds");
 
@@ -127,16 +142,7 @@ internal static class CommandLine
             return Fail("the node agent that runs pods is not built yet; `tug agent --hollow-nodes N` runs simulated nodes");
         }
         using var cts = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            cts.Cancel();
-        };
-        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
-        {
-            ctx.Cancel = true;
-            cts.Cancel();
-        });
+        using var signals = CancelOnSignals(cts);
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
         Tugboat.Client.ClientConfig config;
         try
@@ -182,16 +188,7 @@ internal static class CommandLine
             };
         }
         using var cts = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            cts.Cancel();
-        };
-        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
-        {
-            ctx.Cancel = true;
-            cts.Cancel();
-        });
+        using var signals = CancelOnSignals(cts);
         if (!options.DisableAgent)
         {
             Console.Error.WriteLine("note: the node agent is not built yet; running the control plane only");

@@ -102,6 +102,17 @@ public sealed partial class Scheduler
 
     private void OnPod(JsonObject? old, JsonObject pod)
     {
+        // Most events are status writes of pods already counted on their node: nothing to do, and no need to parse them.
+        if (pod["spec"]?["nodeName"] is not null && !IsTerminal(pod) && pod["metadata"]?["uid"]?.GetValue<string>() is { } known)
+        {
+            lock (_cacheLock)
+            {
+                if (_podNodes.ContainsKey(known))
+                {
+                    return;
+                }
+            }
+        }
         var info = new PodInfo(pod);
         if (info.NodeName is { } node)
         {
@@ -225,6 +236,7 @@ public sealed partial class Scheduler
                 // Assume: count the pod on the node now, so the next pod sees it, before the binding is confirmed.
                 chosen.AddPod(pod);
                 _podNodes[pod.Uid] = chosen.Name;
+                Nominate(pod, null);
             }
         }
         if (result.Node is null)

@@ -36,9 +36,9 @@ public sealed class DaemonSetController : IReconciler
         _sets.Added += s => queue.Add(Informer.KeyOf(s));
         _sets.Updated += (_, s) => queue.Add(Informer.KeyOf(s));
         _sets.Deleted += s => _expectations.Forget(Informer.KeyOf(s));
-        _pods.Added += p => PodChanged(p, true);
-        _pods.Updated += (_, p) => PodChanged(p, null);
-        _pods.Deleted += p => PodChanged(p, false);
+        _pods.Added += p => _expectations.PodChanged(p, true, "DaemonSet", queue);
+        _pods.Updated += (_, p) => _expectations.PodChanged(p, null, "DaemonSet", queue);
+        _pods.Deleted += p => _expectations.PodChanged(p, false, "DaemonSet", queue);
         _nodes.Added += _ => EnqueueAll();
         _nodes.Updated += (old, n) =>
         {
@@ -62,19 +62,6 @@ public sealed class DaemonSetController : IReconciler
         foreach (var set in _sets.List())
         {
             Queue.Add(Informer.KeyOf(set));
-        }
-    }
-
-    private void PodChanged(JsonObject pod, bool? added)
-    {
-        if (ControllerOf(pod) is { } owner && owner["kind"]?.GetValue<string>() == "DaemonSet")
-        {
-            var key = Namespace(pod) + "/" + owner["name"]?.GetValue<string>();
-            if (added is { } a)
-            {
-                _expectations.Observed(key, a);
-            }
-            Queue.Add(key);
         }
     }
 

@@ -29,9 +29,9 @@ public sealed class JobController : IReconciler
         _pods = informers.For("/api/v1/pods", TimeSpan.FromMinutes(10));
         _jobs.Added += j => queue.Add(Informer.KeyOf(j));
         _jobs.Updated += (_, j) => queue.Add(Informer.KeyOf(j));
-        _pods.Added += p => PodChanged(p, true);
-        _pods.Updated += (_, p) => PodChanged(p, null);
-        _pods.Deleted += p => PodChanged(p, false);
+        _pods.Added += p => _expectations.PodChanged(p, true, "Job", queue);
+        _pods.Updated += (_, p) => _expectations.PodChanged(p, null, "Job", queue);
+        _pods.Deleted += p => _expectations.PodChanged(p, false, "Job", queue);
     }
 
     /// <summary>Where the events this controller records go (none when null).</summary>
@@ -40,19 +40,6 @@ public sealed class JobController : IReconciler
     public WorkQueue<string> Queue { get; }
 
     public IReadOnlyList<Informer> Informers => [_jobs, _pods];
-
-    private void PodChanged(JsonObject pod, bool? added)
-    {
-        if (ControllerOf(pod) is { } owner && owner["kind"]?.GetValue<string>() == "Job")
-        {
-            var key = Namespace(pod) + "/" + owner["name"]?.GetValue<string>();
-            if (added is { } a)
-            {
-                _expectations.Observed(key, a);
-            }
-            Queue.Add(key);
-        }
-    }
 
     public async Task ReconcileAsync(string key, CancellationToken ct)
     {

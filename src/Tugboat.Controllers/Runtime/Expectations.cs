@@ -1,3 +1,6 @@
+using System.Text.Json.Nodes;
+using Tugboat.Client;
+
 namespace Tugboat.Controllers.Runtime;
 
 /// <summary>
@@ -17,6 +20,25 @@ public sealed class Expectations
         {
             _pending[key] = (adds, deletes, DateTime.UtcNow);
         }
+    }
+
+    /// <summary>
+    /// Routes a pod event to the object of <paramref name="ownerKind"/> that controls the pod: records a creation
+    /// (<paramref name="added"/> true) or deletion (false) as observed and queues the owner's key. Pods without such
+    /// an owner are ignored.
+    /// </summary>
+    public void PodChanged(JsonObject pod, bool? added, string ownerKind, WorkQueue<string> queue)
+    {
+        if (Owners.ControllerOf(pod) is not { } owner || owner["kind"]?.GetValue<string>() != ownerKind)
+        {
+            return;
+        }
+        var key = Owners.Namespace(pod) + "/" + owner["name"]?.GetValue<string>();
+        if (added is { } a)
+        {
+            Observed(key, a);
+        }
+        queue.Add(key);
     }
 
     public void Observed(string key, bool added)

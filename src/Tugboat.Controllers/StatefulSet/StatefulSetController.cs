@@ -36,9 +36,9 @@ public sealed class StatefulSetController : IReconciler
         _sets.Added += s => queue.Add(Informer.KeyOf(s));
         _sets.Updated += (_, s) => queue.Add(Informer.KeyOf(s));
         _sets.Deleted += s => _expectations.Forget(Informer.KeyOf(s));
-        _pods.Added += p => PodChanged(p, true);
-        _pods.Updated += (_, p) => PodChanged(p, null);
-        _pods.Deleted += p => PodChanged(p, false);
+        _pods.Added += p => _expectations.PodChanged(p, true, "StatefulSet", queue);
+        _pods.Updated += (_, p) => _expectations.PodChanged(p, null, "StatefulSet", queue);
+        _pods.Deleted += p => _expectations.PodChanged(p, false, "StatefulSet", queue);
     }
 
     /// <summary>Where the events this controller records go (none when null).</summary>
@@ -47,19 +47,6 @@ public sealed class StatefulSetController : IReconciler
     public WorkQueue<string> Queue { get; }
 
     public IReadOnlyList<Informer> Informers => [_sets, _pods, _revisions];
-
-    private void PodChanged(JsonObject pod, bool? added)
-    {
-        if (ControllerOf(pod) is { } owner && owner["kind"]?.GetValue<string>() == "StatefulSet")
-        {
-            var key = Namespace(pod) + "/" + owner["name"]?.GetValue<string>();
-            if (added is { } a)
-            {
-                _expectations.Observed(key, a);
-            }
-            Queue.Add(key);
-        }
-    }
 
     private static int? Ordinal(string setName, JsonObject pod)
     {
