@@ -331,7 +331,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
                 ["machineID"] = node,
                 ["systemUUID"] = node,
                 ["bootID"] = node,
-                ["kernelVersion"] = Environment.OSVersion.Version.ToString(),
+                ["kernelVersion"] = KernelVersion,
                 ["osImage"] = "hollow",
                 ["containerRuntimeVersion"] = "hollow://1.0",
                 ["kubeletVersion"] = "v1.30.0-tugboat-hollow",
@@ -341,6 +341,11 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
             },
         };
     }
+
+    /// <summary>The machine's kernel release as <c>uname -r</c> prints it, which is what kubelets report.</summary>
+    private static readonly string KernelVersion = File.Exists("/proc/sys/kernel/osrelease")
+        ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim()
+        : Environment.OSVersion.Version.ToString();
 
     private async Task RenewLeaseAsync(string node, CancellationToken ct)
     {
