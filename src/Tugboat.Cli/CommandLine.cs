@@ -15,16 +15,20 @@ internal static class CommandLine
           tug server [--data-dir DIR] [--port 6443] [--bind-address 127.0.0.1] [--disable-agent]
                      [--disable-controllers] [--runtime auto|process|containerd] [--datastore-endpoint URL]
                      [--node-monitor-grace-period 40s] [--default-not-ready-toleration-seconds 300]
-                     [--default-unreachable-toleration-seconds 300]
+                     [--default-unreachable-toleration-seconds 300] [--node-name NAME] [--node-ip IP]
+                     [--kubelet-port 10250] [--cluster-cidr 10.42.0.0/16]
+          tug agent --server URL --token TOKEN [--ca-file FILE] [--data-dir DIR] [--node-name NAME] [--node-ip IP]
+                    [--kubelet-port 10250] [--runtime auto|process] [--node-lease-duration-seconds 40]
           tug agent --server URL --token TOKEN [--ca-file FILE] --hollow-nodes N [--node-name PREFIX]
-                    [--node-lease-duration-seconds 40]
+          tug killall [--data-dir DIR]
           tug version
 
         Commands:
-          server    Run a single-node cluster: API server, controllers and scheduler (and, once built, the node
-                    agent). --disable-controllers runs the API server alone.
-          agent     Join a cluster. Built so far: simulated (hollow) nodes for scale work, --hollow-nodes N;
-                    the agent that runs pods is not built yet.
+          server    Run a single-node cluster: API server, controllers, scheduler and a node agent that runs pods
+                    (--disable-agent leaves it out; --disable-controllers runs the API server alone).
+          agent     Join a cluster as a node that runs pods, or as N simulated (hollow) nodes for scale work.
+          killall   Stop every pod a node agent (data directory DIR) runs and remove its pod network; stopping
+                    the agent itself leaves pods running, as a kubelet does.
           version   Print the version.
         """;
 
@@ -42,6 +46,7 @@ internal static class CommandLine
                 "server" => await ServerAsync(args[1..]).ConfigureAwait(false),
                 "version" => Version(),
                 "agent" => await AgentAsync(args[1..]).ConfigureAwait(false),
+                "killall" => await KillAllAsync(args[1..]).ConfigureAwait(false),
                 _ => Fail($"unknown command \"{args[0]}\" for \"tug\"\n\n{Usage}"),
             };
         }
@@ -95,7 +100,9 @@ internal static class CommandLine
 
     private static async Task<int> AgentAsync(string[] args)
     {
-        string? server = null, token = null, caFile = null, nodeName = null;
+        string? server = null, token = null, caFile = null, nodeName = null, nodeIp = null;
+        var dataDir = Path.Combine(ServerOptions.DefaultDataDir(), "agent");
+        var kubeletPort = 10250;
         var hollow = 0;
         var leaseSeconds = 40;
         for (var i = 0; i < args.Length; i++)
@@ -120,7 +127,19 @@ internal static class CommandLine
                     hollow = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new UsageException("--hollow-nodes must be a positive number");
                     break;
                 case "--runtime":
-                    _ = Value();
+                    if (Value() is not ("auto" or "process"))
+                    {
+                        throw new UsageException("--runtime must be auto or process (the containerd runtime is not built yet)");
+                    }
+                    break;
+                case "--data-dir" or "-d":
+                    dataDir = Value();
+                    break;
+                case "--node-ip":
+                    nodeIp = System.Net.IPAddress.TryParse(Value(), out var ip) ? ip.ToString() : throw new UsageException("invalid --node-ip");
+                    break;
+                case "--kubelet-port":
+                    kubeletPort = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var kp) && kp < 65536 ? kp : throw new UsageException("invalid --kubelet-port");
                     break;
                 case "--node-lease-duration-seconds":
                     leaseSeconds = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var ls) && ls > 0 ? ls : throw new UsageException("--node-lease-duration-seconds must be a positive number");
@@ -137,10 +156,6 @@ internal static class CommandLine
         {
             throw new UsageException("--token is required (the server writes it to DATA_DIR/token)");
         }
-        if (hollow == 0)
-        {
-            return Fail("the node agent that runs pods is not built yet; `tug agent --hollow-nodes N` runs simulated nodes");
-        }
         using var cts = new CancellationTokenSource();
         using var signals = CancelOnSignals(cts);
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
@@ -153,6 +168,20 @@ internal static class CommandLine
         {
             return Fail(e.Message);
         }
+        if (hollow == 0)
+        {
+            var options = new Tugboat.Agent.Kubelet.AgentOptions
+            {
+                DataDir = Path.GetFullPath(dataDir),
+                Token = token,
+                NodeName = nodeName ?? System.Net.Dns.GetHostName().ToLowerInvariant(),
+                NodeIp = nodeIp,
+                KubeletPort = kubeletPort,
+                LeaseDurationSeconds = leaseSeconds,
+            };
+            await RunAgentAsync(config, options, loggers, cts.Token).ConfigureAwait(false);
+            return 0;
+        }
         using var client = new Tugboat.Client.ApiClient(config, "tug-hollow-agent");
         var nodes = new Tugboat.Agent.Runtimes.Hollow.HollowNodes(client, nodeName ?? "hollow", hollow, loggers.CreateLogger("hollow")) { LeaseDurationSeconds = leaseSeconds };
         try
@@ -162,6 +191,61 @@ internal static class CommandLine
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
         }
+        return 0;
+    }
+
+    /// <summary>Runs a node agent with the process runtime and its HTTPS endpoint until <paramref name="ct"/> ends.</summary>
+    private static async Task RunAgentAsync(Tugboat.Client.ClientConfig config, Tugboat.Agent.Kubelet.AgentOptions options, ILoggerFactory loggers, CancellationToken ct)
+    {
+        try
+        {
+            await RunAgentCoreAsync(config, options, loggers, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The control plane keeps serving when the embedded agent cannot run; say why instead of failing silently.
+            Console.Error.WriteLine($"Error: node agent: {e.Message}");
+            throw;
+        }
+    }
+
+    private static async Task RunAgentCoreAsync(Tugboat.Client.ClientConfig config, Tugboat.Agent.Kubelet.AgentOptions options, ILoggerFactory loggers, CancellationToken ct)
+    {
+        using var client = new Tugboat.Client.ApiClient(config, "tug-agent/" + options.NodeName);
+        var runtime = new Tugboat.Agent.Runtimes.Process.ProcessRuntime(Path.Combine(options.DataDir, "runtime"));
+        var agent = new Tugboat.Agent.Kubelet.NodeAgent(client, runtime, options, loggers.CreateLogger("agent"));
+        var (port, endpoint) = await Tugboat.Agent.Server.KubeletServer.StartAsync(agent, agent.NodeIp, options.KubeletPort, options.Token, loggers, ct).ConfigureAwait(false);
+        agent.KubeletPort = port;
+        try
+        {
+            await agent.RunAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        await endpoint.ConfigureAwait(false);
+    }
+
+    private static async Task<int> KillAllAsync(string[] args)
+    {
+        var dataDir = ServerOptions.DefaultDataDir();
+        for (var i = 0; i < args.Length; i++)
+        {
+            dataDir = args[i] switch
+            {
+                "--data-dir" or "-d" when i + 1 < args.Length => args[++i],
+                var a when a.StartsWith("--data-dir=", StringComparison.Ordinal) => a[11..],
+                _ => throw new UsageException($"unknown flag: {args[i]}"),
+            };
+        }
+        // The server's data directory holds the embedded agent's under agent/; an agent's own is used as given.
+        var agentDir = Directory.Exists(Path.Combine(dataDir, "agent", "runtime")) ? Path.Combine(dataDir, "agent") : dataDir;
+        if (!Directory.Exists(Path.Combine(agentDir, "runtime")))
+        {
+            return Fail($"no node agent state in {dataDir}");
+        }
+        var runtime = new Tugboat.Agent.Runtimes.Process.ProcessRuntime(Path.Combine(agentDir, "runtime"));
+        await Tugboat.Agent.Kubelet.NodeAgent.KillAllAsync(agentDir, runtime, CancellationToken.None).ConfigureAwait(false);
         return 0;
     }
 
@@ -184,14 +268,18 @@ internal static class CommandLine
                 "--node-monitor-grace-period" => options with { NodeMonitorGracePeriod = Duration(flag, Value()) },
                 "--default-not-ready-toleration-seconds" => options with { DefaultNotReadyTolerationSeconds = Seconds(flag, Value()) },
                 "--default-unreachable-toleration-seconds" => options with { DefaultUnreachableTolerationSeconds = Seconds(flag, Value()) },
+                "--node-name" => options with { NodeName = Value() },
+                "--node-ip" => options with { NodeIp = System.Net.IPAddress.TryParse(Value(), out var nip) ? nip.ToString() : throw new UsageException("invalid --node-ip") },
+                "--kubelet-port" => options with { KubeletPort = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var kp) && kp < 65536 ? kp : throw new UsageException("invalid --kubelet-port") },
+                "--cluster-cidr" => options with { ClusterCidr = System.Net.IPNetwork.TryParse(Value(), out var cidr) && cidr.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && cidr.PrefixLength <= 24 ? cidr.ToString() : throw new UsageException("--cluster-cidr must be an IPv4 range of /24 or larger") },
                 _ => throw new UsageException($"unknown flag: {flag}"),
             };
         }
         using var cts = new CancellationTokenSource();
         using var signals = CancelOnSignals(cts);
-        if (!options.DisableAgent)
+        if (options.Runtime == "containerd")
         {
-            Console.Error.WriteLine("note: the node agent is not built yet; running the control plane only");
+            return Fail("--runtime containerd: the containerd runtime is not built yet; use auto or process");
         }
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var server = ApiServerHost.RunAsync(options, line =>
@@ -205,6 +293,19 @@ internal static class CommandLine
         var kubeconfig = Path.Combine(Path.GetFullPath(options.DataDir), "kubeconfig.yaml");
         var controllers = ready.Task.IsCompletedSuccessfully && !options.DisableControllers
             ? ControllerManager.RunAsync(kubeconfig, loggers, cts.Token, options.NodeMonitorGracePeriod)
+            : Task.CompletedTask;
+        var agentLoggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
+        var agent = ready.Task.IsCompletedSuccessfully && !options.DisableAgent
+            ? RunAgentAsync(Tugboat.Client.ClientConfig.FromKubeconfig(kubeconfig), new Tugboat.Agent.Kubelet.AgentOptions
+            {
+                DataDir = Path.Combine(Path.GetFullPath(options.DataDir), "agent"),
+                Token = File.ReadAllText(Path.Combine(Path.GetFullPath(options.DataDir), "token")).Trim(),
+                NodeName = options.NodeName ?? System.Net.Dns.GetHostName().ToLowerInvariant(),
+                NodeIp = options.NodeIp,
+                KubeletPort = options.KubeletPort,
+                ClusterCidr = System.Net.IPNetwork.Parse(options.ClusterCidr),
+                Labels = new Dictionary<string, string> { ["node-role.kubernetes.io/control-plane"] = "true" },
+            }, agentLoggers, cts.Token)
             : Task.CompletedTask;
         try
         {
@@ -221,6 +322,18 @@ internal static class CommandLine
         catch (OperationCanceledException)
         {
         }
+        try
+        {
+            await agent.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return Fail("node agent: " + e.Message);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        agentLoggers.Dispose();
         return 0;
     }
 

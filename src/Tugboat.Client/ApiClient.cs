@@ -53,7 +53,11 @@ public sealed class ApiClient : IDisposable
     public Task<JsonObject> DeleteAsync(string path, JsonObject? options = null, CancellationToken ct = default) => SendAsync(HttpMethod.Delete, path, options, "application/json", ct);
 
     /// <summary>Lists a collection (all pages); returns the items and the list's resourceVersion.</summary>
-    public async Task<(List<JsonObject> Items, string ResourceVersion)> ListAsync(string path, string? labelSelector = null, CancellationToken ct = default)
+    public Task<(List<JsonObject> Items, string ResourceVersion)> ListAsync(string path, string? labelSelector = null, CancellationToken ct = default) =>
+        ListAsync(path, labelSelector, null, ct);
+
+    /// <summary>Lists a collection (all pages) filtered by label and field selectors; returns the items and the list's resourceVersion.</summary>
+    public async Task<(List<JsonObject> Items, string ResourceVersion)> ListAsync(string path, string? labelSelector, string? fieldSelector, CancellationToken ct)
     {
         var items = new List<JsonObject>();
         string? cont = null;
@@ -64,6 +68,10 @@ public sealed class ApiClient : IDisposable
             if (labelSelector is not null)
             {
                 query.Add("labelSelector=" + Uri.EscapeDataString(labelSelector));
+            }
+            if (fieldSelector is not null)
+            {
+                query.Add("fieldSelector=" + Uri.EscapeDataString(fieldSelector));
             }
             if (cont is not null)
             {
@@ -82,12 +90,20 @@ public sealed class ApiClient : IDisposable
     /// Watches a collection from <paramref name="resourceVersion"/>; ends when the server closes the stream. An ERROR
     /// event (such as 410 Expired) is returned as is: the caller re-lists.
     /// </summary>
-    public async IAsyncEnumerable<(string Type, JsonObject Object)> WatchAsync(string path, string resourceVersion, string? labelSelector = null, [EnumeratorCancellation] CancellationToken ct = default)
+    public IAsyncEnumerable<(string Type, JsonObject Object)> WatchAsync(string path, string resourceVersion, string? labelSelector = null, CancellationToken ct = default) =>
+        WatchAsync(path, resourceVersion, labelSelector, null, ct);
+
+    /// <summary>Watches a collection filtered by label and field selectors (see the other overload).</summary>
+    public async IAsyncEnumerable<(string Type, JsonObject Object)> WatchAsync(string path, string resourceVersion, string? labelSelector, string? fieldSelector, [EnumeratorCancellation] CancellationToken ct)
     {
         var url = $"{path}?watch=1&allowWatchBookmarks=true&resourceVersion={Uri.EscapeDataString(resourceVersion)}";
         if (labelSelector is not null)
         {
             url += "&labelSelector=" + Uri.EscapeDataString(labelSelector);
+        }
+        if (fieldSelector is not null)
+        {
+            url += "&fieldSelector=" + Uri.EscapeDataString(fieldSelector);
         }
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
         request.Headers.UserAgent.ParseAdd(_userAgent);

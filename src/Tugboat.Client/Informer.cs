@@ -20,6 +20,9 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
     /// </summary>
     public bool StripManagedFields { get; init; }
 
+    /// <summary>A field selector for the list and watch (e.g. <c>spec.nodeName=node-1</c>), or null.</summary>
+    public string? FieldSelector { get; init; }
+
     public event Action<JsonObject>? Added;
 
     public event Action<JsonObject, JsonObject>? Updated;
@@ -72,7 +75,7 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
         {
             try
             {
-                var (items, rv) = await client.ListAsync(collectionPath, labelSelector, ct).ConfigureAwait(false);
+                var (items, rv) = await client.ListAsync(collectionPath, labelSelector, FieldSelector, ct).ConfigureAwait(false);
                 Replace(items);
                 _synced.TrySetResult();
                 using var watchCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -82,7 +85,7 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
                 }
                 try
                 {
-                    await foreach (var (type, obj) in client.WatchAsync(collectionPath, rv, labelSelector, watchCts.Token).ConfigureAwait(false))
+                    await foreach (var (type, obj) in client.WatchAsync(collectionPath, rv, labelSelector, FieldSelector, watchCts.Token).ConfigureAwait(false))
                     {
                         if (type == "ERROR")
                         {

@@ -35,6 +35,9 @@ public interface IContainerRuntime
     /// <summary>Forgets an exited container and removes what the runtime kept for it (not its log).</summary>
     Task DestroyAsync(string id, CancellationToken ct);
 
+    /// <summary>The containers this runtime instance tracks (started by it or recovered), without looking for others.</summary>
+    IReadOnlyList<ContainerInfo> List();
+
     /// <summary>What the runtime knows about one container, or null if nothing.</summary>
     ContainerInfo? Inspect(string id);
 

@@ -6,7 +6,19 @@ public sealed record ServerOptions
     public string DataDir { get; init; } = DefaultDataDir();
     public int Port { get; init; } = 6443;
     public string BindAddress { get; init; } = "127.0.0.1";
-    public bool DisableAgent { get; init; } = true;
+    public bool DisableAgent { get; init; }
+
+    /// <summary>The embedded agent's node name (default: the host name).</summary>
+    public string? NodeName { get; init; }
+
+    /// <summary>The embedded agent's node address (default: the address of the interface with the default route).</summary>
+    public string? NodeIp { get; init; }
+
+    /// <summary>The port of the embedded agent's endpoint (upstream's kubelet port 10250; 0 picks a free one).</summary>
+    public int KubeletPort { get; init; } = 10250;
+
+    /// <summary>The cluster's pod range (k3s's default 10.42.0.0/16); nodes take /24s of it.</summary>
+    public string ClusterCidr { get; init; } = "10.42.0.0/16";
 
     /// <summary>Run the API server alone, without the embedded controller manager.</summary>
     public bool DisableControllers { get; init; }

@@ -14,6 +14,9 @@ internal sealed class ServerIdentity(string advertiseAddress, string nodeToken, 
     /// <summary>The cluster CA certificate (PEM), served without authentication at /cacerts for joining agents, which check it against the hash in their token.</summary>
     public string CaPem { get; } = caPem;
 
+    /// <summary>The node join token; the API server presents it to node agents when it calls them (logs, exec, port-forward).</summary>
+    public string NodeToken { get; } = nodeToken;
+
     /// <summary>The Kubernetes version whose API this server implements.</summary>
     public const string KubernetesVersion = "v1.30.0";
 
@@ -35,7 +38,7 @@ internal sealed class ServerIdentity(string advertiseAddress, string nodeToken, 
         }
         var header = http.Request.Headers.Authorization.ToString();
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[7..].Trim()), Encoding.UTF8.GetBytes(nodeToken)))
+            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[7..].Trim()), Encoding.UTF8.GetBytes(NodeToken)))
         {
             return new UserInfo("system:node-bootstrap", ["system:nodes", "system:authenticated"]);
         }

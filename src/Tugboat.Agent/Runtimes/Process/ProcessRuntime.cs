@@ -35,7 +35,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
 
     public string Name => "process";
 
-    public string Version => "tugboat-process://1.0";
+    public string Version => "process://1.0";
 
     public RuntimeCapabilities Capabilities { get; }
 
@@ -313,6 +313,8 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         }
         return Task.CompletedTask;
     }
+
+    public IReadOnlyList<ContainerInfo> List() => _containers.Values.Select(Info).ToList();
 
     public ContainerInfo? Inspect(string id) => _containers.TryGetValue(id, out var t) ? Info(t) : null;
 

@@ -1,0 +1,38 @@
+using System.Net;
+
+namespace Tugboat.Agent.Kubelet;
+
+/// <summary>How a node agent runs (the flags of <c>tug agent</c>, or what <c>tug server</c> gives its embedded agent).</summary>
+public sealed record AgentOptions
+{
+    /// <summary>The node's name (default: the machine's host name, lower-cased).</summary>
+    public string NodeName { get; init; } = Dns.GetHostName().ToLowerInvariant();
+
+    /// <summary>Where the agent keeps pod directories, logs, runtime and network state.</summary>
+    public required string DataDir { get; init; }
+
+    /// <summary>The node's address (InternalIP); default: the address of the interface with the default route, else 127.0.0.1.</summary>
+    public string? NodeIp { get; init; }
+
+    /// <summary>The port of the agent's HTTPS endpoint that the API server calls for logs, exec and port-forward (upstream: 10250).</summary>
+    public int KubeletPort { get; init; } = 10250;
+
+    /// <summary>The token the API server presents to the agent's endpoint (the node join token).</summary>
+    public required string Token { get; init; }
+
+    /// <summary>The cluster's pod range; each node takes a free /24 of it.</summary>
+    public IPNetwork ClusterCidr { get; init; } = IPNetwork.Parse("10.42.0.0/16");
+
+    public IPNetwork ServiceCidr { get; init; } = IPNetwork.Parse("10.43.0.0/16");
+
+    /// <summary>The cluster DNS server written into pods' resolv.conf, or null while none runs (pods then use the node's resolvers, as upstream does without clusterDNS).</summary>
+    public string? ClusterDns { get; init; }
+
+    public string ClusterDomain { get; init; } = "cluster.local";
+
+    /// <summary>Labels the node carries (the embedded agent marks its node as the control plane).</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>How long the node's Lease lasts (upstream nodeLeaseDurationSeconds: 40); renewed every quarter.</summary>
+    public int LeaseDurationSeconds { get; init; } = 40;
+}

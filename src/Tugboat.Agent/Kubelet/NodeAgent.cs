@@ -1,0 +1,337 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Tugboat.Agent.Probes;
+using Tugboat.Agent.Runtime;
+using Tugboat.Api.Meta;
+using Tugboat.Client;
+using Tugboat.Network.Cni;
+
+namespace Tugboat.Agent.Kubelet;
+
+/// <summary>
+/// The node agent (the kubelet's role): registers the node with its machine's capacity, heartbeats through a Lease and
+/// node conditions, runs the pods bound to it with one <see cref="PodWorker"/> each, re-adopts what runs after its own
+/// restart, and serves logs (and later exec and port-forward) to the API server through <see cref="KubeletServer"/>.
+/// </summary>
+public sealed partial class NodeAgent
+{
+    internal const string PodUidLabel = "io.kubernetes.pod.uid";
+    internal const string PodNameLabel = "io.kubernetes.pod.name";
+    internal const string PodNamespaceLabel = "io.kubernetes.pod.namespace";
+    internal const string ContainerLabel = "io.kubernetes.container.name";
+    internal const string AttemptLabel = "io.kubernetes.container.restartCount";
+
+    private readonly AgentOptions _options;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, PodWorker> _workers = new(StringComparer.Ordinal);
+
+    public NodeAgent(ApiClient client, IContainerRuntime runtime, AgentOptions options, ILogger logger)
+    {
+        Client = client;
+        Runtime = runtime;
+        _options = options;
+        Logger = logger;
+        _logger = logger;
+        Events = new EventRecorder(client, "kubelet");
+        NodeIp = options.NodeIp ?? DefaultNodeIp();
+        Directory.CreateDirectory(options.DataDir);
+    }
+
+    internal ApiClient Client { get; }
+
+    internal IContainerRuntime Runtime { get; }
+
+    internal ILogger Logger { get; }
+
+    internal EventRecorder Events { get; }
+
+    internal Prober Prober { get; } = new();
+
+    internal PodNetwork? Network { get; private set; }
+
+    public string NodeName => _options.NodeName;
+
+    public string NodeIp { get; }
+
+    internal string ClusterDomain => _options.ClusterDomain;
+
+    /// <summary>Completes once the node is registered and its pods are being synced.</summary>
+    public Task Ready => _ready.Task;
+
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private Dictionary<string, decimal> _allocatable = new(StringComparer.Ordinal);
+
+    internal decimal Allocatable(string resource) => _allocatable.GetValueOrDefault(resource);
+
+    internal string PodDir(string uid) => Path.Combine(_options.DataDir, "pods", uid);
+
+    private string LogDir(string ns, string name, string uid) => Path.Combine(_options.DataDir, "logs", $"{ns}_{name}_{uid}");
+
+    /// <summary>Where attempt <paramref name="restartCount"/> of a container logs (upstream: /var/log/pods/NS_NAME_UID/CONTAINER/N.log).</summary>
+    internal string LogPath(string ns, string name, string uid, string container, int restartCount) =>
+        Path.Combine(LogDir(ns, name, uid), container, restartCount.ToString(CultureInfo.InvariantCulture) + ".log");
+
+    internal void RemoveLogs(string ns, string name, string uid)
+    {
+        try
+        {
+            Directory.Delete(LogDir(ns, name, uid), recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>The current and previous log files of a container (null when it has none).</summary>
+    public (string? Current, string? Previous) LogFiles(string ns, string name, string container)
+    {
+        var dir = Directory.Exists(Path.Combine(_options.DataDir, "logs")) ? Directory.GetDirectories(Path.Combine(_options.DataDir, "logs"), $"{ns}_{name}_*").FirstOrDefault() : null;
+        if (dir is null || !Directory.Exists(Path.Combine(dir, container)))
+        {
+            return (null, null);
+        }
+        var files = Directory.GetFiles(Path.Combine(dir, container), "*.log")
+            .Select(f => (File: f, N: int.TryParse(Path.GetFileNameWithoutExtension(f), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : -1))
+            .Where(f => f.N >= 0).OrderByDescending(f => f.N).ToList();
+        return (files.ElementAtOrDefault(0).File, files.ElementAtOrDefault(1).File);
+    }
+
+    /// <summary>The runtime ID of a container of a pod on this node that is running, or null.</summary>
+    public string? RunningContainer(string ns, string name, string container) =>
+        Runtime.List().Where(c => c.Status == ContainerStatus.Running && c.Config.Labels.GetValueOrDefault(PodNamespaceLabel) == ns
+            && c.Config.Labels.GetValueOrDefault(PodNameLabel) == name && c.Config.Labels.GetValueOrDefault(ContainerLabel) == container).Select(c => c.Id).FirstOrDefault();
+
+    internal string ResolvConf(JsonObject pod)
+    {
+        var ns = pod["metadata"]!["namespace"]!.GetValue<string>();
+        var policy = pod["spec"]?["dnsPolicy"]?.GetValue<string>() ?? "ClusterFirst";
+        var hostNetwork = pod["spec"]?["hostNetwork"]?.GetValue<bool>() == true;
+        string text;
+        if (policy == "None")
+        {
+            text = string.Empty;
+        }
+        else if (_options.ClusterDns is { } dns && (policy == "ClusterFirstWithHostNet" || (policy == "ClusterFirst" && !hostNetwork)))
+        {
+            var domain = _options.ClusterDomain;
+            text = $"search {ns}.svc.{domain} svc.{domain} {domain}\nnameserver {dns}\noptions ndots:5\n";
+        }
+        else
+        {
+            text = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : string.Empty;
+        }
+        if (pod["spec"]?["dnsConfig"] is JsonObject config)
+        {
+            var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
+            var servers = lines.Where(l => l.StartsWith("nameserver ", StringComparison.Ordinal)).Select(l => l[11..].Trim()).Concat(config["nameservers"]?.AsArray().Select(n => n!.GetValue<string>()) ?? []).Distinct().Take(3);
+            var searches = lines.Where(l => l.StartsWith("search ", StringComparison.Ordinal)).SelectMany(l => l[7..].Split(' ', StringSplitOptions.RemoveEmptyEntries)).Concat(config["searches"]?.AsArray().Select(n => n!.GetValue<string>()) ?? []).Distinct();
+            var options = lines.Where(l => l.StartsWith("options ", StringComparison.Ordinal)).SelectMany(l => l[8..].Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
+            foreach (var o in config["options"]?.AsArray().OfType<JsonObject>() ?? [])
+            {
+                var name = o["name"]!.GetValue<string>();
+                options.RemoveAll(x => x.Split(':')[0] == name);
+                options.Add(o["value"]?.GetValue<string>() is { } v ? $"{name}:{v}" : name);
+            }
+            text = string.Concat(servers.Select(s => $"nameserver {s}\n")) + (searches.Any() ? $"search {string.Join(' ', searches)}\n" : string.Empty) + (options.Count > 0 ? $"options {string.Join(' ', options)}\n" : string.Empty);
+        }
+        return text;
+    }
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var events = Events.RunAsync(ct);
+        var podCidr = await RegisterAsync(ct).ConfigureAwait(false);
+        if (Runtime.Capabilities.NetworkNamespaces && PodNetwork.FindPlugins() is { } plugins)
+        {
+            Network = new PodNetwork(Path.Combine(_options.DataDir, "cni"), plugins, podCidr, [_options.ClusterCidr, _options.ServiceCidr]);
+            await Network.EnsureBridgeAsync(ct).ConfigureAwait(false);
+        }
+        else
+        {
+            LogHostNetworkOnly(Runtime.Capabilities.NetworkNamespaces ? "no CNI plugins found in /usr/lib/cni or /opt/cni/bin" : "not running as root");
+        }
+        var recovered = Runtime.Recover().GroupBy(c => c.Config.Labels.GetValueOrDefault(PodUidLabel, string.Empty), StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<ContainerInfo>)g.ToList(), StringComparer.Ordinal);
+        var pods = new Informer(Client, "/api/v1/pods") { StripManagedFields = true, FieldSelector = "spec.nodeName=" + NodeName };
+        pods.Added += p => Dispatch(p, recovered, ct);
+        pods.Updated += (_, p) => Dispatch(p, recovered, ct);
+        pods.Deleted += p =>
+        {
+            if (_workers.TryGetValue(p["metadata"]!["uid"]!.GetValue<string>(), out var w))
+            {
+                w.Removed();
+            }
+        };
+        var informer = pods.RunAsync(ct);
+        var heartbeat = HeartbeatAsync(ct);
+        await Task.WhenAny(pods.Synced, informer).ConfigureAwait(false);
+        await CleanUpOrphansAsync(pods, recovered, ct).ConfigureAwait(false);
+        _ready.TrySetResult();
+        LogRegistered(NodeName, NodeIp, podCidr.ToString(), Runtime.Name);
+        try
+        {
+            await Task.WhenAll(informer, heartbeat, events).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void Dispatch(JsonObject pod, Dictionary<string, IReadOnlyList<ContainerInfo>> recovered, CancellationToken ct)
+    {
+        var uid = pod["metadata"]!["uid"]!.GetValue<string>();
+        if (_workers.TryGetValue(uid, out var existing))
+        {
+            existing.Update(pod);
+            return;
+        }
+        IReadOnlyList<ContainerInfo> mine;
+        lock (recovered)
+        {
+            mine = recovered.Remove(uid, out var list) ? list : [];
+        }
+        var worker = new PodWorker(this, pod, mine);
+        if (!_workers.TryAdd(uid, worker))
+        {
+            _workers[uid].Update(pod);
+            return;
+        }
+        worker.Update(pod);
+        worker.Running = Task.Run(async () =>
+        {
+            try
+            {
+                await worker.RunAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                LogWorkerFailed(worker.Namespace, worker.Name, e.ToString());
+            }
+            finally
+            {
+                if (!ct.IsCancellationRequested)
+                {
+                    _workers.TryRemove(uid, out _);
+                }
+            }
+        }, CancellationToken.None);
+    }
+
+    /// <summary>Containers and network namespaces of pods that no longer exist (deleted while the agent was away) are removed.</summary>
+    private async Task CleanUpOrphansAsync(Informer pods, Dictionary<string, IReadOnlyList<ContainerInfo>> recovered, CancellationToken ct)
+    {
+        var live = pods.List().Select(p => p["metadata"]!["uid"]!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+        List<KeyValuePair<string, IReadOnlyList<ContainerInfo>>> orphans;
+        lock (recovered)
+        {
+            orphans = recovered.Where(p => !live.Contains(p.Key)).ToList();
+            foreach (var o in orphans)
+            {
+                recovered.Remove(o.Key);
+            }
+        }
+        foreach (var (uid, containers) in orphans)
+        {
+            foreach (var c in containers)
+            {
+                if (c.Status == ContainerStatus.Running)
+                {
+                    await Runtime.StopAsync(c.Id, 9, TimeSpan.Zero, ct).ConfigureAwait(false);
+                }
+                await Runtime.DestroyAsync(c.Id, ct).ConfigureAwait(false);
+            }
+            if (containers.FirstOrDefault() is { } first)
+            {
+                RemoveLogs(first.Config.Labels.GetValueOrDefault(PodNamespaceLabel, string.Empty), first.Config.Labels.GetValueOrDefault(PodNameLabel, string.Empty), uid);
+            }
+        }
+        if (Network is { } network)
+        {
+            foreach (var uid in network.KnownPods().Where(u => !live.Contains(u)))
+            {
+                await network.TearDownAsync(uid, ct).ConfigureAwait(false);
+            }
+        }
+        var podsDir = Path.Combine(_options.DataDir, "pods");
+        if (Directory.Exists(podsDir))
+        {
+            foreach (var dir in Directory.GetDirectories(podsDir).Where(d => !live.Contains(Path.GetFileName(d))))
+            {
+                await new Volumes.VolumeManager(dir, Runtime.Capabilities.MountNamespaces).TearDownAsync(ct).ConfigureAwait(false);
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops every pod this agent's data directory knows and removes its network (<c>tug killall</c>): for tearing a
+    /// node down, since stopping the agent itself leaves pods running as the kubelet does.
+    /// </summary>
+    public static async Task KillAllAsync(string dataDir, IContainerRuntime runtime, CancellationToken ct)
+    {
+        foreach (var c in runtime.Recover())
+        {
+            if (c.Status == ContainerStatus.Running)
+            {
+                await runtime.StopAsync(c.Id, 9, TimeSpan.Zero, ct).ConfigureAwait(false);
+            }
+            await runtime.DestroyAsync(c.Id, ct).ConfigureAwait(false);
+        }
+        var cni = Path.Combine(dataDir, "cni");
+        var podsDir = Path.Combine(dataDir, "pods");
+        if (Directory.Exists(podsDir))
+        {
+            foreach (var dir in Directory.GetDirectories(podsDir))
+            {
+                await new Volumes.VolumeManager(dir, true).TearDownAsync(ct).ConfigureAwait(false);
+            }
+        }
+        if (File.Exists(Path.Combine(cni, "range")) && PodNetwork.FindPlugins() is { } plugins)
+        {
+            var network = new PodNetwork(cni, plugins, IPNetwork.Parse(File.ReadAllText(Path.Combine(cni, "range")).Trim()), [IPNetwork.Parse("10.42.0.0/16"), IPNetwork.Parse("10.43.0.0/16")]);
+            foreach (var uid in network.KnownPods())
+            {
+                await network.TearDownAsync(uid, ct).ConfigureAwait(false);
+            }
+            await network.TeardownAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    private static string DefaultNodeIp()
+    {
+        try
+        {
+            // The address the machine would use for outside traffic (no packet is sent by a UDP connect).
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            socket.Connect("203.0.113.1", 9);
+            if (socket.LocalEndPoint is IPEndPoint local && !IPAddress.IsLoopback(local.Address))
+            {
+                return local.Address.ToString();
+            }
+        }
+        catch (SocketException)
+        {
+        }
+        return NetworkInterface.GetAllNetworkInterfaces()
+            .Where(i => i.OperationalStatus == OperationalStatus.Up && i.NetworkInterfaceType != NetworkInterfaceType.Loopback && !i.Name.StartsWith("tug", StringComparison.Ordinal))
+            .SelectMany(i => i.GetIPProperties().UnicastAddresses).Select(a => a.Address).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)?.ToString() ?? "127.0.0.1";
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "node {Node} ({Ip}) registered, pod range {Range}, runtime {Runtime}")]
+    private partial void LogRegistered(string node, string ip, string range, string runtime);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "pods use the host's network: {Why}")]
+    private partial void LogHostNetworkOnly(string why);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "pod {Namespace}/{Name}: worker failed: {Error}")]
+    private partial void LogWorkerFailed(string @namespace, string name, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node}: {Error}")]
+    private partial void LogNodeFailed(string node, string error);
+}

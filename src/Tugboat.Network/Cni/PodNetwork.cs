@@ -1,0 +1,237 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+
+namespace Tugboat.Network.Cni;
+
+/// <summary>
+/// Pod network namespaces wired by the standard CNI plugins (bridge, host-local, loopback) into this node's pod range.
+/// Each pod gets <c>/var/run/netns/tug-UID</c> with an <c>eth0</c> on the node's bridge and an address from the range.
+/// </summary>
+/// <remarks>
+/// Networking safety: the bridge holds the range's gateway address itself (the plugin's isGateway is off, so it never
+/// turns on IP forwarding), pods get routes to the pod and service ranges only and no default route, and the whole pod
+/// and service ranges get <c>unreachable</c> routes on the host so that nothing addressed to them can follow the
+/// default route out. <see cref="Teardown"/> removes the bridge and those routes.
+/// </remarks>
+public sealed class PodNetwork
+{
+    private readonly string _stateDir;
+    private readonly IPNetwork _podRange;
+
+    /// <param name="podRange">This node's pod range (a /24 of the cluster range).</param>
+    /// <param name="clusterRanges">The cluster's pod and service ranges, made unreachable off the node.</param>
+    public PodNetwork(string stateDir, string pluginDir, IPNetwork podRange, IReadOnlyList<IPNetwork> clusterRanges)
+    {
+        _stateDir = stateDir;
+        PluginDir = pluginDir;
+        _podRange = podRange;
+        ClusterRanges = clusterRanges;
+        var bytes = podRange.BaseAddress.GetAddressBytes();
+        Gateway = new IPAddress([bytes[0], bytes[1], bytes[2], (byte)(bytes[3] + 1)]);
+        BridgeName = $"tug{bytes[0]:x2}{bytes[1]:x2}{bytes[2]:x2}";
+    }
+
+    public string PluginDir { get; }
+
+    public IReadOnlyList<IPNetwork> ClusterRanges { get; }
+
+    public string BridgeName { get; }
+
+    public IPAddress Gateway { get; }
+
+    /// <summary>The CNI plugins directory of this machine (Debian's containernetworking-plugins), or null if it has none.</summary>
+    public static string? FindPlugins() =>
+        new[] { "/usr/lib/cni", "/opt/cni/bin" }.FirstOrDefault(d => File.Exists(Path.Combine(d, "bridge")) && File.Exists(Path.Combine(d, "host-local")));
+
+    /// <summary>Creates the bridge with the gateway address and the unreachable routes, if they are not there yet.</summary>
+    public async Task EnsureBridgeAsync(CancellationToken ct)
+    {
+        Directory.CreateDirectory(_stateDir);
+        if (!Directory.Exists($"/sys/class/net/{BridgeName}"))
+        {
+            await IpAsync(["link", "add", BridgeName, "type", "bridge"], ct).ConfigureAwait(false);
+        }
+        await IpAsync(["addr", "replace", $"{Gateway}/{_podRange.PrefixLength}", "dev", BridgeName], ct).ConfigureAwait(false);
+        await IpAsync(["link", "set", BridgeName, "up"], ct).ConfigureAwait(false);
+        foreach (var range in ClusterRanges)
+        {
+            // Added once per machine; a route another cluster on this machine added already serves.
+            await IpAsync(["route", "replace", "unreachable", range.ToString()], ct).ConfigureAwait(false);
+        }
+    }
+
+    private string Config(string podUid) => new JsonObject
+    {
+        ["cniVersion"] = "1.0.0",
+        ["name"] = "tugboat",
+        ["plugins"] = new JsonArray(new JsonObject
+        {
+            ["type"] = "bridge",
+            ["bridge"] = BridgeName,
+            ["isGateway"] = false,
+            ["ipMasq"] = false,
+            ["hairpinMode"] = true,
+            ["ipam"] = new JsonObject
+            {
+                ["type"] = "host-local",
+                ["ranges"] = new JsonArray(new JsonArray(new JsonObject { ["subnet"] = _podRange.ToString(), ["gateway"] = Gateway.ToString() })),
+                ["routes"] = new JsonArray(ClusterRanges.Where(r => !r.Contains(Gateway)).Select(r => (JsonNode?)new JsonObject { ["dst"] = r.ToString(), ["gw"] = Gateway.ToString() }).ToArray()),
+                ["dataDir"] = Path.Combine(_stateDir, "ipam"),
+            },
+        }),
+        ["podUid"] = podUid,
+    }.ToJsonString();
+
+    public static string NamespaceName(string podUid) => "tug-" + podUid;
+
+    public static string NamespacePath(string podUid) => "/var/run/netns/" + NamespaceName(podUid);
+
+    /// <summary>
+    /// The pod's network namespace with its address, created and wired if it does not exist yet (idempotent: a
+    /// restarted agent gets the address the pod already has).
+    /// </summary>
+    public async Task<IPAddress> SetUpAsync(string podUid, CancellationToken ct)
+    {
+        var state = Path.Combine(_stateDir, "pods", podUid);
+        if (File.Exists(NamespacePath(podUid)) && File.Exists(state) && IPAddress.TryParse(File.ReadAllText(state).Trim(), out var known))
+        {
+            return known;
+        }
+        await EnsureBridgeAsync(ct).ConfigureAwait(false);
+        if (!File.Exists(NamespacePath(podUid)))
+        {
+            await IpAsync(["netns", "add", NamespaceName(podUid)], ct).ConfigureAwait(false);
+        }
+        await PluginAsync("loopback", "ADD", podUid, "lo", """{"cniVersion":"1.0.0","name":"lo","type":"loopback"}""", ct).ConfigureAwait(false);
+        var config = JsonNode.Parse(Config(podUid))!["plugins"]![0]!.AsObject();
+        config["cniVersion"] = "1.0.0";
+        config["name"] = "tugboat";
+        var result = await PluginAsync("bridge", "ADD", podUid, "eth0", config.ToJsonString(), ct).ConfigureAwait(false);
+        var address = result["ips"]?.AsArray().Select(i => i?["address"]?.GetValue<string>()).FirstOrDefault(a => a is not null)
+            ?? throw new InvalidOperationException("the bridge plugin returned no address: " + result.ToJsonString());
+        var ip = IPAddress.Parse(address.Split('/')[0]);
+        Directory.CreateDirectory(Path.GetDirectoryName(state)!);
+        File.WriteAllText(state, ip.ToString());
+        return ip;
+    }
+
+    /// <summary>Releases the pod's address and removes its namespace; nothing happens for a pod that has none.</summary>
+    public async Task TearDownAsync(string podUid, CancellationToken ct)
+    {
+        var state = Path.Combine(_stateDir, "pods", podUid);
+        if (File.Exists(NamespacePath(podUid)))
+        {
+            var config = JsonNode.Parse(Config(podUid))!["plugins"]![0]!.AsObject();
+            config["cniVersion"] = "1.0.0";
+            config["name"] = "tugboat";
+            try
+            {
+                await PluginAsync("bridge", "DEL", podUid, "eth0", config.ToJsonString(), ct).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException)
+            {
+                // DEL is best effort: the namespace goes below, and host-local's reservation is released by uid next.
+            }
+            await IpAsync(["netns", "del", NamespaceName(podUid)], ct).ConfigureAwait(false);
+        }
+        ReleaseReservations(podUid);
+        File.Delete(state);
+    }
+
+    /// <summary>host-local keeps one file per address holding the container ID; removes those of <paramref name="podUid"/>.</summary>
+    private void ReleaseReservations(string podUid)
+    {
+        var dir = Path.Combine(_stateDir, "ipam", "tugboat");
+        if (!Directory.Exists(dir))
+        {
+            return;
+        }
+        foreach (var file in Directory.GetFiles(dir))
+        {
+            try
+            {
+                if (File.ReadAllLines(file).FirstOrDefault()?.Trim() == podUid)
+                {
+                    File.Delete(file);
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    /// <summary>The pods that have a namespace on this node (for cleaning up after pods that are gone).</summary>
+    public IReadOnlyList<string> KnownPods() =>
+        Directory.Exists(Path.Combine(_stateDir, "pods")) ? Directory.GetFiles(Path.Combine(_stateDir, "pods")).Select(Path.GetFileName).OfType<string>().ToList() : [];
+
+    /// <summary>Removes the bridge and the unreachable routes (when no pod is left on this node).</summary>
+    public async Task TeardownAsync(CancellationToken ct)
+    {
+        if (Directory.Exists($"/sys/class/net/{BridgeName}"))
+        {
+            await IpAsync(["link", "del", BridgeName], ct).ConfigureAwait(false);
+        }
+        // The unreachable routes stay while another Tugboat bridge on this machine still serves pods.
+        if (!Directory.GetDirectories("/sys/class/net").Any(d => Path.GetFileName(d).StartsWith("tug", StringComparison.Ordinal)))
+        {
+            foreach (var range in ClusterRanges)
+            {
+                try
+                {
+                    await IpAsync(["route", "del", "unreachable", range.ToString()], ct).ConfigureAwait(false);
+                }
+                catch (InvalidOperationException)
+                {
+                }
+            }
+        }
+    }
+
+    private async Task<JsonObject> PluginAsync(string plugin, string command, string podUid, string ifname, string config, CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo(Path.Combine(PluginDir, plugin))
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.Environment["CNI_COMMAND"] = command;
+        psi.Environment["CNI_CONTAINERID"] = podUid;
+        psi.Environment["CNI_NETNS"] = NamespacePath(podUid);
+        psi.Environment["CNI_IFNAME"] = ifname;
+        psi.Environment["CNI_PATH"] = PluginDir;
+        using var process = Process.Start(psi)!;
+        await process.StandardInput.WriteAsync(config).ConfigureAwait(false);
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        var output = await stdout.ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            // CNI errors are a JSON object with msg and details on stdout.
+            var message = output.Length > 0 && JsonNode.Parse(output) is JsonObject error ? $"{error["msg"]}{(error["details"] is { } d ? ": " + d : string.Empty)}" : await stderr.ConfigureAwait(false);
+            throw new InvalidOperationException($"CNI plugin {plugin} {command} failed: {message.Trim()}");
+        }
+        return output.Length > 0 ? JsonNode.Parse(output)!.AsObject() : [];
+    }
+
+    private static async Task IpAsync(string[] args, CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo("ip") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var process = Process.Start(psi)!;
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"ip {string.Join(' ', args)}: {(await stderr.ConfigureAwait(false)).Trim()}");
+        }
+    }
+}
