@@ -24,6 +24,17 @@ public sealed class TugServer : IAsyncDisposable
         _disableControllers = disableControllers;
     }
 
+    /// <summary>
+    /// Run the embedded node agent (real pods). Each such server gets its own /24 of the pod range and a free agent
+    /// port, so that several can run on one machine; the agent is left out otherwise.
+    /// </summary>
+    public bool Agent { get; init; }
+
+    private static int _clusters;
+
+    /// <summary>The pod range of this server's node when <see cref="Agent"/> is set.</summary>
+    public string ClusterCidr { get; } = $"10.42.{200 + (Interlocked.Increment(ref _clusters) % 50)}.0/24";
+
     public string DataDir { get; }
     public int Port { get; }
     public string Kubeconfig => Path.Combine(DataDir, "kubeconfig.yaml");
@@ -58,6 +69,17 @@ public sealed class TugServer : IAsyncDisposable
         if (_disableControllers)
         {
             psi.ArgumentList.Add("--disable-controllers");
+        }
+        if (Agent)
+        {
+            foreach (var a in new[] { "--kubelet-port", (_kubeletPort ??= FreePort()).ToString(), "--cluster-cidr", ClusterCidr, "--node-name", "node-" + Path.GetFileName(DataDir).ToLowerInvariant().Replace('_', '-'), "--node-ip", "127.0.0.1" })
+            {
+                psi.ArgumentList.Add(a);
+            }
+        }
+        else
+        {
+            psi.ArgumentList.Add("--disable-agent");
         }
         foreach (var a in _extraArgs)
         {
@@ -148,9 +170,29 @@ public sealed class TugServer : IAsyncDisposable
         return new HttpClient(handler) { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(30) };
     }
 
+    private int? _kubeletPort;
+
+    /// <summary>Runs <c>tug killall</c> on this server's data directory: stops its pods and removes their network.</summary>
+    public async Task KillAllAsync()
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "tug.dll"), "killall", "--data-dir", DataDir })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(p.ExitCode == 0, "tug killall failed: " + await err);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await StopAsync(kill: true);
+        if (Agent)
+        {
+            await KillAllAsync();
+        }
         try
         {
             Directory.Delete(DataDir, recursive: true);

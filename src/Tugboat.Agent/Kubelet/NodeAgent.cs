@@ -99,6 +99,12 @@ public sealed partial class NodeAgent
         var files = Directory.GetFiles(Path.Combine(dir, container), "*.log")
             .Select(f => (File: f, N: int.TryParse(Path.GetFileNameWithoutExtension(f), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : -1))
             .Where(f => f.N >= 0).OrderByDescending(f => f.N).ToList();
+        // The worker knows which attempt is current even before that attempt has written (or created) its file.
+        if (_workers.Values.FirstOrDefault(w => w.Namespace == ns && w.Name == name) is { } worker && worker.RestartCount(container) is { } current)
+        {
+            files = files.Where(f => f.N <= current).ToList();
+            return (files.FirstOrDefault(f => f.N == current).File, files.FirstOrDefault(f => f.N < current).File);
+        }
         return (files.ElementAtOrDefault(0).File, files.ElementAtOrDefault(1).File);
     }
 
@@ -294,7 +300,7 @@ public sealed partial class NodeAgent
         }
         if (File.Exists(Path.Combine(cni, "range")) && PodNetwork.FindPlugins() is { } plugins)
         {
-            var network = new PodNetwork(cni, plugins, IPNetwork.Parse(File.ReadAllText(Path.Combine(cni, "range")).Trim()), [IPNetwork.Parse("10.42.0.0/16"), IPNetwork.Parse("10.43.0.0/16")]);
+            var network = new PodNetwork(cni, plugins, IPNetwork.Parse(File.ReadAllText(Path.Combine(cni, "range")).Trim()), PodNetwork.SavedClusterRanges(cni));
             foreach (var uid in network.KnownPods())
             {
                 await network.TearDownAsync(uid, ct).ConfigureAwait(false);

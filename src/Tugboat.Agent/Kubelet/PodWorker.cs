@@ -84,6 +84,9 @@ internal sealed partial class PodWorker
 
     private static int Attempt(ContainerInfo c) => int.Parse(c.Config.Labels.GetValueOrDefault(NodeAgent.AttemptLabel, "0"), CultureInfo.InvariantCulture);
 
+    /// <summary>The attempt number of a container's current (or last) run, or null if the pod has no such container.</summary>
+    public int? RestartCount(string container) => _init.Concat(_app).FirstOrDefault(r => r.Name == container)?.RestartCount;
+
     /// <summary>The latest version of the pod from the API; a deletion timestamp starts termination.</summary>
     public void Update(JsonObject pod)
     {
@@ -113,7 +116,8 @@ internal sealed partial class PodWorker
     public async Task RunAsync(CancellationToken ct)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _containersCts.Token);
-        var status = StatusLoopAsync(ct);
+        using var statusCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var status = StatusLoopAsync(statusCts.Token);
         try
         {
             var phase = Pod["status"]?["phase"]?.GetValue<string>();
@@ -125,10 +129,12 @@ internal sealed partial class PodWorker
             }
             else if (await SetUpSandboxAsync(linked.Token).ConfigureAwait(false) && await RunInitContainersAsync(linked.Token).ConfigureAwait(false))
             {
+                _ = RefreshVolumesAsync(linked.Token);
                 var supervisors = _app.Select(r => SuperviseAsync(r, linked.Token)).ToList();
                 var probes = Task.WhenAll(supervisors);
                 await Task.WhenAny(probes, _terminate.Task).ConfigureAwait(false);
-                if (probes.IsCompleted && !_terminate.Task.IsCompleted)
+                // Supervisors also end when the agent stops; only containers that finished for good free the sandbox.
+                if (probes.IsCompletedSuccessfully && !_terminate.Task.IsCompleted && !ct.IsCancellationRequested)
                 {
                     // Every container finished for good (restartPolicy Never/OnFailure): the pod is done; free its address.
                     await ReleaseSandboxAsync(ct).ConfigureAwait(false);
@@ -141,6 +147,11 @@ internal sealed partial class PodWorker
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             // The agent stops; the pod's processes keep running and are adopted when it comes back.
+        }
+        finally
+        {
+            await statusCts.CancelAsync().ConfigureAwait(false);
+            await status.ConfigureAwait(false);
         }
     }
 
@@ -198,6 +209,35 @@ internal sealed partial class PodWorker
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
         }
     }
+
+    /// <summary>Keeps configMap, secret, downwardAPI and projected volumes current (the kubelet resyncs them about every minute; this does every 10 s).</summary>
+    private async Task RefreshVolumesAsync(CancellationToken ct)
+    {
+        try
+        {
+            while (!ct.IsCancellationRequested && !_terminate.Task.IsCompleted)
+            {
+                await Task.WhenAny(_terminate.Task, Task.Delay(VolumeRefreshInterval, ct)).ConfigureAwait(false);
+                if (_volumes is null || _terminate.Task.IsCompleted || ct.IsCancellationRequested)
+                {
+                    return;
+                }
+                try
+                {
+                    await _volumes.RefreshAsync(Pod, Environment(), ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is VolumeException or ContainerConfigException or ApiError or HttpRequestException or IOException && !ct.IsCancellationRequested)
+                {
+                    LogSandboxFailed(Namespace, Name, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    internal static TimeSpan VolumeRefreshInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     private PodEnvironment Environment() => new(_agent.Client, Pod, _agent.NodeName, _agent.NodeIp, _podIp, _agent.Allocatable);
 
@@ -275,6 +315,14 @@ internal sealed partial class PodWorker
         var policy = r.Init && RestartPolicy == "Always" ? "OnFailure" : RestartPolicy;
         var backoff = new Backoff();
         var adopted = _recovered.GetValueOrDefault(r.Name)?.LastOrDefault();
+        var reported = Pod["status"]?[r.Init ? "initContainerStatuses" : "containerStatuses"]?.AsArray().OfType<JsonObject>().FirstOrDefault(s => s["name"]?.GetValue<string>() == r.Name);
+        if (adopted is null && reported?["containerID"] is not null)
+        {
+            // It ran before but nothing of it is left (the node rebooted or was cleaned up): this start is a restart.
+            r.RestartCount = (reported["restartCount"]?.GetValue<int>() ?? 0) + 1;
+            r.LastState = reported["state"]?["terminated"] is not null ? reported["state"]!.AsObject().DeepClone().AsObject()
+                : reported["lastState"]?["terminated"] is not null ? reported["lastState"]!.AsObject().DeepClone().AsObject() : null;
+        }
         if (adopted is not null)
         {
             r.Id = adopted.Id;

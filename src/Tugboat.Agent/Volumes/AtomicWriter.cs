@@ -7,7 +7,7 @@ namespace Tugboat.Agent.Volumes;
 /// a half-updated volume: the files live in a timestamped directory, <c>..data</c> is a symlink to it swapped by rename,
 /// and each visible name is a symlink through <c>..data</c>.
 /// </summary>
-internal static class AtomicWriter
+internal static partial class AtomicWriter
 {
     public sealed record File(string Path, byte[] Content, int Mode);
 
@@ -32,12 +32,16 @@ internal static class AtomicWriter
         }
         var old = Current(dataLink);
         var tmp = Path.Combine(dir, "..data_tmp");
-        if (System.IO.File.Exists(tmp) || Directory.Exists(tmp) || IsLink(tmp))
+        if (IsLink(tmp))
         {
             System.IO.File.Delete(tmp);
         }
         System.IO.File.CreateSymbolicLink(tmp, stamp);
-        System.IO.File.Move(tmp, dataLink, overwrite: true);
+        // rename(2) swaps the link itself atomically (File.Move would look through it).
+        if (Rename(tmp, dataLink) != 0)
+        {
+            throw new IOException($"rename {tmp}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        }
         var visible = files.Select(f => f.Path.Split('/')[0]).ToHashSet(StringComparer.Ordinal);
         foreach (var name in visible)
         {
@@ -61,6 +65,9 @@ internal static class AtomicWriter
         }
         return true;
     }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "rename", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Rename(string from, string to);
 
     private static bool IsLink(string path) => new FileInfo(path).LinkTarget is not null;
 

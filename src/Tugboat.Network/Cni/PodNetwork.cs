@@ -32,6 +32,12 @@ public sealed class PodNetwork
         BridgeName = $"tug{bytes[0]:x2}{bytes[1]:x2}{bytes[2]:x2}";
     }
 
+    /// <summary>
+    /// The unreachable routes' metric: above the bridge's connected route (metric 0), so that a range equal to the
+    /// node's own /24 does not shadow it, while still catching everything the bridge does not serve.
+    /// </summary>
+    private const string UnreachableMetric = "4242";
+
     public string PluginDir { get; }
 
     public IReadOnlyList<IPNetwork> ClusterRanges { get; }
@@ -48,6 +54,8 @@ public sealed class PodNetwork
     public async Task EnsureBridgeAsync(CancellationToken ct)
     {
         Directory.CreateDirectory(_stateDir);
+        // Remembered for tearing the network down without the agent's configuration (tug killall).
+        File.WriteAllLines(Path.Combine(_stateDir, "cluster-ranges"), ClusterRanges.Select(r => r.ToString()));
         if (!Directory.Exists($"/sys/class/net/{BridgeName}"))
         {
             await IpAsync(["link", "add", BridgeName, "type", "bridge"], ct).ConfigureAwait(false);
@@ -57,7 +65,7 @@ public sealed class PodNetwork
         foreach (var range in ClusterRanges)
         {
             // Added once per machine; a route another cluster on this machine added already serves.
-            await IpAsync(["route", "replace", "unreachable", range.ToString()], ct).ConfigureAwait(false);
+            await IpAsync(["route", "replace", "unreachable", range.ToString(), "metric", UnreachableMetric], ct).ConfigureAwait(false);
         }
     }
 
@@ -82,6 +90,12 @@ public sealed class PodNetwork
         }),
         ["podUid"] = podUid,
     }.ToJsonString();
+
+    /// <summary>The cluster ranges an agent with state in <paramref name="stateDir"/> made unreachable, or the defaults.</summary>
+    public static IReadOnlyList<IPNetwork> SavedClusterRanges(string stateDir) =>
+        File.Exists(Path.Combine(stateDir, "cluster-ranges"))
+            ? File.ReadAllLines(Path.Combine(stateDir, "cluster-ranges")).Where(l => l.Length > 0).Select(l => IPNetwork.Parse(l)).ToList()
+            : [IPNetwork.Parse("10.42.0.0/16"), IPNetwork.Parse("10.43.0.0/16")];
 
     public static string NamespaceName(string podUid) => "tug-" + podUid;
 
@@ -180,7 +194,7 @@ public sealed class PodNetwork
             {
                 try
                 {
-                    await IpAsync(["route", "del", "unreachable", range.ToString()], ct).ConfigureAwait(false);
+                    await IpAsync(["route", "del", "unreachable", range.ToString(), "metric", UnreachableMetric], ct).ConfigureAwait(false);
                 }
                 catch (InvalidOperationException)
                 {

@@ -39,6 +39,15 @@ internal sealed class CriLog(string path) : IDisposable
         }
     }
 
+    /// <summary>Creates the log file if it does not exist yet.</summary>
+    public void Touch()
+    {
+        lock (_lock)
+        {
+            _file ??= Open();
+        }
+    }
+
     private FileStream Open()
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
@@ -58,7 +67,11 @@ internal sealed class CriLog(string path) : IDisposable
     }
 
     /// <summary>Copies <paramref name="source"/> (a FIFO the container writes) into the log until it ends.</summary>
-    public async Task PumpAsync(Stream source, string stream)
+    /// <remarks>
+    /// The FIFO is opened before any writer exists, so reading it may return end-of-file early; only when
+    /// <paramref name="finished"/> says no writer can come any more does end-of-file end the copy.
+    /// </remarks>
+    public async Task PumpAsync(Stream source, string stream, Func<bool> finished)
     {
         var buffer = new byte[64 * 1024];
         var line = new MemoryStream();
@@ -75,7 +88,12 @@ internal sealed class CriLog(string path) : IDisposable
             }
             if (n == 0)
             {
-                break;
+                if (finished())
+                {
+                    break;
+                }
+                await Task.Delay(10).ConfigureAwait(false);
+                continue;
             }
             var start = 0;
             for (var i = 0; i < n; i++)

@@ -51,6 +51,8 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         public Task[] Pumps { get; set; } = [];
         public CriLog? Log { get; set; }
         public Task<ContainerExit>? Exit { get; set; }
+        public bool Abandoned { get; set; }
+        public TaskCompletionSource Opened { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public readonly Lock Gate = new();
     }
 
@@ -111,6 +113,8 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             psi.Environment[k] = v;
         }
         var tracked = new Tracked(id, config, dir) { StartedAt = DateTimeOffset.UtcNow };
+        StartPumps(tracked);
+        await Task.WhenAll(tracked.Pumps.Select(_ => tracked.Opened.Task)).ConfigureAwait(false);
         System.Diagnostics.Process process;
         try
         {
@@ -118,6 +122,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         }
         catch (System.ComponentModel.Win32Exception e)
         {
+            tracked.Abandoned = true;
             Cleanup(dir, cgroup);
             throw new ContainerStartException("StartError", e.Message);
         }
@@ -136,10 +141,12 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         if (!File.Exists(childPid))
         {
             var errors = (await launchErrors.ConfigureAwait(false) + ReadOrEmpty(Path.Combine(dir, "start.err"))).Trim();
+            tracked.Abandoned = true;
+            await Task.WhenAll(tracked.Pumps).ConfigureAwait(false);
+            tracked.Log?.Dispose();
             Cleanup(dir, cgroup);
             throw new ContainerStartException("StartError", errors.Length > 0 ? errors : $"the container's supervisor exited with {process.ExitCode}");
         }
-        StartPumps(tracked);
         _containers[id] = tracked;
         tracked.Exit = WaitForExitAsync(tracked);
         return id;
@@ -209,6 +216,8 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
     private void StartPumps(Tracked t)
     {
         t.Log = new CriLog(t.Config.LogPath);
+        // The file exists from the start, so the attempt's log is there (empty) before its first line.
+        t.Log.Touch();
         t.Pumps =
         [
             Task.Factory.StartNew(() => Pump(t, "stdout"), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default),
@@ -220,14 +229,36 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
     {
         try
         {
-            // Blocks until the supervisor holds the FIFO open (it does for the container's whole life).
-            using var fifo = new FileStream(Path.Combine(t.Dir, stream), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
-            t.Log!.PumpAsync(fifo, stream).GetAwaiter().GetResult();
+            // Opened (without waiting for a writer) before the supervisor starts, so nothing the container writes,
+            // however quickly it exits, is lost with the pipe.
+            var fd = Open(Path.Combine(t.Dir, stream), ORdOnly | ONonBlock);
+            if (fd < 0)
+            {
+                return;
+            }
+            _ = Fcntl(fd, FSetFl, 0);
+            using var fifo = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1);
+            t.Opened.TrySetResult();
+            t.Log!.PumpAsync(fifo, stream, () => t.Abandoned || (t.WrapperPid != 0 && !Alive(t.WrapperPid, t.WrapperStart))).GetAwaiter().GetResult();
         }
         catch (IOException)
         {
         }
+        finally
+        {
+            t.Opened.TrySetResult();
+        }
     }
+
+    private const int ORdOnly = 0;
+    private const int ONonBlock = 0x800;
+    private const int FSetFl = 4;
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int Fcntl(int fd, int command, int arg);
 
     /// <summary>Waits for the supervisor, stops what the command left behind, drains the output and reads the exit.</summary>
     private async Task<ContainerExit> WaitForExitAsync(Tracked t)
@@ -244,17 +275,6 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             }
         }
         KillRemaining(t);
-        // A pump still blocked opening its FIFO (the supervisor died before opening it) is released by a brief writer.
-        foreach (var stream in new[] { "stdout", "stderr" })
-        {
-            try
-            {
-                using var handle = File.OpenHandle(Path.Combine(t.Dir, stream), FileMode.Open, FileAccess.ReadWrite);
-            }
-            catch (IOException)
-            {
-            }
-        }
         await Task.WhenAny(Task.WhenAll(t.Pumps), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
         t.Log?.Dispose();
         return ReadExit(t);

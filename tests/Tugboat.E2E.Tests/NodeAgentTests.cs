@@ -1,0 +1,332 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+
+namespace Tugboat.E2E.Tests;
+
+/// <summary>Real pods on tug server's embedded node agent, driven with real kubectl.</summary>
+public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<AgentClusterFixture>
+{
+    private Kubectl K => new(Kubectl.V132, fixture.Server.Kubeconfig);
+
+    private async Task NamespaceAsync(string ns) => await K.RunWithInputAsync($"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n", "apply", "-f", "-");
+
+    private Task<JsonObject> WaitPodAsync(string ns, string name, Func<JsonObject, bool> condition, int seconds = 60) =>
+        AgentClusterFixture.WaitForAsync(async () => await fixture.PodAsync(ns, name) is var p && condition(p) ? p : null, TimeSpan.FromSeconds(seconds));
+
+    [Fact]
+    public async Task ADeploymentsReplicasEachGetTheirOwnAddressAndServeOnTheSamePort()
+    {
+        await NamespaceAsync("web");
+        (await K.RunWithInputAsync("""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: web, namespace: web}
+            spec:
+              replicas: 3
+              selector: {matchLabels: {app: web}}
+              template:
+                metadata: {labels: {app: web}}
+                spec:
+                  containers:
+                  - name: web
+                    image: python:3
+                    command: ["python3", "-m", "http.server", "8080", "--bind", "0.0.0.0"]
+                    ports: [{containerPort: 8080, name: http}]
+                    readinessProbe:
+                      httpGet: {path: /, port: http}
+                      periodSeconds: 1
+            """, "apply", "-f", "-")).Ok();
+        (await K.RunAsync("rollout", "status", "deployment/web", "-n", "web", "--timeout=90s")).Ok();
+        var pods = await fixture.PodsAsync("web", "app=web");
+        Assert.Equal(3, pods.Count);
+        var ips = pods.Select(p => p["status"]!["podIP"]!.GetValue<string>()).ToList();
+        Assert.Equal(3, ips.Distinct().Count());
+        var range = System.Net.IPNetwork.Parse(fixture.Server.ClusterCidr);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        foreach (var ip in ips)
+        {
+            Assert.True(range.Contains(System.Net.IPAddress.Parse(ip)), $"{ip} is outside the node's range {range}");
+            var response = await http.GetAsync($"http://{ip}:8080/");
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        }
+        Assert.All(pods, p =>
+        {
+            Assert.True(AgentClusterFixture.IsReady(p));
+            Assert.Equal("Running", p["status"]!["phase"]!.GetValue<string>());
+            Assert.StartsWith("process://", AgentClusterFixture.Container(p, "web")!["containerID"]!.GetValue<string>(), StringComparison.Ordinal);
+        });
+        var wide = (await K.RunAsync("get", "pods", "-n", "web", "-o", "wide")).Ok().Out;
+        Assert.All(ips, ip => Assert.Contains(ip, wide, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AReadinessProbeGatesReady()
+    {
+        await NamespaceAsync("probe");
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: gated, namespace: probe}
+            spec:
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "sleep 3; touch /tmp/ready-$POD_UID; sleep 3600"]
+                env: [{name: POD_UID, valueFrom: {fieldRef: {fieldPath: metadata.uid}}}]
+                readinessProbe:
+                  exec: {command: ["sh", "-c", "test -f /tmp/ready-$POD_UID"]}
+                  periodSeconds: 1
+            """, "apply", "-f", "-")).Ok();
+        var running = await WaitPodAsync("probe", "gated", p => p["status"]?["phase"]?.GetValue<string>() == "Running");
+        Assert.False(AgentClusterFixture.IsReady(running));
+        var ready = await WaitPodAsync("probe", "gated", AgentClusterFixture.IsReady);
+        Assert.True(AgentClusterFixture.Container(ready, "c")!["ready"]!.GetValue<bool>());
+        (await K.RunAsync("delete", "pod", "gated", "-n", "probe", "--grace-period=1")).Ok();
+    }
+
+    [Theory]
+    [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
+    public async Task LogsFollowTailTimestampsAndPrevious(string kubectl)
+    {
+        var k = new Kubectl(kubectl, fixture.Server.Kubeconfig);
+        var ns = "logs-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+        await NamespaceAsync(ns);
+        (await k.RunWithInputAsync($$"""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: counter, namespace: {{ns}}}
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "for i in 1 2 3 4 5; do echo line $i; sleep 0.4; done; echo to stderr >&2"]
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync(ns, "counter", p => p["status"]?["phase"]?.GetValue<string>() is "Running" or "Succeeded");
+        // -f streams until the container ends.
+        var followed = (await k.RunAsync("logs", "-f", "counter", "-n", ns)).Ok().Out;
+        Assert.Equal("line 1\nline 2\nline 3\nline 4\nline 5\nto stderr\n", followed);
+        var pod = await WaitPodAsync(ns, "counter", p => p["status"]?["phase"]?.GetValue<string>() == "Succeeded");
+        Assert.Equal("Completed", AgentClusterFixture.Container(pod, "c")!["state"]!["terminated"]!["reason"]!.GetValue<string>());
+        Assert.Equal("line 5\nto stderr\n", (await k.RunAsync("logs", "counter", "-n", ns, "--tail=2")).Ok().Out);
+        var stamped = (await k.RunAsync("logs", "counter", "-n", ns, "--timestamps", "--tail=1")).Ok().Out;
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z to stderr\n$", stamped);
+        Assert.Equal("line", (await k.RunAsync("logs", "counter", "-n", ns, "--limit-bytes=4")).Ok().Out);
+
+        (await k.RunWithInputAsync($$"""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: crasher, namespace: {{ns}}}
+            spec:
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "echo attempt; exit 3"]
+            """, "apply", "-f", "-")).Ok();
+        var crashed = await WaitPodAsync(ns, "crasher", p => AgentClusterFixture.Container(p, "c")?["restartCount"]?.GetValue<int>() >= 1
+            && AgentClusterFixture.Container(p, "c")?["lastState"]?["terminated"] is not null);
+        var status = AgentClusterFixture.Container(crashed, "c")!;
+        Assert.Equal(3, status["lastState"]!["terminated"]!["exitCode"]!.GetValue<int>());
+        Assert.Equal("Error", status["lastState"]!["terminated"]!["reason"]!.GetValue<string>());
+        Assert.Equal("attempt\n", (await k.RunAsync("logs", "crasher", "-n", ns, "--previous")).Ok().Out);
+        var missing = (await k.RunAsync("logs", "counter", "-n", ns, "-c", "nope")).Fails();
+        Assert.Contains("container nope is not valid for pod counter", missing.Err, StringComparison.Ordinal);
+        (await k.RunAsync("delete", "namespace", ns, "--wait=false")).Ok();
+    }
+
+    [Fact]
+    public async Task ACrashingContainerBacksOffAndALivenessFailureRestarts()
+    {
+        await NamespaceAsync("crash");
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: loop, namespace: crash}
+            spec:
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "exit 1"]
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: unhealthy, namespace: crash}
+            spec:
+              containers:
+              - name: c
+                image: busybox
+                command: ["sleep", "3600"]
+                livenessProbe:
+                  tcpSocket: {port: 9}
+                  periodSeconds: 1
+                  failureThreshold: 2
+            """, "apply", "-f", "-")).Ok();
+        var backingOff = await WaitPodAsync("crash", "loop", p => AgentClusterFixture.Container(p, "c")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CrashLoopBackOff");
+        var waiting = AgentClusterFixture.Container(backingOff, "c")!;
+        Assert.Contains("back-off 10s restarting failed container=c pod=loop_crash", waiting["state"]!["waiting"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(1, waiting["lastState"]!["terminated"]!["exitCode"]!.GetValue<int>());
+        Assert.Equal("Running", backingOff["status"]!["phase"]!.GetValue<string>());
+        Assert.Contains("CrashLoopBackOff", (await K.RunAsync("get", "pod", "loop", "-n", "crash")).Ok().Out, StringComparison.Ordinal);
+
+        var restarted = await WaitPodAsync("crash", "unhealthy", p => AgentClusterFixture.Container(p, "c")?["restartCount"]?.GetValue<int>() >= 1);
+        Assert.NotNull(AgentClusterFixture.Container(restarted, "c")!["lastState"]!["terminated"]);
+        var events = (await K.RunAsync("get", "events", "-n", "crash", "--field-selector", "involvedObject.name=unhealthy")).Ok().Out;
+        Assert.Contains("Liveness probe failed: dial tcp", events, StringComparison.Ordinal);
+        Assert.Contains("failed liveness probe, will be restarted", events, StringComparison.Ordinal);
+        (await K.RunAsync("delete", "namespace", "crash", "--wait=false")).Ok();
+    }
+
+    [Fact]
+    public async Task AMemoryLimitKillsWithOomKilled()
+    {
+        await NamespaceAsync("oom");
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: hog, namespace: oom}
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: c
+                image: busybox
+                command: ["tail", "/dev/zero"]
+                resources: {limits: {memory: 32Mi}}
+            """, "apply", "-f", "-")).Ok();
+        var pod = await WaitPodAsync("oom", "hog", p => p["status"]?["phase"]?.GetValue<string>() == "Failed");
+        var terminated = AgentClusterFixture.Container(pod, "c")!["state"]!["terminated"]!;
+        Assert.Equal("OOMKilled", terminated["reason"]!.GetValue<string>());
+        Assert.Equal(137, terminated["exitCode"]!.GetValue<int>());
+        Assert.Contains("OOMKilled", (await K.RunAsync("get", "pod", "hog", "-n", "oom")).Ok().Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ConfigMapsSecretsAndTheDownwardApiReachPodsAsEnvironmentAndFiles()
+    {
+        await NamespaceAsync("config");
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: settings, namespace: config}
+            data: {greeting: hello, app.conf: "mode=blue"}
+            ---
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: creds, namespace: config}
+            stringData: {password: s3cret}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: reader, namespace: config, labels: {tier: back}}
+            spec:
+              initContainers:
+              - name: first
+                image: busybox
+                command: ["sh", "-c", "echo from-init > /work/init.txt"]
+                volumeMounts: [{name: work, mountPath: /work}]
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "echo \"$GREETING $PASSWORD $POD $MEM $PREFIXED_greeting\"; cat /work/init.txt; cat /etc/creds/password; echo; cat /etc/info/labels; echo; hostname; while :; do cat /etc/settings/app.conf; echo; sleep 1; done"]
+                env:
+                - {name: GREETING, valueFrom: {configMapKeyRef: {name: settings, key: greeting}}}
+                - {name: PASSWORD, valueFrom: {secretKeyRef: {name: creds, key: password}}}
+                - {name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+                - {name: MEM, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
+                envFrom: [{prefix: PREFIXED_, configMapRef: {name: settings}}]
+                resources: {limits: {memory: 64Mi}}
+                volumeMounts:
+                - {name: work, mountPath: /work}
+                - {name: settings, mountPath: /etc/settings}
+                - {name: creds, mountPath: /etc/creds}
+                - {name: info, mountPath: /etc/info}
+              volumes:
+              - {name: work, emptyDir: {}}
+              - {name: settings, configMap: {name: settings}}
+              - {name: creds, secret: {secretName: creds}}
+              - {name: info, downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}}
+            """, "apply", "-f", "-")).Ok();
+        var pod = await WaitPodAsync("config", "reader", AgentClusterFixture.IsReady);
+        Assert.Equal("Completed", AgentClusterFixture.Container(pod, "first", init: true)!["state"]!["terminated"]!["reason"]!.GetValue<string>());
+        var logs = await AgentClusterFixture.WaitForAsync(async () => (await K.RunAsync("logs", "reader", "-n", "config")).Out is var o && o.Contains("mode=blue", StringComparison.Ordinal) ? o : null);
+        var lines = logs.Split('\n');
+        Assert.Equal("hello s3cret reader 64 hello", lines[0]);
+        Assert.Equal("from-init", lines[1]);
+        Assert.Equal("s3cret", lines[2]);
+        Assert.Equal("tier=\"back\"", lines[3]);
+        Assert.Equal("reader", lines[4]);
+        // An edited ConfigMap reaches the mounted file while the pod runs.
+        (await K.RunAsync("patch", "configmap", "settings", "-n", "config", "-p", """{"data":{"app.conf":"mode=green"}}""")).Ok();
+        await AgentClusterFixture.WaitForAsync(async () => (await K.RunAsync("logs", "reader", "-n", "config", "--tail=1")).Out.Contains("mode=green", StringComparison.Ordinal) ? "" : null, TimeSpan.FromSeconds(60));
+
+        // A missing key is a CreateContainerConfigError with upstream's message, and nothing runs.
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: broken, namespace: config}
+            spec:
+              containers:
+              - name: c
+                image: busybox
+                command: ["true"]
+                env: [{name: X, valueFrom: {configMapKeyRef: {name: settings, key: nope}}}]
+            """, "apply", "-f", "-")).Ok();
+        var broken = await WaitPodAsync("config", "broken", p => AgentClusterFixture.Container(p, "c")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CreateContainerConfigError");
+        Assert.Equal("couldn't find key nope in ConfigMap config/settings", AgentClusterFixture.Container(broken, "c")!["state"]!["waiting"]!["message"]!.GetValue<string>());
+        (await K.RunAsync("delete", "namespace", "config", "--wait=false")).Ok();
+    }
+
+    [Fact]
+    public async Task APodWithoutACommandFailsWithAClearReason()
+    {
+        await NamespaceAsync("nocmd");
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: nginx, namespace: nocmd}
+            spec:
+              containers: [{name: nginx, image: nginx}]
+            """, "apply", "-f", "-")).Ok();
+        var pod = await WaitPodAsync("nocmd", "nginx", p => AgentClusterFixture.Container(p, "nginx")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CreateContainerConfigError");
+        Assert.Contains("has no command", AgentClusterFixture.Container(pod, "nginx")!["state"]!["waiting"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("CreateContainerConfigError", (await K.RunAsync("get", "pod", "nginx", "-n", "nocmd")).Ok().Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DeletionHonoursTheGracePeriod()
+    {
+        await NamespaceAsync("grace");
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: polite, namespace: grace}
+            spec:
+              terminationGracePeriodSeconds: 20
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "trap 'echo stopping; sleep 2; exit 0' TERM; while :; do sleep 0.2; done"]
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: stubborn, namespace: grace}
+            spec:
+              terminationGracePeriodSeconds: 3
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "trap '' TERM; while :; do sleep 0.2; done"]
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync("grace", "polite", AgentClusterFixture.IsReady);
+        await WaitPodAsync("grace", "stubborn", AgentClusterFixture.IsReady);
+        var sw = Stopwatch.StartNew();
+        (await K.RunAsync("delete", "pod", "polite", "-n", "grace", "--timeout=60s")).Ok();
+        var polite = sw.Elapsed;
+        sw.Restart();
+        (await K.RunAsync("delete", "pod", "stubborn", "-n", "grace", "--timeout=60s")).Ok();
+        var stubborn = sw.Elapsed;
+        // The polite pod's handler takes 2 s and ends it well before its 20 s grace; the stubborn one is killed after its 3 s.
+        Assert.InRange(polite.TotalSeconds, 1.9, 15);
+        Assert.InRange(stubborn.TotalSeconds, 2.9, 15);
+    }
+}
