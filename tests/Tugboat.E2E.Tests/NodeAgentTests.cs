@@ -330,3 +330,56 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         Assert.InRange(stubborn.TotalSeconds, 2.9, 15);
     }
 }
+
+/// <summary>Restarting the agent (here with its server) leaves running pods alone: re-adopted, not restarted.</summary>
+public sealed class NodeAgentRestartTests : IAsyncLifetime
+{
+    private readonly AgentClusterFixture _cluster = new();
+
+    public Task InitializeAsync() => _cluster.InitializeAsync();
+
+    public Task DisposeAsync() => _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task PodsKeepRunningAcrossAnAgentRestartWithTheirStatusIntact()
+    {
+        var k = new Kubectl(Kubectl.V132, _cluster.Server.Kubeconfig);
+        (await k.RunWithInputAsync("""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: steady}
+            spec:
+              replicas: 2
+              selector: {matchLabels: {app: steady}}
+              template:
+                metadata: {labels: {app: steady}}
+                spec:
+                  containers:
+                  - name: c
+                    image: busybox
+                    command: ["sh", "-c", "echo started; while :; do sleep 0.5; done"]
+                    readinessProbe: {exec: {command: ["true"]}, periodSeconds: 1}
+            """, "apply", "-f", "-")).Ok();
+        (await k.RunAsync("rollout", "status", "deployment/steady", "--timeout=90s")).Ok();
+        var before = await _cluster.PodsAsync("default", "app=steady");
+        string Id(JsonObject p) => AgentClusterFixture.Container(p, "c")!["containerID"]!.GetValue<string>();
+        var ids = before.ToDictionary(p => p["metadata"]!["name"]!.GetValue<string>(), Id);
+
+        await _cluster.Server.StopAsync();
+        await _cluster.Server.StartAsync();
+        // Let the restarted agent sync and run its probes a few times.
+        await Task.Delay(4000);
+        var after = await _cluster.PodsAsync("default", "app=steady");
+        Assert.Equal(ids.Keys.Order(), after.Select(p => p["metadata"]!["name"]!.GetValue<string>()).Order());
+        Assert.All(after, p =>
+        {
+            Assert.Equal(ids[p["metadata"]!["name"]!.GetValue<string>()], Id(p));
+            Assert.Equal(0, AgentClusterFixture.Container(p, "c")!["restartCount"]!.GetValue<int>());
+            Assert.True(AgentClusterFixture.IsReady(p));
+        });
+        // Logs written before the restart are still there, and the pods still answer to deletion.
+        Assert.Equal("started\n", (await k.RunAsync("logs", after[0]["metadata"]!["name"]!.GetValue<string>())).Ok().Out);
+        (await k.RunAsync("delete", "deployment", "steady", "--cascade=foreground", "--timeout=60s")).Ok();
+        Assert.Empty(await _cluster.PodsAsync("default", "app=steady"));
+    }
+}
