@@ -15,7 +15,13 @@ if ! { [[ -f "$KUBECONFIG" ]] && "$kubectl" get --raw /readyz >/dev/null 2>&1; }
   grep ready "$root/.tug/server.log" || { cat "$root/.tug/server.log"; exit 1; }
 fi
 "$kubectl" create -f "$root/examples/hello.yaml" 2>&1 | grep -v AlreadyExists || true
-"$kubectl" get all,configmaps -l app=hello
+"$kubectl" rollout status deployment/hello --timeout=120s
+"$kubectl" get all,configmaps -l app=hello -o wide
+echo
+# Each replica has its own pod IP on this machine's pod network (needs root; without it pods share the host network).
+for ip in $("$kubectl" get pods -l app=hello -o jsonpath='{.items[*].status.podIP}'); do
+  printf '%s: ' "$ip"; curl -s --max-time 5 "http://$ip:8080/" || echo "(no answer)"
+done
 echo
 echo "export KUBECONFIG=$KUBECONFIG   # to use kubectl with this cluster"
-echo "kill \$(cat $root/.tug/server.pid)   # to stop it"
+echo "kill \$(cat $root/.tug/server.pid); $root/tug killall --data-dir $data   # to stop it and its pods"

@@ -1,4 +1,4 @@
-// Tugboat control-plane benchmarks. Run:  dotnet run -c Release --project bench/Tugboat.Bench [-- --quick] [-- --scale]
+// Tugboat benchmarks. Run:  dotnet run -c Release --project bench/Tugboat.Bench [-- --quick] [-- --scale] [-- --pods]
 // Prints a markdown report (the figures in docs/benchmarks.md come from it). Targets are reported, never asserted.
 using System.Diagnostics;
 using System.Globalization;
@@ -24,6 +24,15 @@ void Line(string s)
 
 try
 {
+    if (args.Contains("--pods"))
+    {
+        Line($"Tugboat node agent benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run");
+        Line(string.Empty);
+        Line("| figure | result | target / baseline |");
+        Line("|---|---|---|");
+        await PodBench.RunAsync(work, Line, quick);
+        return;
+    }
     if (args.Contains("--scale"))
     {
         Line($"Tugboat scale benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run");

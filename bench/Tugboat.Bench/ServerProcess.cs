@@ -28,7 +28,8 @@ internal sealed class ServerProcess : IAsyncDisposable
     public async Task<TimeSpan> StartAsync()
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "tug.dll"), "server", "--data-dir", DataDir, "--port", Port.ToString() }.Concat(_extraArgs))
+        // Control-plane figures are taken without the embedded node agent (the pod benchmark runs one of its own).
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "tug.dll"), "server", "--data-dir", DataDir, "--port", Port.ToString(), "--disable-agent" }.Concat(_extraArgs))
         {
             psi.ArgumentList.Add(a);
         }

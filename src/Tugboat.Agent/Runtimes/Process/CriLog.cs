@@ -70,8 +70,9 @@ internal sealed class CriLog(string path) : IDisposable
     /// <remarks>
     /// The FIFO is opened before any writer exists, so reading it may return end-of-file early; only when
     /// <paramref name="finished"/> says no writer can come any more does end-of-file end the copy.
+    /// Synchronous on purpose: it runs on a dedicated thread, so a blocked read never holds a pool thread.
     /// </remarks>
-    public async Task PumpAsync(Stream source, string stream, Func<bool> finished)
+    public void Pump(Stream source, string stream, Func<bool> finished)
     {
         var buffer = new byte[64 * 1024];
         var line = new MemoryStream();
@@ -80,7 +81,7 @@ internal sealed class CriLog(string path) : IDisposable
             int n;
             try
             {
-                n = await source.ReadAsync(buffer).ConfigureAwait(false);
+                n = source.Read(buffer);
             }
             catch (IOException)
             {
@@ -92,7 +93,7 @@ internal sealed class CriLog(string path) : IDisposable
                 {
                     break;
                 }
-                await Task.Delay(10).ConfigureAwait(false);
+                Thread.Sleep(10);
                 continue;
             }
             var start = 0;

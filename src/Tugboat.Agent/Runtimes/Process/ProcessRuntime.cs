@@ -239,7 +239,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             _ = Fcntl(fd, FSetFl, 0);
             using var fifo = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1);
             t.Opened.TrySetResult();
-            t.Log!.PumpAsync(fifo, stream, () => t.Abandoned || (t.WrapperPid != 0 && !Alive(t.WrapperPid, t.WrapperStart))).GetAwaiter().GetResult();
+            t.Log!.Pump(fifo, stream, () => t.Abandoned || (t.WrapperPid != 0 && !Alive(t.WrapperPid, t.WrapperStart)));
         }
         catch (IOException)
         {
@@ -275,7 +275,9 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             }
         }
         KillRemaining(t);
-        await Task.WhenAny(Task.WhenAll(t.Pumps), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+        // Everything the container wrote is in its log before its exit is reported (bounded, should a process that
+        // escaped the kill still hold a pipe open).
+        await Task.WhenAny(Task.WhenAll(t.Pumps), Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
         t.Log?.Dispose();
         return ReadExit(t);
     }
