@@ -28,15 +28,16 @@ internal static class PodBench
         var admin = server.Client();
         try
         {
-            await WaitAsync(async () => (await admin.GetFromJsonAsync<JsonObject>("/api/v1/nodes/bench-node"))?["status"]?["conditions"]?.AsArray()
-                .Any(c => c?["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True") == true, TimeSpan.FromSeconds(60));
+            await WaitAsync(async () => await admin.GetAsync("/api/v1/nodes/bench-node") is { IsSuccessStatusCode: true } r
+                && (await r.Content.ReadFromJsonAsync<JsonObject>())?["status"]?["conditions"]?.AsArray()
+                    .Any(c => c?["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True") == true, TimeSpan.FromSeconds(60));
             var idleRss = ResidentBytes(agent.Id);
             var latencies = new List<double>();
             long busyRss = 0;
             for (var round = 0; round < rounds; round++)
             {
                 var ns = "pods" + round;
-                await admin.PostAsync("/api/v1/namespaces", Json($$"""{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"{{ns}}"}}"""));
+                await admin.PostAsync("/api/v1/namespaces", Json("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"" + ns + "\"}}"));
                 var created = new ConcurrentDictionary<string, long>();
                 var running = new ConcurrentDictionary<string, long>();
                 using var stop = new CancellationTokenSource();
@@ -61,11 +62,9 @@ internal static class PodBench
                 {
                     var name = $"pod-{i}";
                     created[name] = Stopwatch.GetTimestamp();
-                    var response = await admin.PostAsync($"/api/v1/namespaces/{ns}/pods", Json($$"""
-                        {"apiVersion":"v1","kind":"Pod","metadata":{"name":"{{name}}"},
-                         "spec":{"terminationGracePeriodSeconds":1,"containers":[{"name":"app","image":"busybox","command":["sh","-c","echo up; exec sleep 3600"],
-                         "resources":{"requests":{"cpu":"10m","memory":"16Mi"},"limits":{"memory":"64Mi"}}}]}}
-                        """));
+                    var response = await admin.PostAsync($"/api/v1/namespaces/{ns}/pods", Json("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"" + name + "\"},"
+                        + "\"spec\":{\"terminationGracePeriodSeconds\":1,\"containers\":[{\"name\":\"app\",\"image\":\"busybox\",\"command\":[\"sh\",\"-c\",\"echo up; exec sleep 3600\"],"
+                        + "\"resources\":{\"requests\":{\"cpu\":\"10m\",\"memory\":\"16Mi\"},\"limits\":{\"memory\":\"64Mi\"}}}]}}"));
                     response.EnsureSuccessStatusCode();
                 }));
                 await WaitAsync(() => Task.FromResult(running.Count == Pods), TimeSpan.FromMinutes(2));
