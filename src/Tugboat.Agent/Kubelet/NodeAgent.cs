@@ -44,7 +44,7 @@ public sealed partial class NodeAgent
 
     internal ApiClient Client { get; }
 
-    internal IContainerRuntime Runtime { get; }
+    public IContainerRuntime Runtime { get; }
 
     internal ILogger Logger { get; }
 

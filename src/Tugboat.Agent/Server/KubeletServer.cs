@@ -14,7 +14,7 @@ using Tugboat.Agent.Kubelet;
 namespace Tugboat.Agent.Server;
 
 /// <summary>
-/// The agent's HTTPS endpoint (the kubelet's port 10250) that the API server calls for pod logs. It presents a
+/// The agent's HTTPS endpoint (the kubelet's port 10250) that the API server calls for pod logs and exec. It presents a
 /// self-signed certificate (as a kubelet does without serving-certificate rotation) and answers only requests carrying
 /// the node token.
 /// </summary>
@@ -46,7 +46,9 @@ public static class KubeletServer
             }
             await next(http).ConfigureAwait(false);
         });
+        app.UseWebSockets();
         app.MapGet("/healthz", () => "ok");
+        app.MapGet("/exec/{ns}/{pod}/{container}", (HttpContext http, string ns, string pod, string container) => ExecSession.HandleAsync(agent, http, ns, pod, container));
         app.MapGet("/containerLogs/{ns}/{pod}/{container}", (HttpContext http, string ns, string pod, string container) => LogsAsync(agent, http, ns, pod, container));
         await app.StartAsync(ct).ConfigureAwait(false);
         var bound = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses

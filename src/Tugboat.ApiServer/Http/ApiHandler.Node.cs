@@ -100,6 +100,112 @@ internal sealed partial class ApiHandler
         }
     }
 
+    /// <summary>
+    /// <c>pods/exec</c>: the client's WebSocket (channel protocols v5/v4) is joined to one opened to the agent on the
+    /// pod's node, message for message. SPDY upgrades (kubectl before 1.30 uses them) are refused with a clear error.
+    /// </summary>
+    private async Task ExecAsync(HttpContext http, ResourceType rt, string ns, string name)
+    {
+        var ct = http.RequestAborted;
+        var entry = await registry.GetAsync(rt, ns, name, ct).ConfigureAwait(false) ?? throw ApiException.NotFound("pods", name);
+        var pod = ObjectCodec.Decode(entry);
+        var query = http.Request.Query;
+        var containers = pod.Arr("spec", "containers")?.Select(c => c?["name"]?.GetValue<string>()).OfType<string>().ToList() ?? [];
+        var container = query["container"].ToString();
+        if (container.Length == 0)
+        {
+            if (containers.Count != 1)
+            {
+                throw ApiException.BadRequest($"a container name must be specified for pod {name}, choose one of: [{string.Join(' ', containers)}]");
+            }
+            container = containers[0];
+        }
+        if (!containers.Contains(container) && pod.Arr("spec", "initContainers")?.Any(c => c?["name"]?.GetValue<string>() == container) != true)
+        {
+            throw ApiException.BadRequest($"container {container} is not valid for pod {name}");
+        }
+        if (pod.Str("status", "phase") is "Succeeded" or "Failed")
+        {
+            throw ApiException.BadRequest($"cannot exec into a container in a completed pod; current phase is {pod.Str("status", "phase")}");
+        }
+        if (!http.WebSockets.IsWebSocketRequest)
+        {
+            var upgrade = http.Request.Headers.Upgrade.ToString();
+            throw new ApiException(400, "BadRequest", upgrade.StartsWith("SPDY", StringComparison.OrdinalIgnoreCase)
+                ? "exec over SPDY/3.1 is not supported by this server yet; use a client that speaks WebSocket (v5.channel.k8s.io), such as kubectl 1.30 or newer"
+                : "exec needs a WebSocket upgrade (v5.channel.k8s.io or v4.channel.k8s.io)");
+        }
+        var kubelet = await KubeletAddressAsync(pod, name, ct).ConfigureAwait(false);
+        var forwarded = string.Join('&', http.Request.Query.Where(p => p.Key is "command" or "stdin" or "stdout" or "stderr" or "tty")
+            .SelectMany(p => p.Value.Select(v => $"{p.Key}={Uri.EscapeDataString(v ?? string.Empty)}")));
+        using var upstream = new System.Net.WebSockets.ClientWebSocket();
+        upstream.Options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+        upstream.Options.SetRequestHeader("Authorization", "Bearer " + identity.NodeToken);
+        foreach (var p in http.WebSockets.WebSocketRequestedProtocols)
+        {
+            upstream.Options.AddSubProtocol(p);
+        }
+        var target = new Uri($"{kubelet.Replace("https://", "wss://", StringComparison.Ordinal)}/exec/{ns}/{name}/{container}?{forwarded}");
+        try
+        {
+            upstream.Options.CollectHttpResponseDetails = true;
+            await upstream.ConnectAsync(target, ct).ConfigureAwait(false);
+        }
+        catch (System.Net.WebSockets.WebSocketException e)
+        {
+            var status = (int)upstream.HttpStatusCode;
+            throw new ApiException(status is 400 or 404 ? 400 : 500, status is 400 or 404 ? "BadRequest" : "InternalError",
+                status is 404 ? $"unable to upgrade connection: container not found (\"{container}\")" : $"unable to upgrade connection: {e.Message}");
+        }
+        using var client = await http.WebSockets.AcceptWebSocketAsync(upstream.SubProtocol).ConfigureAwait(false);
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var down = RelayAsync(upstream, client, done);
+        var up = RelayAsync(client, upstream, done);
+        // Each side's close is passed on and the other side's reply ends the other relay; a side that never replies is cut.
+        var first = await Task.WhenAny(down, up).ConfigureAwait(false);
+        var other = first == down ? up : down;
+        if (await Task.WhenAny(other, Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None)).ConfigureAwait(false) != other)
+        {
+            await done.CancelAsync().ConfigureAwait(false);
+        }
+        await Task.WhenAll(down, up).ConfigureAwait(false);
+    }
+
+    /// <summary>Copies messages from one WebSocket to the other until either closes; then closes the other.</summary>
+    private static async Task RelayAsync(System.Net.WebSockets.WebSocket from, System.Net.WebSockets.WebSocket to, CancellationTokenSource done)
+    {
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            while (!done.IsCancellationRequested)
+            {
+                var result = await from.ReceiveAsync(buffer, done.Token).ConfigureAwait(false);
+                if (result.MessageType == System.Net.WebSockets.WebSocketMessageType.Close)
+                {
+                    if (to.State is System.Net.WebSockets.WebSocketState.Open or System.Net.WebSockets.WebSocketState.CloseReceived)
+                    {
+                        await to.CloseOutputAsync(result.CloseStatus ?? System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, result.CloseStatusDescription, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    return;
+                }
+                await to.SendAsync(buffer.AsMemory(0, result.Count), result.MessageType, result.EndOfMessage, done.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or System.Net.WebSockets.WebSocketException or IOException)
+        {
+            if (to.State is System.Net.WebSockets.WebSocketState.Open or System.Net.WebSockets.WebSocketState.CloseReceived)
+            {
+                try
+                {
+                    await to.CloseOutputAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is System.Net.WebSockets.WebSocketException or IOException or OperationCanceledException)
+                {
+                }
+            }
+        }
+    }
+
     /// <summary>https://ADDRESS:PORT of the agent on the pod's node.</summary>
     private async Task<string> KubeletAddressAsync(JsonObject pod, string name, CancellationToken ct)
     {

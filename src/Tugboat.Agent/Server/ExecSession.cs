@@ -1,0 +1,221 @@
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using Tugboat.Agent.Kubelet;
+using Tugboat.Agent.Runtime;
+
+namespace Tugboat.Agent.Server;
+
+/// <summary>
+/// <c>kubectl exec</c> over WebSocket with the Kubernetes channel protocols <c>v5.channel.k8s.io</c> and
+/// <c>v4.channel.k8s.io</c>: each binary message starts with its channel (0 stdin, 1 stdout, 2 stderr, 3 the final
+/// Status, 4 terminal resize; v5 adds 255 to close a stream). The command runs in the container's namespaces with its
+/// environment; with a terminal requested it runs under <c>script(1)</c>, which gives it a pseudo-terminal.
+/// </summary>
+internal static class ExecSession
+{
+    public static readonly string[] Protocols = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+
+    private const byte Stdin = 0;
+    private const byte Stdout = 1;
+    private const byte Stderr = 2;
+    private const byte Error = 3;
+    private const byte Resize = 4;
+    private const byte Close = 255;
+
+    public static async Task HandleAsync(NodeAgent agent, HttpContext http, string ns, string pod, string container)
+    {
+        var q = http.Request.Query;
+        static bool Flag(string? v) => v is "true" or "1";
+        var command = q["command"].Where(c => c is not null).Select(c => c!).ToList();
+        var stdin = Flag(q["stdin"]);
+        var tty = Flag(q["tty"]);
+        var protocol = http.WebSockets.WebSocketRequestedProtocols.FirstOrDefault(p => Protocols.Contains(p));
+        if (!http.WebSockets.IsWebSocketRequest || protocol is null)
+        {
+            http.Response.StatusCode = 400;
+            await http.Response.WriteAsync($"exec needs a WebSocket upgrade with one of the subprotocols {string.Join(", ", Protocols)}").ConfigureAwait(false);
+            return;
+        }
+        if (command.Count == 0)
+        {
+            http.Response.StatusCode = 400;
+            await http.Response.WriteAsync("you must specify at least 1 command").ConfigureAwait(false);
+            return;
+        }
+        if (agent.RunningContainer(ns, pod, container) is not { } id || agent.Runtime is not IExecRuntime exec)
+        {
+            http.Response.StatusCode = 404;
+            await http.Response.WriteAsync($"container not found (\"{container}\")").ConfigureAwait(false);
+            return;
+        }
+        using var socket = await http.WebSockets.AcceptWebSocketAsync(protocol).ConfigureAwait(false);
+        var v5 = protocol.StartsWith("v5", StringComparison.Ordinal);
+        var sendLock = new SemaphoreSlim(1, 1);
+        async Task SendAsync(byte channel, ReadOnlyMemory<byte> data)
+        {
+            var frame = new byte[data.Length + 1];
+            frame[0] = channel;
+            data.CopyTo(frame.AsMemory(1));
+            await sendLock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                await socket.SendAsync(frame, WebSocketMessageType.Binary, true, CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                sendLock.Release();
+            }
+        }
+        System.Diagnostics.Process process;
+        try
+        {
+            process = exec.Exec(id, tty ? ["script", "-qfec", ShellJoin(command), "/dev/null"] : command, redirectStdin: true);
+        }
+        catch (ContainerStartException e)
+        {
+            await SendAsync(Error, Status(null, $"failed to exec in container: {e.Message}")).ConfigureAwait(false);
+            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+        using (process)
+        {
+            if (!stdin)
+            {
+                process.StandardInput.Close();
+            }
+            var output = Copy(process.StandardOutput.BaseStream, Stdout, SendAsync);
+            var errors = Copy(process.StandardError.BaseStream, tty ? Stdout : Stderr, SendAsync);
+            using var receiving = new CancellationTokenSource();
+            var input = ReceiveAsync(socket, process, stdin, v5, receiving.Token);
+            await process.WaitForExitAsync().ConfigureAwait(false);
+            await Task.WhenAll(output, errors).ConfigureAwait(false);
+            await SendAsync(Error, Status(process.ExitCode, null)).ConfigureAwait(false);
+            // Close our side and let the receive loop take the client's close: cancelling a pending receive would
+            // abort the connection and could drop the last messages before they are on the wire.
+            try
+            {
+                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketException or IOException)
+            {
+            }
+            if (await Task.WhenAny(input, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false) != input)
+            {
+                await receiving.CancelAsync().ConfigureAwait(false);
+            }
+            try
+            {
+                await input.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Client to process: stdin data, stdin close (v5), resizes (accepted; the terminal keeps its size).</summary>
+    private static async Task ReceiveAsync(WebSocket socket, System.Diagnostics.Process process, bool stdin, bool v5, CancellationToken ct)
+    {
+        var buffer = new byte[32 * 1024];
+        var message = new MemoryStream();
+        try
+        {
+            while (socket.State == WebSocketState.Open)
+            {
+                var result = await socket.ReceiveAsync(buffer, ct).ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
+                message.Write(buffer, 0, result.Count);
+                if (!result.EndOfMessage)
+                {
+                    continue;
+                }
+                var data = message.ToArray();
+                message.SetLength(0);
+                if (data.Length == 0)
+                {
+                    continue;
+                }
+                switch (data[0])
+                {
+                    case Stdin when stdin && data.Length > 1:
+                        await process.StandardInput.BaseStream.WriteAsync(data.AsMemory(1), ct).ConfigureAwait(false);
+                        await process.StandardInput.BaseStream.FlushAsync(ct).ConfigureAwait(false);
+                        break;
+                    case Close when v5 && data.Length > 1 && data[1] == Stdin && stdin:
+                        process.StandardInput.Close();
+                        break;
+                    case Resize:
+                        break;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The process closed its input.
+        }
+        finally
+        {
+            // The client went away: the command does not outlive its session.
+            if (!process.HasExited)
+            {
+                try
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+                catch (InvalidOperationException)
+                {
+                }
+            }
+        }
+    }
+
+    private static async Task Copy(Stream from, byte channel, Func<byte, ReadOnlyMemory<byte>, Task> send)
+    {
+        var buffer = new byte[32 * 1024];
+        int n;
+        while ((n = await from.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+        {
+            try
+            {
+                await send(channel, buffer.AsMemory(0, n)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>The final Status on the error channel, as the kubelet writes it (exit codes as NonZeroExitCode causes).</summary>
+    private static byte[] Status(int? exitCode, string? failure)
+    {
+        JsonObject status;
+        if (failure is not null)
+        {
+            status = new JsonObject { ["metadata"] = new JsonObject(), ["status"] = "Failure", ["message"] = failure };
+        }
+        else if (exitCode == 0)
+        {
+            status = new JsonObject { ["metadata"] = new JsonObject(), ["status"] = "Success" };
+        }
+        else
+        {
+            status = new JsonObject
+            {
+                ["metadata"] = new JsonObject(),
+                ["status"] = "Failure",
+                ["message"] = $"command terminated with non-zero exit code: exit status {exitCode}",
+                ["reason"] = "NonZeroExitCode",
+                ["details"] = new JsonObject { ["causes"] = new JsonArray(new JsonObject { ["reason"] = "ExitCode", ["message"] = exitCode.ToString() }) },
+            };
+        }
+        return Encoding.UTF8.GetBytes(status.ToJsonString());
+    }
+
+    private static string ShellJoin(IEnumerable<string> args) => string.Join(' ', args.Select(a => "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+}
