@@ -39,6 +39,7 @@ public sealed partial class NodeAgent
         _logger = logger;
         Events = new EventRecorder(client, "kubelet");
         NodeIp = options.NodeIp ?? DefaultNodeIp();
+        Stats = new StatsCollector(runtime);
         Directory.CreateDirectory(options.DataDir);
     }
 
@@ -51,6 +52,8 @@ public sealed partial class NodeAgent
     internal EventRecorder Events { get; }
 
     internal Prober Prober { get; } = new();
+
+    internal StatsCollector Stats { get; }
 
     internal PodNetwork? Network { get; private set; }
 
@@ -176,13 +179,14 @@ public sealed partial class NodeAgent
         };
         var informer = pods.RunAsync(ct);
         var heartbeat = HeartbeatAsync(ct);
+        var sampling = Stats.RunAsync(ct);
         await Task.WhenAny(pods.Synced, informer).ConfigureAwait(false);
         await CleanUpOrphansAsync(pods, recovered, ct).ConfigureAwait(false);
         _ready.TrySetResult();
         LogRegistered(NodeName, NodeIp, podCidr.ToString(), Runtime.Name);
         try
         {
-            await Task.WhenAll(informer, heartbeat, events).ConfigureAwait(false);
+            await Task.WhenAll(informer, heartbeat, events, sampling).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

@@ -14,7 +14,7 @@ using Tugboat.Agent.Kubelet;
 namespace Tugboat.Agent.Server;
 
 /// <summary>
-/// The agent's HTTPS endpoint (the kubelet's port 10250) that the API server calls for pod logs and exec. It presents a
+/// The agent's HTTPS endpoint (the kubelet's port 10250) that the API server calls for pod logs, exec and resource metrics. It presents a
 /// self-signed certificate (as a kubelet does without serving-certificate rotation) and answers only requests carrying
 /// the node token.
 /// </summary>
@@ -48,6 +48,7 @@ public static class KubeletServer
         });
         app.UseWebSockets();
         app.MapGet("/healthz", () => "ok");
+        app.MapGet("/stats/resource", (HttpContext http) => http.Response.WriteAsync(agent.Stats.Snapshot().ToJsonString()));
         app.MapGet("/exec/{ns}/{pod}/{container}", (HttpContext http, string ns, string pod, string container) => ExecSession.HandleAsync(agent, http, ns, pod, container));
         app.MapGet("/containerLogs/{ns}/{pod}/{container}", (HttpContext http, string ns, string pod, string container) => LogsAsync(agent, http, ns, pod, container));
         await app.StartAsync(ct).ConfigureAwait(false);

@@ -66,7 +66,7 @@ internal sealed partial class NamespaceFinalizer(Registry.Registry registry, ILo
                 continue;
             }
             var remaining = 0;
-            foreach (var rt in registry.Catalog.All.Where(t => t.Namespaced && t.StoredAs is null && !t.IsReview))
+            foreach (var rt in registry.Catalog.All.Where(t => t.Namespaced && t.StoredAs is null && !t.IsVirtual))
             {
                 var items = await registry.ListAsync(rt, name, new ListOptions(), ct).ConfigureAwait(false);
                 foreach (var item in items.Items)

@@ -206,6 +206,84 @@ internal sealed partial class ApiHandler
         }
     }
 
+    /// <summary>
+    /// metrics.k8s.io: NodeMetrics and PodMetrics from the agents' current samples. Nodes whose agent does not answer
+    /// (simulated nodes, dead machines) and pods without a sample yet are left out, as the metrics server does.
+    /// </summary>
+    private async Task MetricsAsync(HttpContext http, ResourceType rt, string? ns, string? name)
+    {
+        var ct = http.RequestAborted;
+        var selector = Tugboat.Api.Meta.LabelSelector.Parse(http.Request.Query["labelSelector"].ToString());
+        var nodeType = registry.Catalog.Get(string.Empty, "Node");
+        var nodes = (await registry.ListAsync(nodeType, null, new ListOptions(), ct).ConfigureAwait(false)).Items.Select(ObjectCodec.Decode).ToList();
+        List<JsonObject> pods = [];
+        if (rt.Kind == "PodMetrics")
+        {
+            var podType = registry.Catalog.Get(string.Empty, "Pod");
+            pods = (await registry.ListAsync(podType, ns, new ListOptions { Labels = selector }, ct).ConfigureAwait(false)).Items.Select(ObjectCodec.Decode)
+                .Where(p => name is null || p.Str("metadata", "name") == name).ToList();
+            var wanted = pods.Select(p => p.Str("spec", "nodeName")).Where(n => !string.IsNullOrEmpty(n)).ToHashSet(StringComparer.Ordinal);
+            nodes = nodes.Where(n => wanted.Contains(n.Str("metadata", "name")!)).ToList();
+        }
+        else
+        {
+            nodes = nodes.Where(n => (name is null || n.Str("metadata", "name") == name) && selector.Matches(Labels(n))).ToList();
+        }
+        var stats = await Task.WhenAll(nodes.Select(async n => (Node: n, Stats: await NodeStatsAsync(n, ct).ConfigureAwait(false)))).ConfigureAwait(false);
+        var items = new List<JsonObject>();
+        if (rt.Kind == "NodeMetrics")
+        {
+            items.AddRange(stats.Where(s => s.Stats?["node"] is JsonObject).Select(s => Metrics.NodeMetrics(s.Node, s.Stats!["node"]!.AsObject())));
+        }
+        else
+        {
+            var byPod = stats.Where(s => s.Stats is not null).SelectMany(s => (s.Stats!["pods"]?.AsArray() ?? []).OfType<JsonObject>().Select(p => (Pod: p, s.Stats)))
+                .ToDictionary(p => $"{p.Pod["namespace"]}/{p.Pod["name"]}", StringComparer.Ordinal);
+            foreach (var pod in pods)
+            {
+                if (byPod.TryGetValue($"{pod.Str("metadata", "namespace")}/{pod.Str("metadata", "name")}", out var found))
+                {
+                    items.Add(Metrics.PodMetrics(pod, found.Pod, found.Stats!["node"]?["time"], found.Stats!["node"]?["window"]));
+                }
+            }
+        }
+        if (name is not null)
+        {
+            var item = items.FirstOrDefault() ?? throw new ApiException(404, "NotFound", $"{rt.Plural}.{Metrics.Group} \"{name}\" not found");
+            await WriteJsonAsync(http, 200, item).ConfigureAwait(false);
+            return;
+        }
+        await WriteJsonAsync(http, 200, new JsonObject
+        {
+            ["kind"] = rt.Kind + "List",
+            ["apiVersion"] = Metrics.Group + "/v1beta1",
+            ["metadata"] = new JsonObject(),
+            ["items"] = new JsonArray(items.Select(i => (JsonNode?)i).ToArray()),
+        }).ConfigureAwait(false);
+    }
+
+    private static Dictionary<string, string> Labels(JsonObject obj) =>
+        obj["metadata"]?["labels"]?.AsObject().ToDictionary(p => p.Key, p => p.Value?.GetValue<string>() ?? string.Empty, StringComparer.Ordinal) ?? [];
+
+    /// <summary>The agent's /stats/resource answer, or null when the node's agent cannot be reached within two seconds.</summary>
+    private async Task<JsonObject?> NodeStatsAsync(JsonObject node, CancellationToken ct)
+    {
+        try
+        {
+            var kubelet = NodeAddress(node);
+            using var request = new HttpRequestMessage(HttpMethod.Get, kubelet + "/stats/resource");
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", identity.NodeToken);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(2));
+            using var response = await Kubelets.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            return response.IsSuccessStatusCode ? JsonNode.Parse(await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false)) as JsonObject : null;
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or ApiException or System.Text.Json.JsonException && !ct.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
     /// <summary>https://ADDRESS:PORT of the agent on the pod's node.</summary>
     private async Task<string> KubeletAddressAsync(JsonObject pod, string name, CancellationToken ct)
     {
@@ -216,7 +294,12 @@ internal sealed partial class ApiHandler
         }
         var nodeEntry = await registry.GetAsync(registry.Catalog.Get(string.Empty, "Node"), null, nodeName, ct).ConfigureAwait(false)
             ?? throw ApiException.NotFound("nodes", nodeName);
-        var node = ObjectCodec.Decode(nodeEntry);
+        return NodeAddress(ObjectCodec.Decode(nodeEntry));
+    }
+
+    private static string NodeAddress(JsonObject node)
+    {
+        var nodeName = node.Str("metadata", "name");
         var address = node.Arr("status", "addresses")?.OfType<JsonObject>().FirstOrDefault(a => a["type"]?.GetValue<string>() == "InternalIP")?["address"]?.GetValue<string>()
             ?? throw new ApiException(500, "InternalError", $"node {nodeName} has no InternalIP address");
         var port = node["status"]?["daemonEndpoints"]?["kubeletEndpoint"]?["Port"]?.GetValue<int>() ?? 10250;

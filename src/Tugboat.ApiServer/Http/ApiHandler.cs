@@ -170,6 +170,15 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             await WriteJsonAsync(http, 201, Reviews.Answer(served, review, (UserInfo)http.Items[typeof(UserInfo)]!)).ConfigureAwait(false);
             return;
         }
+        if (rt.IsMetrics)
+        {
+            if (method != "GET" || req.Subresource.Length > 0 || query.ContainsKey("watch"))
+            {
+                throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
+            }
+            await MetricsAsync(http, rt, req.Namespace, req.Name).ConfigureAwait(false);
+            return;
+        }
         if (req.Subresource.Length > 0)
         {
             await SubresourceAsync(http, req with { Type = served }, dryRun).ConfigureAwait(false);

@@ -50,7 +50,7 @@ internal sealed class OpenApi
         var paths = new JsonObject();
         var schemas = new JsonObject();
         var prefix = group.Length == 0 ? $"/api/{version}" : $"/apis/{group}/{version}";
-        foreach (var rt in catalog.All.Where(t => t.Group == group && t.Version == version && !t.IsReview))
+        foreach (var rt in catalog.All.Where(t => t.Group == group && t.Version == version && !t.IsVirtual))
         {
             var schemaName = AddSchema(schemas, rt.ApiVersion, rt.Kind, rt);
             AddSchema(schemas, rt.ApiVersion, rt.ListKind, rt, list: true);

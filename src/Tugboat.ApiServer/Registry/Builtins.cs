@@ -7,7 +7,7 @@ internal static class Builtins
 {
     /// <param name="notReadySeconds">tolerationSeconds pods get for node.kubernetes.io/not-ready:NoExecute unless they say otherwise.</param>
     /// <param name="unreachableSeconds">The same for node.kubernetes.io/unreachable:NoExecute.</param>
-    public static Catalog Create(int notReadySeconds = 300, int unreachableSeconds = 300) => new(Core(notReadySeconds, unreachableSeconds).Concat(StorageKinds.All()).Concat(RbacKinds.All()).Concat(PolicyKinds.All()).Concat(CoreExtraKinds.All()).Concat(ClusterKinds.All()).Concat(Http.Reviews.Kinds()));
+    public static Catalog Create(int notReadySeconds = 300, int unreachableSeconds = 300) => new(Core(notReadySeconds, unreachableSeconds).Concat(StorageKinds.All()).Concat(RbacKinds.All()).Concat(PolicyKinds.All()).Concat(CoreExtraKinds.All()).Concat(ClusterKinds.All()).Concat(Http.Reviews.Kinds()).Concat(Http.Metrics.Kinds()));
 
     private static IEnumerable<ResourceType> Core(int notReadySeconds, int unreachableSeconds)
     {

@@ -34,7 +34,13 @@ internal sealed class ResourceType
     /// <summary>Reviews (access, rules, identity) are answered from the request and never stored; they only support create.</summary>
     public bool IsReview { get; init; }
 
-    public string[] Verbs => IsReview ? ["create"] : AllVerbs;
+    /// <summary>Resource metrics (metrics.k8s.io) are read from the node agents when asked and never stored; get and list only.</summary>
+    public bool IsMetrics { get; init; }
+
+    /// <summary>Served from something other than the store (reviews, metrics): no storage, no namespace clean-up, no OpenAPI.</summary>
+    public bool IsVirtual => IsReview || IsMetrics;
+
+    public string[] Verbs => IsReview ? ["create"] : IsMetrics ? ["get", "list"] : AllVerbs;
     public string[] Categories { get; init; } = [];
     public bool HasStatus { get; init; }
     public bool HasScale { get; init; }

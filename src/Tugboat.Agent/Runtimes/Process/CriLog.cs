@@ -76,6 +76,7 @@ internal sealed class CriLog(string path) : IDisposable
     {
         var buffer = new byte[64 * 1024];
         var line = new MemoryStream();
+        var drained = false;
         while (true)
         {
             int n;
@@ -89,13 +90,21 @@ internal sealed class CriLog(string path) : IDisposable
             }
             if (n == 0)
             {
+                // End-of-file before the last writer came and went says nothing; once none can come, one more read
+                // drains what a quick container wrote between the two.
                 if (finished())
                 {
-                    break;
+                    if (drained)
+                    {
+                        break;
+                    }
+                    drained = true;
+                    continue;
                 }
                 Thread.Sleep(10);
                 continue;
             }
+            drained = false;
             var start = 0;
             for (var i = 0; i < n; i++)
             {

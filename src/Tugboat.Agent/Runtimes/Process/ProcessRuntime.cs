@@ -44,7 +44,13 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         public string Id { get; } = id;
         public ContainerConfig Config { get; } = config;
         public string Dir { get; } = dir;
-        public int WrapperPid { get; set; }
+        public int WrapperPidField;
+
+        public int WrapperPid
+        {
+            get => Volatile.Read(ref WrapperPidField);
+            set => Volatile.Write(ref WrapperPidField, value);
+        }
         public long WrapperStart { get; set; }
         public DateTimeOffset StartedAt { get; set; }
         public System.Diagnostics.Process? Process { get; set; }
@@ -129,8 +135,9 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         process.StandardInput.Close();
         var launchErrors = process.StandardError.ReadToEndAsync(ct);
         tracked.Process = process;
-        tracked.WrapperPid = process.Id;
+        // The start time first: a pump that sees the PID judges liveness by both.
         tracked.WrapperStart = StartTime(process.Id) ?? 0;
+        Volatile.Write(ref tracked.WrapperPidField, process.Id);
         File.WriteAllText(Path.Combine(dir, "wrapper"), $"{tracked.WrapperPid} {tracked.WrapperStart} {tracked.StartedAt.ToUnixTimeMilliseconds()}");
         // The command has started once its pid file exists; an early exit without one is a failed start.
         var childPid = Path.Combine(dir, "child.pid");
