@@ -317,6 +317,32 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task TopShowsPodAndNodeUsage()
+    {
+        await NamespaceAsync("top");
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: burner, namespace: top, labels: {app: burner}}
+            spec:
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "while :; do :; done"]
+                resources: {limits: {cpu: 500m}}
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync("top", "burner", AgentClusterFixture.IsReady);
+        // Two samples (10 s apart) are needed for a rate; the 500m quota caps the busy loop.
+        var top = await AgentClusterFixture.WaitForAsync(async () =>
+            await K.RunAsync("top", "pod", "-n", "top", "-l", "app=burner", "--no-headers") is { ExitCode: 0 } r && r.Out.Contains("burner", StringComparison.Ordinal) ? r.Out : null, TimeSpan.FromSeconds(60));
+        var cpu = int.Parse(System.Text.RegularExpressions.Regex.Match(top, @"burner\s+(\d+)m").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(cpu, 150, 650);
+        var node = (await K.RunAsync("top", "node", "--no-headers")).Ok().Out;
+        Assert.Matches(@"^node-\S+\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%", node);
+        (await K.RunAsync("delete", "namespace", "top", "--wait=false")).Ok();
+    }
+
+    [Fact]
     public async Task APodWithoutACommandFailsWithAClearReason()
     {
         await NamespaceAsync("nocmd");
