@@ -111,6 +111,9 @@ public sealed partial class NodeAgent
         return (files.ElementAtOrDefault(0).File, files.ElementAtOrDefault(1).File);
     }
 
+    /// <summary>The address of a pod this agent runs (its own, or the node's for host-network pods), or null.</summary>
+    public string? PodIp(string ns, string name) => _workers.Values.FirstOrDefault(w => w.Namespace == ns && w.Name == name)?.PodIp;
+
     /// <summary>The runtime ID of a container of a pod on this node that is running, or null.</summary>
     public string? RunningContainer(string ns, string name, string container) =>
         Runtime.List().Where(c => c.Status == ContainerStatus.Running && c.Config.Labels.GetValueOrDefault(PodNamespaceLabel) == ns

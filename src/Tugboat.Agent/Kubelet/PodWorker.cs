@@ -84,6 +84,9 @@ internal sealed partial class PodWorker
 
     private static int Attempt(ContainerInfo c) => int.Parse(c.Config.Labels.GetValueOrDefault(NodeAgent.AttemptLabel, "0"), CultureInfo.InvariantCulture);
 
+    /// <summary>The pod's address once its sandbox is set up, or null.</summary>
+    public string? PodIp => _sandboxReady ? _podIp : null;
+
     /// <summary>The attempt number of a container's current (or last) run, or null if the pod has no such container.</summary>
     public int? RestartCount(string container) => _init.Concat(_app).FirstOrDefault(r => r.Name == container)?.RestartCount;
 

@@ -128,14 +128,16 @@ internal sealed partial class ApiHandler
         {
             throw ApiException.BadRequest($"cannot exec into a container in a completed pod; current phase is {pod.Str("status", "phase")}");
         }
+        var kubelet = await KubeletAddressAsync(pod, name, ct).ConfigureAwait(false);
         if (!http.WebSockets.IsWebSocketRequest)
         {
-            var upgrade = http.Request.Headers.Upgrade.ToString();
-            throw new ApiException(400, "BadRequest", upgrade.StartsWith("SPDY", StringComparison.OrdinalIgnoreCase)
-                ? "exec over SPDY/3.1 is not supported by this server yet; use a client that speaks WebSocket (v5.channel.k8s.io), such as kubectl 1.30 or newer"
-                : "exec needs a WebSocket upgrade (v5.channel.k8s.io or v4.channel.k8s.io)");
+            if (IsSpdyUpgrade(http))
+            {
+                await ExecSpdyAsync(http, kubelet, ns, name, container).ConfigureAwait(false);
+                return;
+            }
+            throw ApiException.BadRequest("exec needs a WebSocket (v5.channel.k8s.io, v4.channel.k8s.io) or SPDY/3.1 upgrade");
         }
-        var kubelet = await KubeletAddressAsync(pod, name, ct).ConfigureAwait(false);
         var forwarded = string.Join('&', http.Request.Query.Where(p => p.Key is "command" or "stdin" or "stdout" or "stderr" or "tty")
             .SelectMany(p => p.Value.Select(v => $"{p.Key}={Uri.EscapeDataString(v ?? string.Empty)}")));
         using var upstream = new System.Net.WebSockets.ClientWebSocket();

@@ -469,6 +469,13 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                     return;
                 }
                 break;
+            case "portforward" when rt.Group.Length == 0 && rt.Kind == "Pod":
+                if (method is "GET" or "POST")
+                {
+                    await PortForwardAsync(http, rt, req.Namespace!, name).ConfigureAwait(false);
+                    return;
+                }
+                break;
             case var sub when NotBuilt(rt, sub) is { } why:
                 throw new ApiException(501, "NotImplemented", $"{rt.Plural}/{sub} is not available on this server yet: {why}");
             default:
@@ -480,7 +487,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
     /// <summary>Subresources upstream serves that need parts not built yet, and what they wait for.</summary>
     private static string? NotBuilt(ResourceType rt, string subresource) => (rt.Group, rt.Kind, subresource) switch
     {
-        ("", "Pod", "attach" or "portforward") => "the node agent does not stream these yet",
+        ("", "Pod", "attach") => "the node agent does not stream attach yet",
         ("", "Pod", "proxy") => "proxying to pods is not built yet",
         ("", "Pod", "eviction") => "evictions honour disruption budgets, whose controller is not built yet",
         ("", "Pod", "ephemeralcontainers" or "resize") => "it needs the node agent, which is not built yet",

@@ -207,7 +207,12 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
                 s.Append("hostname ").Append(Quote(host)).Append(" || exit 125\n");
             }
         }
-        if (config.WorkingDir is { Length: > 0 } cwd)
+        if (config.WorkingDir is not { Length: > 0 })
+        {
+            // As a container without a working directory starts in its root.
+            s.Append("cd /\n");
+        }
+        else if (config.WorkingDir is { Length: > 0 } cwd)
         {
             s.Append("cd ").Append(Quote(cwd)).Append(" 2>/dev/null || { echo ").Append(Quote($"chdir to cwd (\"{cwd}\") set in config.json failed: no such file or directory")).Append(" >&2; exit 125; }\n");
         }
@@ -411,10 +416,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             psi.ArgumentList.Add("--mount");
             psi.ArgumentList.Add("--uts");
             psi.ArgumentList.Add("--net");
-            if (t.Config.WorkingDir is { Length: > 0 } cwd)
-            {
-                psi.ArgumentList.Add("--wd=" + cwd);
-            }
+            psi.ArgumentList.Add("--wd=" + (t.Config.WorkingDir is { Length: > 0 } cwd ? cwd : "/"));
             psi.ArgumentList.Add(executable);
         }
         foreach (var a in command.Skip(1))

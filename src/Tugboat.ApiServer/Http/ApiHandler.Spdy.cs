@@ -1,0 +1,335 @@
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Tugboat.ApiServer.Http.Spdy;
+using Tugboat.ApiServer.Registry;
+
+namespace Tugboat.ApiServer.Http;
+
+/// <summary>
+/// SPDY/3.1 upgrades for pods/exec (kubectl before 1.30, streams stdin/stdout/stderr/error/resize) and pods/portforward
+/// (every kubectl: data and error stream per connection). The API server speaks SPDY to the client and WebSocket to
+/// the node agent.
+/// </summary>
+internal sealed partial class ApiHandler
+{
+    private static bool IsSpdyUpgrade(HttpContext http) =>
+        http.Request.Headers.Upgrade.ToString().StartsWith("SPDY/3.1", StringComparison.OrdinalIgnoreCase)
+        && http.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true };
+
+    /// <summary>Switches the connection to SPDY with the first offered protocol version we speak; null when none fits.</summary>
+    private static async Task<(SpdyConnection Connection, Stream Raw)?> UpgradeSpdyAsync(HttpContext http, params string[] protocols)
+    {
+        var offered = http.Request.Headers["X-Stream-Protocol-Version"].SelectMany(v => (v ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToList();
+        var chosen = protocols.FirstOrDefault(p => offered.Count == 0 || offered.Contains(p));
+        if (chosen is null)
+        {
+            return null;
+        }
+        http.Response.Headers.Connection = "Upgrade";
+        http.Response.Headers.Upgrade = "SPDY/3.1";
+        if (offered.Count > 0)
+        {
+            http.Response.Headers["X-Stream-Protocol-Version"] = chosen;
+        }
+        var raw = await http.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync().ConfigureAwait(false);
+        return (new SpdyConnection(raw), raw);
+    }
+
+    private async Task ExecSpdyAsync(HttpContext http, string kubelet, string ns, string name, string container)
+    {
+        var q = http.Request.Query;
+        static bool Flag(string? v) => v is "true" or "1";
+        bool stdin = Flag(q["stdin"]), stdout = Flag(q["stdout"]), stderr = Flag(q["stderr"]), tty = Flag(q["tty"]);
+        var upgraded = await UpgradeSpdyAsync(http, "v4.channel.k8s.io").ConfigureAwait(false)
+            ?? throw ApiException.BadRequest("exec over SPDY needs protocol v4.channel.k8s.io");
+        await using var connection = upgraded.Connection;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        var reading = connection.RunAsync(cts.Token);
+        var streams = new Dictionary<string, SpdyStream>(StringComparer.Ordinal);
+        var expected = new List<string> { "error" };
+        if (stdin)
+        {
+            expected.Add("stdin");
+        }
+        if (stdout)
+        {
+            expected.Add("stdout");
+        }
+        if (stderr && !tty)
+        {
+            expected.Add("stderr");
+        }
+        using (var wait = CancellationTokenSource.CreateLinkedTokenSource(cts.Token))
+        {
+            wait.CancelAfter(TimeSpan.FromSeconds(30));
+            try
+            {
+                while (!expected.All(streams.ContainsKey))
+                {
+                    var s = await connection.Opened.ReadAsync(wait.Token).ConfigureAwait(false);
+                    streams[s.Header("streamtype") ?? string.Empty] = s;
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or System.Threading.Channels.ChannelClosedException)
+            {
+                await cts.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+        }
+        _ = Task.Run(async () =>
+        {
+            // A resize stream may come later (tty); its messages are read and dropped.
+            await foreach (var s in connection.Opened.ReadAllAsync(cts.Token).ConfigureAwait(false))
+            {
+                streams.TryAdd(s.Header("streamtype") ?? string.Empty, s);
+            }
+        }, cts.Token);
+        using var agent = await ConnectAgentAsync($"{kubelet}/exec/{ns}/{name}/{container}?{ForwardedQuery(http)}", "v5.channel.k8s.io", cts.Token).ConfigureAwait(false);
+        if (agent.Socket is null)
+        {
+            await WriteStatusAsync(streams["error"], agent.Error!, cts.Token).ConfigureAwait(false);
+            await connection.GoAwayAsync(CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+        var ws = agent.Socket;
+        var input = stdin ? Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var data in streams["stdin"].Incoming.Reader.ReadAllAsync(cts.Token).ConfigureAwait(false))
+                {
+                    await ws.SendAsync((byte[])[0, .. data], WebSocketMessageType.Binary, true, cts.Token).ConfigureAwait(false);
+                }
+                await ws.SendAsync((byte[])[255, 0], WebSocketMessageType.Binary, true, cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
+            {
+            }
+        }, cts.Token) : Task.CompletedTask;
+        var buffer = new byte[64 * 1024];
+        var message = new MemoryStream();
+        try
+        {
+            while (true)
+            {
+                var result = await ws.ReceiveAsync(buffer, cts.Token).ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
+                message.Write(buffer, 0, result.Count);
+                if (!result.EndOfMessage)
+                {
+                    continue;
+                }
+                var data = message.ToArray();
+                message.SetLength(0);
+                if (data.Length == 0)
+                {
+                    continue;
+                }
+                var target = data[0] switch
+                {
+                    1 => streams.GetValueOrDefault("stdout"),
+                    2 => streams.GetValueOrDefault("stderr"),
+                    3 => streams["error"],
+                    _ => null,
+                };
+                if (target is not null && data.Length > 1)
+                {
+                    // v4's error stream carries the Status as is; a success is an empty stream.
+                    if (data[0] == 3 && JsonNode.Parse(data.AsSpan(1)) is JsonObject status && status["status"]?.GetValue<string>() == "Success")
+                    {
+                        continue;
+                    }
+                    await target.WriteAsync(data.AsMemory(1), cts.Token).ConfigureAwait(false);
+                }
+            }
+            await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException)
+        {
+        }
+        foreach (var s in streams.Values.Distinct())
+        {
+            try
+            {
+                await s.CloseAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+            {
+            }
+        }
+        await connection.GoAwayAsync(CancellationToken.None).ConfigureAwait(false);
+        await cts.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(reading, input).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task PortForwardAsync(HttpContext http, ResourceType rt, string ns, string name)
+    {
+        var ct = http.RequestAborted;
+        var entry = await registry.GetAsync(rt, ns, name, ct).ConfigureAwait(false) ?? throw ApiException.NotFound("pods", name);
+        var pod = ObjectCodec.Decode(entry);
+        if (pod.Str("status", "phase") != "Running")
+        {
+            throw ApiException.BadRequest($"pod {name} is not running; current phase is {pod.Str("status", "phase") ?? "Pending"}");
+        }
+        if (http.WebSockets.IsWebSocketRequest)
+        {
+            // kubectl 1.31+ first offers SPDY tunnelled in a WebSocket; refusing the upgrade makes it use plain SPDY.
+            throw ApiException.BadRequest("port-forward over WebSocket is not supported by this server yet; use SPDY/3.1");
+        }
+        if (!IsSpdyUpgrade(http))
+        {
+            throw ApiException.BadRequest("port-forward needs a SPDY/3.1 upgrade");
+        }
+        var kubelet = await KubeletAddressAsync(pod, name, ct).ConfigureAwait(false);
+        var upgraded = await UpgradeSpdyAsync(http, "portforward.k8s.io").ConfigureAwait(false)
+            ?? throw ApiException.BadRequest("port-forward needs protocol portforward.k8s.io");
+        await using var connection = upgraded.Connection;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct, stopping);
+        var reading = connection.RunAsync(cts.Token);
+        var pairs = new Dictionary<string, (SpdyStream? Data, SpdyStream? Error)>(StringComparer.Ordinal);
+        var forwards = new List<Task>();
+        try
+        {
+            await foreach (var s in connection.Opened.ReadAllAsync(cts.Token).ConfigureAwait(false))
+            {
+                var id = s.Header("requestid") ?? s.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                var pair = pairs.GetValueOrDefault(id);
+                pair = s.Header("streamtype") == "error" ? (pair.Data, s) : (s, pair.Error);
+                pairs[id] = pair;
+                if (pair is { Data: { } data, Error: { } error })
+                {
+                    pairs.Remove(id);
+                    forwards.Add(ForwardAsync(kubelet, ns, name, data, error, cts.Token));
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await cts.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll([reading, .. forwards]).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>One forwarded connection: the data stream joined to the agent's WebSocket for that port.</summary>
+    private async Task ForwardAsync(string kubelet, string ns, string name, SpdyStream data, SpdyStream error, CancellationToken ct)
+    {
+        var port = data.Header("port") ?? string.Empty;
+        using var agent = await ConnectAgentAsync($"{kubelet}/portForward/{ns}/{name}?port={Uri.EscapeDataString(port)}", null, ct).ConfigureAwait(false);
+        if (agent.Socket is null)
+        {
+            try
+            {
+                await error.WriteAsync(Encoding.UTF8.GetBytes($"error forwarding port {port} to pod {name}: {agent.Error}"), ct).ConfigureAwait(false);
+                await error.CloseAsync(ct).ConfigureAwait(false);
+                await data.CloseAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+            }
+            return;
+        }
+        var ws = agent.Socket;
+        var up = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var chunk in data.Incoming.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+                {
+                    await ws.SendAsync(chunk, WebSocketMessageType.Binary, true, ct).ConfigureAwait(false);
+                }
+                await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
+            {
+            }
+        }, ct);
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            while (true)
+            {
+                var result = await ws.ReceiveAsync(buffer, ct).ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    if (result.CloseStatus is { } status && status != WebSocketCloseStatus.NormalClosure)
+                    {
+                        await error.WriteAsync(Encoding.UTF8.GetBytes($"error forwarding port {port} to pod {name}, uid : {result.CloseStatusDescription}"), ct).ConfigureAwait(false);
+                    }
+                    break;
+                }
+                await data.WriteAsync(buffer.AsMemory(0, result.Count), ct).ConfigureAwait(false);
+            }
+            await data.CloseAsync(ct).ConfigureAwait(false);
+            await error.CloseAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        if (await Task.WhenAny(up, Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None)).ConfigureAwait(false) != up)
+        {
+            ws.Abort();
+        }
+    }
+
+    private sealed class AgentSocket(ClientWebSocket? socket, string? error) : IDisposable
+    {
+        public ClientWebSocket? Socket { get; } = socket;
+
+        public string? Error { get; } = error;
+
+        public void Dispose() => Socket?.Dispose();
+    }
+
+    /// <summary>A WebSocket to the agent, or the agent's refusal as text.</summary>
+    private async Task<AgentSocket> ConnectAgentAsync(string url, string? protocol, CancellationToken ct)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+        socket.Options.SetRequestHeader("Authorization", "Bearer " + identity.NodeToken);
+        socket.Options.CollectHttpResponseDetails = true;
+        if (protocol is not null)
+        {
+            socket.Options.AddSubProtocol(protocol);
+        }
+        try
+        {
+            await socket.ConnectAsync(new Uri(url.Replace("https://", "wss://", StringComparison.Ordinal)), ct).ConfigureAwait(false);
+            return new AgentSocket(socket, null);
+        }
+        catch (WebSocketException e)
+        {
+            var body = socket.HttpResponseHeaders is null ? e.Message : $"{(int)socket.HttpStatusCode} {e.Message}";
+            socket.Dispose();
+            return new AgentSocket(null, body);
+        }
+    }
+
+    private static string ForwardedQuery(HttpContext http) =>
+        string.Join('&', http.Request.Query.Where(p => p.Key is "command" or "stdin" or "stdout" or "stderr" or "tty")
+            .SelectMany(p => p.Value.Select(v => $"{p.Key}={Uri.EscapeDataString(v ?? string.Empty)}")));
+
+    private static async Task WriteStatusAsync(SpdyStream error, string message, CancellationToken ct)
+    {
+        var status = new JsonObject { ["metadata"] = new JsonObject(), ["status"] = "Failure", ["message"] = message };
+        await error.WriteAsync(Encoding.UTF8.GetBytes(status.ToJsonString()), ct).ConfigureAwait(false);
+        await error.CloseAsync(ct).ConfigureAwait(false);
+    }
+}
