@@ -310,10 +310,73 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         Assert.Equal("copied in\n", await File.ReadAllTextAsync(back));
         var missing = (await K.RunAsync("exec", "box", "-n", "exec", "-c", "nope", "--", "true")).Fails();
         Assert.Contains("container nope is not valid for pod box", missing.Err, StringComparison.Ordinal);
-        // kubectl 1.27 speaks SPDY, which is not served yet: a clear error, not a hang.
-        var old = await new Kubectl(Kubectl.V127, fixture.Server.Kubeconfig).RunAsync("exec", "box", "-n", "exec", "--", "true");
-        Assert.NotEqual(0, old.ExitCode);
-        Assert.Contains("SPDY", old.Err, StringComparison.Ordinal);
+        // kubectl 1.27 speaks SPDY/3.1.
+        var k127 = new Kubectl(Kubectl.V127, fixture.Server.Kubeconfig);
+        var spdy = await k127.RunWithInputAsync("from stdin\n", "exec", "-i", "box", "-n", "exec", "--", "sh", "-c", "cat; echo $FLAVOUR; echo oops >&2; exit 4");
+        Assert.Equal(4, spdy.ExitCode);
+        Assert.Equal("from stdin\nmint\n", spdy.Out);
+        Assert.Contains("oops", spdy.Err, StringComparison.Ordinal);
+        Assert.Equal("copied in\n", (await k127.RunAsync("exec", "box", "-n", "exec", "--", "cat", "/srv/in.txt")).Ok().Out);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
+    public async Task PortForwardReachesAPodsPort(string kubectl)
+    {
+        var ns = "pf-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+        await NamespaceAsync(ns);
+        (await K.RunWithInputAsync($$"""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: web, namespace: {{ns}}}
+            spec:
+              containers:
+              - name: web
+                image: python:3
+                command: ["sh", "-c", "head -c 3000000 /dev/urandom > /srv/blob && exec python3 -m http.server 8080 --directory /srv"]
+                readinessProbe:
+                  tcpSocket: {port: 8080}
+                  periodSeconds: 1
+                volumeMounts:
+                - {name: site, mountPath: /srv}
+              volumes:
+              - name: site
+                emptyDir: {}
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync(ns, "web", AgentClusterFixture.IsReady);
+        var local = FreePort();
+        var psi = new ProcessStartInfo(kubectl) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment["KUBECONFIG"] = fixture.Server.Kubeconfig;
+        foreach (var a in new[] { "port-forward", "-n", ns, "pod/web", $"{local}:8080" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var forward = Process.Start(psi)!;
+        try
+        {
+            var ready = await AgentClusterFixture.WaitForAsync(async () => await forward.StandardOutput.ReadLineAsync() is { } l && l.Contains("Forwarding from", StringComparison.Ordinal) ? l : null, TimeSpan.FromSeconds(30));
+            Assert.Contains($"127.0.0.1:{local} -> 8080", ready, StringComparison.Ordinal);
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            var blob = await http.GetByteArrayAsync($"http://127.0.0.1:{local}/blob");
+            var inPod = (await K.RunAsync("exec", "web", "-n", ns, "--", "md5sum", "/srv/blob")).Ok().Out.Split(' ')[0];
+            Assert.Equal(3_000_000, blob.Length);
+            Assert.Equal(inPod, Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(blob)));
+            // A second connection over the same session.
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{local}/")).StatusCode);
+        }
+        finally
+        {
+            forward.Kill();
+            await forward.WaitForExitAsync();
+        }
+        (await K.RunAsync("delete", "namespace", ns, "--wait=false")).Ok();
+    }
+
+    private static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
     }
 
     [Fact]
