@@ -169,6 +169,23 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         Assert.Equal("Running", backingOff["status"]!["phase"]!.GetValue<string>());
         Assert.Contains("CrashLoopBackOff", (await K.RunAsync("get", "pod", "loop", "-n", "crash")).Ok().Out, StringComparison.Ordinal);
 
+        // A container whose process is killed from outside is restarted, its exit recorded.
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: victim, namespace: crash}
+            spec:
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "read pid rest < /proc/self/stat; echo $pid; exec sleep 3600"]
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync("crash", "victim", AgentClusterFixture.IsReady);
+        var pid = int.Parse((await AgentClusterFixture.WaitForAsync(async () => (await K.RunAsync("logs", "victim", "-n", "crash")).Out is { Length: > 0 } o ? o : null)).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Process.GetProcessById(pid).Kill();
+        var killed = await WaitPodAsync("crash", "victim", p => AgentClusterFixture.Container(p, "c")?["restartCount"]?.GetValue<int>() == 1 && AgentClusterFixture.IsReady(p));
+        Assert.Equal(137, AgentClusterFixture.Container(killed, "c")!["lastState"]!["terminated"]!["exitCode"]!.GetValue<int>());
+
         var restarted = await WaitPodAsync("crash", "unhealthy", p => AgentClusterFixture.Container(p, "c")?["restartCount"]?.GetValue<int>() >= 1);
         Assert.NotNull(AgentClusterFixture.Container(restarted, "c")!["lastState"]!["terminated"]);
         var events = (await K.RunAsync("get", "events", "-n", "crash", "--field-selector", "involvedObject.name=unhealthy")).Ok().Out;
@@ -222,7 +239,11 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
               initContainers:
               - name: first
                 image: busybox
-                command: ["sh", "-c", "echo from-init > /work/init.txt"]
+                command: ["sh", "-c", "sleep 1; echo from-init > /work/init.txt"]
+                volumeMounts: [{name: work, mountPath: /work}]
+              - name: second
+                image: busybox
+                command: ["sh", "-c", "test -f /work/init.txt && echo second-ran >> /work/init.txt"]
                 volumeMounts: [{name: work, mountPath: /work}]
               containers:
               - name: c
@@ -251,10 +272,12 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         var logs = await AgentClusterFixture.WaitForAsync(async () => (await K.RunAsync("logs", "reader", "-n", "config")).Out is var o && o.Contains("mode=blue", StringComparison.Ordinal) ? o : null);
         var lines = logs.Split('\n');
         Assert.Equal("hello s3cret reader 64 hello", lines[0]);
+        // The second init container ran only after the first had finished.
         Assert.Equal("from-init", lines[1]);
-        Assert.Equal("s3cret", lines[2]);
-        Assert.Equal("tier=\"back\"", lines[3]);
-        Assert.Equal("reader", lines[4]);
+        Assert.Equal("second-ran", lines[2]);
+        Assert.Equal("s3cret", lines[3]);
+        Assert.Equal("tier=\"back\"", lines[4]);
+        Assert.Equal("reader", lines[5]);
         // An edited ConfigMap reaches the mounted file while the pod runs.
         (await K.RunAsync("patch", "configmap", "settings", "-n", "config", "-p", """{"data":{"app.conf":"mode=green"}}""")).Ok();
         await AgentClusterFixture.WaitForAsync(async () => (await K.RunAsync("logs", "reader", "-n", "config", "--tail=1")).Out.Contains("mode=green", StringComparison.Ordinal) ? "" : null, TimeSpan.FromSeconds(60));

@@ -450,6 +450,10 @@ internal sealed partial class PodWorker
                 configDelay = TimeSpan.FromTicks(Math.Min(configDelay.Ticks * 2, TimeSpan.FromSeconds(20).Ticks));
                 continue;
             }
+            if (!_agent.Runtime.Capabilities.ResourceLimits && (config.MemoryBytes is not null || config.CpuMillis is not null) && r.RestartCount == 0)
+            {
+                Event("Warning", "LimitsNotEnforced", $"The limits of container {r.Name} are not enforced: this node cannot create cgroups (the agent is not root or the machine has no memory controller)");
+            }
             var startedAt = DateTimeOffset.UtcNow;
             try
             {

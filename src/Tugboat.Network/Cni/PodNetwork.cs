@@ -187,21 +187,34 @@ public sealed class PodNetwork
         {
             await IpAsync(["link", "del", BridgeName], ct).ConfigureAwait(false);
         }
-        // The unreachable routes stay while another Tugboat bridge on this machine still serves pods.
-        if (!Directory.GetDirectories("/sys/class/net").Any(d => Path.GetFileName(d).StartsWith("tug", StringComparison.Ordinal)))
+        // A range's unreachable route stays while another Tugboat bridge on this machine needs it: one whose pods live
+        // in it, or, for ranges without pods (services), any other bridge at all.
+        var others = Directory.GetDirectories("/sys/class/net").Select(Path.GetFileName).OfType<string>()
+            .Where(n => n.Length == 9 && n.StartsWith("tug", StringComparison.Ordinal)).Select(GatewayOf).OfType<IPAddress>().ToList();
+        foreach (var range in ClusterRanges)
         {
-            foreach (var range in ClusterRanges)
+            var inUse = others.Any(range.Contains) || (!range.Contains(Gateway) && others.Count > 0);
+            if (inUse)
             {
-                try
-                {
-                    await IpAsync(["route", "del", "unreachable", range.ToString(), "metric", UnreachableMetric], ct).ConfigureAwait(false);
-                }
-                catch (InvalidOperationException)
-                {
-                }
+                continue;
+            }
+            try
+            {
+                await IpAsync(["route", "del", "unreachable", range.ToString(), "metric", UnreachableMetric], ct).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException)
+            {
             }
         }
     }
+
+    /// <summary>The gateway of a bridge named as <see cref="BridgeName"/> names them (tug + the /24's first three octets in hex).</summary>
+    private static IPAddress? GatewayOf(string bridge) =>
+        byte.TryParse(bridge.AsSpan(3, 2), System.Globalization.NumberStyles.HexNumber, null, out var a)
+        && byte.TryParse(bridge.AsSpan(5, 2), System.Globalization.NumberStyles.HexNumber, null, out var b)
+        && byte.TryParse(bridge.AsSpan(7, 2), System.Globalization.NumberStyles.HexNumber, null, out var c)
+            ? new IPAddress([a, b, c, 1])
+            : null;
 
     private async Task<JsonObject> PluginAsync(string plugin, string command, string podUid, string ifname, string config, CancellationToken ct)
     {
