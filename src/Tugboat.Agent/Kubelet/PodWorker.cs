@@ -706,6 +706,8 @@ internal sealed partial class PodWorker
             CpuRequestMillis = Millis(requests?["cpu"]) ?? Millis(limits?["cpu"]),
             MemoryBytes = Bytes(limits?["memory"]),
             OomScoreAdj = OomScoreAdj(),
+            Stdin = spec["stdin"]?.GetValue<bool>() == true,
+            StdinOnce = spec["stdinOnce"]?.GetValue<bool>() == true,
             LogPath = _agent.LogPath(Namespace, Name, Uid, r.Name, r.RestartCount),
         };
     }

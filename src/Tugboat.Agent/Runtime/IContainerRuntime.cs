@@ -89,6 +89,12 @@ public sealed record ContainerConfig
     /// <summary>oom_score_adj of the container's processes (upstream derives it from the pod's QoS class).</summary>
     public int OomScoreAdj { get; init; }
 
+    /// <summary>Keep the container's standard input open for attaching clients (spec.stdin) instead of /dev/null.</summary>
+    public bool Stdin { get; init; }
+
+    /// <summary>With <see cref="Stdin"/>: the input ends (EOF) when the first attached client is done with it (spec.stdinOnce).</summary>
+    public bool StdinOnce { get; init; }
+
     /// <summary>Where the container's output goes, one CRI log line per line written.</summary>
     public required string LogPath { get; init; }
 }
@@ -120,6 +126,22 @@ public interface IExecRuntime
     /// <summary>Starts <paramref name="command"/> in the container's namespaces with its environment.</summary>
     /// <exception cref="ContainerStartException">The command could not be started.</exception>
     System.Diagnostics.Process Exec(string id, IReadOnlyList<string> command, bool redirectStdin);
+}
+
+/// <summary>Attaching to a running container's own streams (kubectl attach, kubectl run -i).</summary>
+public interface IAttachRuntime
+{
+    /// <summary>
+    /// Delivers what the container writes from now on (stream name "stdout" or "stderr", raw bytes) until the returned
+    /// subscription is disposed.
+    /// </summary>
+    IDisposable Subscribe(string id, Action<string, ReadOnlyMemory<byte>> output);
+
+    /// <summary>A writer to the container's standard input, or null when it was not started with <see cref="ContainerConfig.Stdin"/>.</summary>
+    Stream? OpenStdin(string id);
+
+    /// <summary>Ends the container's standard input for good (after the first attach of a stdinOnce container).</summary>
+    void CloseStdin(string id);
 }
 
 /// <summary>Per-container resource usage (cgroup accounting).</summary>

@@ -48,6 +48,7 @@ public static class KubeletServer
         });
         app.UseWebSockets();
         app.MapGet("/healthz", () => "ok");
+        app.MapGet("/attach/{ns}/{pod}/{container}", (HttpContext http, string ns, string pod, string container) => AttachSession.HandleAsync(agent, http, ns, pod, container));
         app.MapGet("/portForward/{ns}/{pod}", (HttpContext http, string ns, string pod) => PortForwardSession.HandleAsync(agent, http, ns, pod));
         app.MapGet("/stats/resource", (HttpContext http) => http.Response.WriteAsync(agent.Stats.Snapshot().ToJsonString()));
         app.MapGet("/exec/{ns}/{pod}/{container}", (HttpContext http, string ns, string pod, string container) => ExecSession.HandleAsync(agent, http, ns, pod, container));

@@ -104,7 +104,7 @@ internal sealed partial class ApiHandler
     /// <c>pods/exec</c>: the client's WebSocket (channel protocols v5/v4) is joined to one opened to the agent on the
     /// pod's node, message for message. SPDY upgrades (kubectl before 1.30 uses them) are refused with a clear error.
     /// </summary>
-    private async Task ExecAsync(HttpContext http, ResourceType rt, string ns, string name)
+    private async Task ExecAsync(HttpContext http, ResourceType rt, string ns, string name, string subresource = "exec")
     {
         var ct = http.RequestAborted;
         var entry = await registry.GetAsync(rt, ns, name, ct).ConfigureAwait(false) ?? throw ApiException.NotFound("pods", name);
@@ -126,14 +126,16 @@ internal sealed partial class ApiHandler
         }
         if (pod.Str("status", "phase") is "Succeeded" or "Failed")
         {
-            throw ApiException.BadRequest($"cannot exec into a container in a completed pod; current phase is {pod.Str("status", "phase")}");
+            throw ApiException.BadRequest(subresource == "exec"
+                ? $"cannot exec into a container in a completed pod; current phase is {pod.Str("status", "phase")}"
+                : $"cannot attach a container in a completed pod; current phase is {pod.Str("status", "phase")}");
         }
         var kubelet = await KubeletAddressAsync(pod, name, ct).ConfigureAwait(false);
         if (!http.WebSockets.IsWebSocketRequest)
         {
             if (IsSpdyUpgrade(http))
             {
-                await ExecSpdyAsync(http, kubelet, ns, name, container).ConfigureAwait(false);
+                await ExecSpdyAsync(http, kubelet, ns, name, container, subresource).ConfigureAwait(false);
                 return;
             }
             throw ApiException.BadRequest("exec needs a WebSocket (v5.channel.k8s.io, v4.channel.k8s.io) or SPDY/3.1 upgrade");
@@ -147,7 +149,7 @@ internal sealed partial class ApiHandler
         {
             upstream.Options.AddSubProtocol(p);
         }
-        var target = new Uri($"{kubelet.Replace("https://", "wss://", StringComparison.Ordinal)}/exec/{ns}/{name}/{container}?{forwarded}");
+        var target = new Uri($"{kubelet.Replace("https://", "wss://", StringComparison.Ordinal)}/{subresource}/{ns}/{name}/{container}?{forwarded}");
         try
         {
             upstream.Options.CollectHttpResponseDetails = true;

@@ -38,7 +38,7 @@ internal sealed partial class ApiHandler
         return (new SpdyConnection(raw), raw);
     }
 
-    private async Task ExecSpdyAsync(HttpContext http, string kubelet, string ns, string name, string container)
+    private async Task ExecSpdyAsync(HttpContext http, string kubelet, string ns, string name, string container, string subresource)
     {
         var q = http.Request.Query;
         static bool Flag(string? v) => v is "true" or "1";
@@ -87,7 +87,7 @@ internal sealed partial class ApiHandler
                 streams.TryAdd(s.Header("streamtype") ?? string.Empty, s);
             }
         }, cts.Token);
-        using var agent = await ConnectAgentAsync($"{kubelet}/exec/{ns}/{name}/{container}?{ForwardedQuery(http)}", "v5.channel.k8s.io", cts.Token).ConfigureAwait(false);
+        using var agent = await ConnectAgentAsync($"{kubelet}/{subresource}/{ns}/{name}/{container}?{ForwardedQuery(http)}", "v5.channel.k8s.io", cts.Token).ConfigureAwait(false);
         if (agent.Socket is null)
         {
             await WriteStatusAsync(streams["error"], agent.Error!, cts.Token).ConfigureAwait(false);

@@ -462,10 +462,10 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                     return;
                 }
                 break;
-            case "exec" when rt.Group.Length == 0 && rt.Kind == "Pod":
+            case "exec" or "attach" when rt.Group.Length == 0 && rt.Kind == "Pod":
                 if (method is "GET" or "POST")
                 {
-                    await ExecAsync(http, rt, req.Namespace!, name).ConfigureAwait(false);
+                    await ExecAsync(http, rt, req.Namespace!, name, req.Subresource).ConfigureAwait(false);
                     return;
                 }
                 break;
@@ -487,10 +487,9 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
     /// <summary>Subresources upstream serves that need parts not built yet, and what they wait for.</summary>
     private static string? NotBuilt(ResourceType rt, string subresource) => (rt.Group, rt.Kind, subresource) switch
     {
-        ("", "Pod", "attach") => "the node agent does not stream attach yet",
         ("", "Pod", "proxy") => "proxying to pods is not built yet",
         ("", "Pod", "eviction") => "evictions honour disruption budgets, whose controller is not built yet",
-        ("", "Pod", "ephemeralcontainers" or "resize") => "it needs the node agent, which is not built yet",
+        ("", "Pod", "ephemeralcontainers" or "resize") => "the node agent does not support ephemeral containers or in-place resize yet",
         ("", "Service" or "Node", "proxy") => "proxying needs service networking and the node agent, which are not built yet",
         ("", "ServiceAccount", "token") => "service account tokens are not issued yet",
         ("certificates.k8s.io", "CertificateSigningRequest", "approval") => "certificate signing is not built yet",

@@ -17,6 +17,41 @@ internal sealed class CriLog(string path) : IDisposable
     public int MaxFiles { get; init; } = 5;
 
     private readonly Lock _lock = new();
+    private readonly List<Action<string, ReadOnlyMemory<byte>>> _listeners = [];
+
+    /// <summary>Adds a listener for raw output as it is read; dispose the result to remove it.</summary>
+    public IDisposable Listen(Action<string, ReadOnlyMemory<byte>> listener)
+    {
+        lock (_listeners)
+        {
+            _listeners.Add(listener);
+        }
+        return new Unsubscriber(() =>
+        {
+            lock (_listeners)
+            {
+                _listeners.Remove(listener);
+            }
+        });
+    }
+
+    private sealed class Unsubscriber(Action remove) : IDisposable
+    {
+        public void Dispose() => remove();
+    }
+
+    private void Notify(string stream, ReadOnlyMemory<byte> data)
+    {
+        Action<string, ReadOnlyMemory<byte>>[] listeners;
+        lock (_listeners)
+        {
+            listeners = [.. _listeners];
+        }
+        foreach (var l in listeners)
+        {
+            l(stream, data);
+        }
+    }
     private FileStream? _file;
 
     public static string Timestamp(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff", CultureInfo.InvariantCulture) + "00Z";
@@ -105,6 +140,7 @@ internal sealed class CriLog(string path) : IDisposable
                 continue;
             }
             drained = false;
+            Notify(stream, buffer.AsMemory(0, n).ToArray());
             var start = 0;
             for (var i = 0; i < n; i++)
             {

@@ -16,7 +16,7 @@ namespace Tugboat.Agent.Runtimes.Process;
 /// supervisor keeps open, so a restarting agent loses nothing: the container blocks on a full pipe at worst, and the
 /// agent re-adopts it from its state directory (<c>ROOT/containers/ID</c>) when it comes back.
 /// </summary>
-public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IStatsRuntime
+public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IStatsRuntime, IAttachRuntime
 {
     private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     private const int SigKill = 9;
@@ -58,6 +58,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         public CriLog? Log { get; set; }
         public Task<ContainerExit>? Exit { get; set; }
         public bool Abandoned { get; set; }
+        public FileStream? StdinHolder { get; set; }
         public TaskCompletionSource Opened { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public readonly Lock Gate = new();
     }
@@ -76,7 +77,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         var dir = Path.Combine(_root, id);
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "config.json"), Serialize(config).ToJsonString());
-        foreach (var fifo in new[] { "stdout", "stderr" })
+        foreach (var fifo in config.Stdin ? new[] { "stdout", "stderr", "stdin" } : ["stdout", "stderr"])
         {
             if (MkFifo(Path.Combine(dir, fifo), 0x180) != 0)
             {
@@ -119,6 +120,11 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             psi.Environment[k] = v;
         }
         var tracked = new Tracked(id, config, dir) { StartedAt = DateTimeOffset.UtcNow };
+        if (config.Stdin && config.StdinOnce)
+        {
+            // The agent holds the input open until the first attach is done; closing it is the command's end of input.
+            tracked.StdinHolder = new FileStream(Path.Combine(dir, "stdin"), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1);
+        }
         StartPumps(tracked);
         await Task.WhenAll(tracked.Pumps.Select(_ => tracked.Opened.Task)).ConfigureAwait(false);
         System.Diagnostics.Process process;
@@ -217,9 +223,15 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             s.Append("cd ").Append(Quote(cwd)).Append(" 2>/dev/null || { echo ").Append(Quote($"chdir to cwd (\"{cwd}\") set in config.json failed: no such file or directory")).Append(" >&2; exit 125; }\n");
         }
         s.Append("exec 3<>\"$d/stdout\" 4<>\"$d/stderr\"\n");
+        // An attachable stdin: the supervisor holds the FIFO open, so the command waits for input instead of seeing its end.
+        var stdin = config.Stdin ? "<\"$d/stdin\" 5>&-" : string.Empty;
+        if (config.Stdin && !config.StdinOnce)
+        {
+            s.Append("exec 5<>\"$d/stdin\"\n");
+        }
         s.Append("trap : TERM INT HUP QUIT USR1 USR2\n");
         s.Append("/bin/sh -c 'echo $$ > \"$0/child.pid.tmp\" && mv \"$0/child.pid.tmp\" \"$0/child.pid\"; echo ").Append(config.OomScoreAdj.ToString(CultureInfo.InvariantCulture))
-            .Append(" > /proc/self/oom_score_adj 2>/dev/null; exec \"$@\"' \"$d\" \"$@\" >\"$d/stdout\" 2>\"$d/stderr\" 3>&- 4>&-\n");
+            .Append(" > /proc/self/oom_score_adj 2>/dev/null; exec \"$@\"' \"$d\" \"$@\" >\"$d/stdout\" 2>\"$d/stderr\" 3>&- 4>&- ").Append(stdin).Append('\n');
         s.Append("s=$?\n");
         s.Append("echo $s > \"$d/exit.tmp\" && mv \"$d/exit.tmp\" \"$d/exit\"\n");
         return s.ToString();
@@ -291,6 +303,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         // escaped the kill still hold a pipe open).
         await Task.WhenAny(Task.WhenAll(t.Pumps), Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
         t.Log?.Dispose();
+        t.StdinHolder?.Dispose();
         return ReadExit(t);
     }
 
@@ -447,6 +460,28 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         return process;
     }
 
+    public IDisposable Subscribe(string id, Action<string, ReadOnlyMemory<byte>> output) =>
+        _containers.TryGetValue(id, out var t) && t.Log is { } log ? log.Listen(output) : throw new KeyNotFoundException($"container {id} is not running");
+
+    public Stream? OpenStdin(string id)
+    {
+        if (!_containers.TryGetValue(id, out var t) || !t.Config.Stdin || t.Exit is not { IsCompleted: false })
+        {
+            return null;
+        }
+        // The supervisor holds the FIFO open for reading and writing, so this open never waits.
+        return new FileStream(Path.Combine(t.Dir, "stdin"), FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1);
+    }
+
+    public void CloseStdin(string id)
+    {
+        if (_containers.TryGetValue(id, out var t) && t.StdinHolder is { } holder)
+        {
+            t.StdinHolder = null;
+            holder.Dispose();
+        }
+    }
+
     public ContainerStats? Stats(string id) =>
         Cgroup.Available && _containers.ContainsKey(id) && Cgroup.For(id).Usage() is { } u ? new ContainerStats(DateTimeOffset.UtcNow, u.Cpu, u.WorkingSet) : null;
 
@@ -557,6 +592,8 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             ["cpuRequestMillis"] = c.CpuRequestMillis,
             ["memoryBytes"] = c.MemoryBytes,
             ["oomScoreAdj"] = c.OomScoreAdj,
+            ["stdin"] = c.Stdin,
+            ["stdinOnce"] = c.StdinOnce,
             ["logPath"] = c.LogPath,
         };
     }
@@ -575,6 +612,8 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         CpuRequestMillis = o["cpuRequestMillis"]?.GetValue<long>(),
         MemoryBytes = o["memoryBytes"]?.GetValue<long>(),
         OomScoreAdj = o["oomScoreAdj"]?.GetValue<int>() ?? 0,
+        Stdin = o["stdin"]?.GetValue<bool>() ?? false,
+        StdinOnce = o["stdinOnce"]?.GetValue<bool>() ?? false,
         LogPath = o["logPath"]!.GetValue<string>(),
     };
 
