@@ -395,6 +395,55 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         (await K.RunAsync("delete", "namespace", ns, "--wait=false")).Ok();
     }
 
+    [Theory]
+    [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
+    public async Task RunWithStdinAttachesAndEndsTheInputAfterTheFirstAttach(string kubectl)
+    {
+        var k = new Kubectl(kubectl, fixture.Server.Kubeconfig);
+        var name = "lines-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+        var run = await k.RunWithInputAsync("a\nb\nc\n", "run", "-i", "--rm", name, "--image=busybox", "--restart=Never", "--command", "--", "wc", "-l");
+        run.Ok();
+        Assert.Equal("3", run.Out.Split('\n').First(l => l.Trim().Length > 0 && !l.StartsWith("pod ", StringComparison.Ordinal)).Trim());
+        Assert.Contains($"pod \"{name}\" deleted", run.Out + run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AttachStreamsTheOutputFromNowOn()
+    {
+        await NamespaceAsync("attach");
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: ticker, namespace: attach}
+            spec:
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.3; done"]
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync("attach", "ticker", AgentClusterFixture.IsReady);
+        await Task.Delay(1000);
+        var psi = new ProcessStartInfo(Kubectl.V132) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment["KUBECONFIG"] = fixture.Server.Kubeconfig;
+        foreach (var a in new[] { "attach", "ticker", "-n", "attach" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var attach = Process.Start(psi)!;
+        var lines = new List<string>();
+        while (lines.Count < 3 && await attach.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)) is { } line)
+        {
+            lines.Add(line);
+        }
+        attach.Kill();
+        await attach.WaitForExitAsync();
+        // Consecutive ticks, none of them the first: what was written before attaching is in the log, not here.
+        var numbers = lines.Select(l => int.Parse(l.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.True(numbers[0] > 1, string.Join('|', lines));
+        Assert.Equal(Enumerable.Range(numbers[0], 3), numbers);
+        (await K.RunAsync("delete", "namespace", "attach", "--wait=false")).Ok();
+    }
+
     private static int FreePort()
     {
         using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
