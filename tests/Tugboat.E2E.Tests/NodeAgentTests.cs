@@ -444,6 +444,65 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         (await K.RunAsync("delete", "namespace", "attach", "--wait=false")).Ok();
     }
 
+    [Fact]
+    public async Task HostNetworkPodsShareTheNodesAddress()
+    {
+        await NamespaceAsync("hostnet");
+        var port = FreePort();
+        (await K.RunWithInputAsync($$"""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: onhost, namespace: hostnet}
+            spec:
+              hostNetwork: true
+              containers:
+              - name: web
+                image: python:3
+                command: ["python3", "-m", "http.server", "{{port}}", "--bind", "127.0.0.1", "--directory", "/etc"]
+                readinessProbe:
+                  httpGet: {path: /hostname, port: {{port}}}
+                  periodSeconds: 1
+            """, "apply", "-f", "-")).Ok();
+        var pod = await WaitPodAsync("hostnet", "onhost", AgentClusterFixture.IsReady);
+        Assert.Equal(pod["status"]!["hostIP"]!.GetValue<string>(), pod["status"]!["podIP"]!.GetValue<string>());
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{port}/hostname")).StatusCode);
+        (await K.RunAsync("delete", "namespace", "hostnet", "--wait=false")).Ok();
+    }
+
+    [Fact]
+    public async Task ARolloutWithoutProgressExceedsItsDeadline()
+    {
+        await NamespaceAsync("stuck");
+        (await K.RunWithInputAsync("""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: stuck, namespace: stuck}
+            spec:
+              replicas: 1
+              progressDeadlineSeconds: 4
+              selector: {matchLabels: {app: stuck}}
+              template:
+                metadata: {labels: {app: stuck}}
+                spec:
+                  containers:
+                  - name: c
+                    image: busybox
+                    command: ["sleep", "3600"]
+                    readinessProbe:
+                      exec: {command: ["false"]}
+                      periodSeconds: 1
+            """, "apply", "-f", "-")).Ok();
+        var status = await K.RunAsync("rollout", "status", "deployment/stuck", "-n", "stuck", "--timeout=60s");
+        Assert.NotEqual(0, status.ExitCode);
+        Assert.Contains("deployment \"stuck\" exceeded its progress deadline", status.Err, StringComparison.Ordinal);
+        var d = JsonNode.Parse((await K.RunAsync("get", "deployment", "stuck", "-n", "stuck", "-o", "json")).Ok().Out)!;
+        var progressing = d["status"]!["conditions"]!.AsArray().First(c => c!["type"]!.GetValue<string>() == "Progressing")!;
+        Assert.Equal(("False", "ProgressDeadlineExceeded"), (progressing["status"]!.GetValue<string>(), progressing["reason"]!.GetValue<string>()));
+        Assert.Matches("ReplicaSet \"stuck-[a-z0-9]+\" has timed out progressing.", progressing["message"]!.GetValue<string>());
+        (await K.RunAsync("delete", "namespace", "stuck", "--wait=false")).Ok();
+    }
+
     private static int FreePort()
     {
         using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);

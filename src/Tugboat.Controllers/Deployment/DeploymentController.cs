@@ -333,11 +333,11 @@ public sealed class DeploymentController : IReconciler
         var maxUnavailable = Resolve(d["spec"]?["strategy"]?["rollingUpdate"]?["maxUnavailable"], replicas, roundUp: false, "25%");
         var existing = d["status"]?["conditions"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
         var now = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
-        JsonObject Condition(string type, string status, string reason, string message)
+        JsonObject Condition(string type, string status, string reason, string message, bool touch = false)
         {
             var before = existing.FirstOrDefault(c => c["type"]?.GetValue<string>() == type);
             var since = before?["status"]?.GetValue<string>() == status ? before["lastTransitionTime"]?.GetValue<string>() : now;
-            var updated = before?["status"]?.GetValue<string>() == status && before["reason"]?.GetValue<string>() == reason ? before["lastUpdateTime"]?.GetValue<string>() : now;
+            var updated = !touch && before?["status"]?.GetValue<string>() == status && before["reason"]?.GetValue<string>() == reason ? before["lastUpdateTime"]?.GetValue<string>() : now;
             return new JsonObject { ["type"] = type, ["status"] = status, ["lastUpdateTime"] = updated, ["lastTransitionTime"] = since, ["reason"] = reason, ["message"] = message };
         }
         var isAvailable = available >= replicas - maxUnavailable;
@@ -354,9 +354,48 @@ public sealed class DeploymentController : IReconciler
             ["conditions"] = new JsonArray(
                 Condition("Available", isAvailable ? "True" : "False", isAvailable ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
                     isAvailable ? "Deployment has minimum availability." : "Deployment does not have minimum availability."),
-                Condition("Progressing", "True", complete ? "NewReplicaSetAvailable" : "ReplicaSetUpdated",
-                    complete ? $"ReplicaSet \"{newName}\" has successfully progressed." : $"ReplicaSet \"{newName}\" is progressing.")),
+                Progressing()),
         };
+
+        // Upstream's progress rules: progress (more updated, ready or available replicas, fewer old ones) renews the
+        // Progressing condition; a rollout without progress for spec.progressDeadlineSeconds is marked
+        // ProgressDeadlineExceeded (kubectl rollout status then fails); a paused one is Unknown.
+        JsonObject Progressing()
+        {
+            var previous = existing.FirstOrDefault(c => c["type"]?.GetValue<string>() == "Progressing");
+            var reason = previous?["reason"]?.GetValue<string>();
+            var oldStatus = d["status"];
+            var updatedNow = newSet is null ? 0 : Long(newSet["status"]?["replicas"]);
+            var progressed = updatedNow > Long(oldStatus?["updatedReplicas"]) || Sum("readyReplicas") > Long(oldStatus?["readyReplicas"])
+                || available > Long(oldStatus?["availableReplicas"]) || Sum("replicas") - updatedNow < Long(oldStatus?["replicas"]) - Long(oldStatus?["updatedReplicas"]);
+            if (complete)
+            {
+                return Condition("Progressing", "True", "NewReplicaSetAvailable", $"ReplicaSet \"{newName}\" has successfully progressed.");
+            }
+            if (d["spec"]?["paused"]?.GetValue<bool>() == true)
+            {
+                return Condition("Progressing", "Unknown", "DeploymentPaused", "Deployment is paused");
+            }
+            if (progressed || reason is not ("ReplicaSetUpdated" or "ProgressDeadlineExceeded"))
+            {
+                return Condition("Progressing", "True", "ReplicaSetUpdated", $"ReplicaSet \"{newName}\" is progressing.", touch: progressed);
+            }
+            if (reason == "ProgressDeadlineExceeded")
+            {
+                return (JsonObject)previous!.DeepClone();
+            }
+            if (d["spec"]?["progressDeadlineSeconds"]?.GetValue<long>() is { } seconds
+                && DateTime.TryParse(previous?["lastUpdateTime"]?.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var last))
+            {
+                var left = last.AddSeconds(seconds) - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    return Condition("Progressing", "False", "ProgressDeadlineExceeded", $"ReplicaSet \"{newName}\" has timed out progressing.");
+                }
+                Queue.AddAfter(Informer.KeyOf(d), left + TimeSpan.FromSeconds(1));
+            }
+            return (JsonObject)previous!.DeepClone();
+        }
         foreach (var zero in new[] { "readyReplicas", "availableReplicas", "unavailableReplicas", "updatedReplicas" })
         {
             if (Long(status[zero]) == 0)
