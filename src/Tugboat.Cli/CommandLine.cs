@@ -16,7 +16,7 @@ internal static class CommandLine
                      [--disable-controllers] [--runtime auto|process|containerd] [--datastore-endpoint URL]
                      [--node-monitor-grace-period 40s] [--default-not-ready-toleration-seconds 300]
                      [--default-unreachable-toleration-seconds 300] [--node-name NAME] [--node-ip IP]
-                     [--kubelet-port 10250] [--cluster-cidr 10.42.0.0/16]
+                     [--kubelet-port 10250] [--cluster-cidr 10.42.0.0/16] [--terminated-pod-gc-threshold 12500]
           tug agent --server URL --token TOKEN [--ca-file FILE] [--data-dir DIR] [--node-name NAME] [--node-ip IP]
                     [--kubelet-port 10250] [--runtime auto|process] [--node-lease-duration-seconds 40]
           tug agent --server URL --token TOKEN [--ca-file FILE] --hollow-nodes N [--node-name PREFIX]
@@ -268,6 +268,7 @@ internal static class CommandLine
                 "--node-monitor-grace-period" => options with { NodeMonitorGracePeriod = Duration(flag, Value()) },
                 "--default-not-ready-toleration-seconds" => options with { DefaultNotReadyTolerationSeconds = Seconds(flag, Value()) },
                 "--default-unreachable-toleration-seconds" => options with { DefaultUnreachableTolerationSeconds = Seconds(flag, Value()) },
+                "--terminated-pod-gc-threshold" => options with { TerminatedPodGcThreshold = int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var gc) ? gc : throw new UsageException("--terminated-pod-gc-threshold takes a number of pods") },
                 "--node-name" => options with { NodeName = Value() },
                 "--node-ip" => options with { NodeIp = System.Net.IPAddress.TryParse(Value(), out var nip) ? nip.ToString() : throw new UsageException("invalid --node-ip") },
                 "--kubelet-port" => options with { KubeletPort = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var kp) && kp < 65536 ? kp : throw new UsageException("invalid --kubelet-port") },
@@ -292,7 +293,7 @@ internal static class CommandLine
         // The controller manager is a client of the API like any other, over loopback HTTPS with the admin credentials.
         var kubeconfig = Path.Combine(Path.GetFullPath(options.DataDir), "kubeconfig.yaml");
         var controllers = ready.Task.IsCompletedSuccessfully && !options.DisableControllers
-            ? ControllerManager.RunAsync(kubeconfig, loggers, cts.Token, options.NodeMonitorGracePeriod)
+            ? ControllerManager.RunAsync(kubeconfig, loggers, cts.Token, options.NodeMonitorGracePeriod, options.TerminatedPodGcThreshold)
             : Task.CompletedTask;
         var agentLoggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
         var agent = ready.Task.IsCompletedSuccessfully && !options.DisableAgent

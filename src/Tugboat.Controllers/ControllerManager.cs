@@ -17,16 +17,17 @@ public static class ControllerManager
     /// servers sharing a datastore never act twice; a process that loses the Lease stops its loops and competes again.
     /// </summary>
     /// <param name="nodeMonitorGracePeriod">How long a node may go without a heartbeat before it is marked Unknown (upstream: 40 s).</param>
-    public static async Task RunAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct, TimeSpan? nodeMonitorGracePeriod = null)
+    /// <param name="terminatedPodThreshold">Finished pods kept before the oldest are deleted (upstream: 12,500; 0 keeps all).</param>
+    public static async Task RunAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct, TimeSpan? nodeMonitorGracePeriod = null, int terminatedPodThreshold = 12_500)
     {
         var config = ClientConfig.FromKubeconfig(kubeconfig);
         using var client = new ApiClient(config, "tug-controller-manager");
         var election = new LeaderElection(client, "kube-system", "tug-controller-manager", $"{Environment.MachineName}_{Guid.NewGuid():N}");
-        await election.RunAsync(term => RunLoopsAsync(config, client, loggers, nodeMonitorGracePeriod, term), ct).ConfigureAwait(false);
+        await election.RunAsync(term => RunLoopsAsync(config, client, loggers, nodeMonitorGracePeriod, terminatedPodThreshold, term), ct).ConfigureAwait(false);
     }
 
     /// <summary>One term of leadership: fresh caches and queues, every loop, until <paramref name="ct"/> ends the term.</summary>
-    private static async Task RunLoopsAsync(ClientConfig config, ApiClient client, ILoggerFactory loggers, TimeSpan? nodeMonitorGracePeriod, CancellationToken ct)
+    private static async Task RunLoopsAsync(ClientConfig config, ApiClient client, ILoggerFactory loggers, TimeSpan? nodeMonitorGracePeriod, int terminatedPodThreshold, CancellationToken ct)
     {
         using var schedulerClient = new ApiClient(config, "default-scheduler");
         var recorders = new List<EventRecorder>();
@@ -57,8 +58,11 @@ public static class ControllerManager
         var statefulSets = new StatefulSet.StatefulSetController(client, informers, statefulQueue) { Events = Recorder("statefulset-controller") };
         using var nodeQueue = new WorkQueue<string>();
         var nodes = new NodeLifecycle.NodeLifecycleController(client, informers, nodeQueue, nodeMonitorGracePeriod ?? TimeSpan.FromSeconds(40));
+        using var podGcQueue = new WorkQueue<string>();
+        var podGc = new PodGC.PodGCController(client, informers, podGcQueue, terminatedPodThreshold);
         var loops = new[]
         {
+            new ControllerLoop("podgc", podGc, podGc.Informers, podGcQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("nodelifecycle", nodes, nodes.Informers, nodeQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("daemonset", daemons, daemons.Informers, daemonQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("statefulset", statefulSets, statefulSets.Informers, statefulQueue, loggers.CreateLogger<ControllerLoop>()),

@@ -39,6 +39,9 @@ public sealed record ServerOptions
     /// <summary>How long a node may go without a heartbeat before it is marked NotReady/Unknown (upstream: 40 s).</summary>
     public TimeSpan NodeMonitorGracePeriod { get; init; } = TimeSpan.FromSeconds(40);
 
+    /// <summary>Finished pods kept before the pod garbage collector deletes the oldest (upstream: 12,500; 0 keeps all).</summary>
+    public int TerminatedPodGcThreshold { get; init; } = 12_500;
+
     public static string DefaultDataDir() =>
         Environment.UserName == "root" || Environment.GetEnvironmentVariable("HOME") is null
             ? "/var/lib/tugboat"
