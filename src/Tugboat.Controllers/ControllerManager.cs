@@ -60,8 +60,11 @@ public static class ControllerManager
         var nodes = new NodeLifecycle.NodeLifecycleController(client, informers, nodeQueue, nodeMonitorGracePeriod ?? TimeSpan.FromSeconds(40));
         using var podGcQueue = new WorkQueue<string>();
         var podGc = new PodGC.PodGCController(client, informers, podGcQueue, terminatedPodThreshold);
+        using var ttlQueue = new WorkQueue<string>();
+        var ttl = new TtlAfterFinished.TtlAfterFinishedController(client, informers, ttlQueue);
         var loops = new[]
         {
+            new ControllerLoop("ttlafterfinished", ttl, ttl.Informers, ttlQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("podgc", podGc, podGc.Informers, podGcQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("nodelifecycle", nodes, nodes.Informers, nodeQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("daemonset", daemons, daemons.Informers, daemonQueue, loggers.CreateLogger<ControllerLoop>()),

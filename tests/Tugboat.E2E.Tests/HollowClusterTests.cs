@@ -191,6 +191,23 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         Assert.Equal("BackoffLimitExceeded", (await k.RunAsync("get", "job/failing", "-n", "jobs", "-o", "jsonpath={.status.conditions[?(@.type==\"Failed\")].reason}")).Ok().Out);
         var failed = await PodsAsync("jobs", "job-name=failing");
         Assert.All(failed, p => Assert.Equal(3, p["status"]!["containerStatuses"]![0]!["state"]!["terminated"]!["exitCode"]!.GetValue<int>()));
+
+        // ttlSecondsAfterFinished: the finished Job goes, and its pods with it.
+        (await k.RunWithInputAsync("""
+            apiVersion: batch/v1
+            kind: Job
+            metadata: {name: shortlived}
+            spec:
+              ttlSecondsAfterFinished: 2
+              template:
+                metadata: {annotations: {hollow.tugboat.dev/run-seconds: "0.2"}}
+                spec:
+                  restartPolicy: Never
+                  containers: [{name: c, image: busybox, command: ["true"]}]
+            """, "apply", "-n", "jobs", "-f", "-")).Ok();
+        Assert.Contains("condition met", (await k.RunAsync("wait", "job/shortlived", "-n", "jobs", "--for=condition=Complete", "--timeout=90s")).Ok().Out);
+        Assert.Contains("condition met", (await k.RunAsync("wait", "job/shortlived", "-n", "jobs", "--for=delete", "--timeout=60s")).Ok().Out);
+        await WaitForAsync(async () => (await PodsAsync("jobs", "job-name=shortlived")).Count == 0 ? new JsonObject() : null);
     }
 
     [Fact]
