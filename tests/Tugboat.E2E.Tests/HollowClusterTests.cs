@@ -192,6 +192,53 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         var failed = await PodsAsync("jobs", "job-name=failing");
         Assert.All(failed, p => Assert.Equal(3, p["status"]!["containerStatuses"]![0]!["state"]!["terminated"]!["exitCode"]!.GetValue<int>()));
 
+        // podFailurePolicy: exit code 42 fails the Job at once; exit code 5 is ignored (not counted against backoffLimit 0).
+        (await k.RunWithInputAsync("""
+            apiVersion: batch/v1
+            kind: Job
+            metadata: {name: policy-fail}
+            spec:
+              backoffLimit: 6
+              podFailurePolicy:
+                rules:
+                - action: Ignore
+                  onExitCodes: {operator: In, values: [5]}
+                - action: FailJob
+                  onExitCodes: {containerName: c, operator: In, values: [42]}
+              template:
+                metadata: {annotations: {hollow.tugboat.dev/run-seconds: "0.2", hollow.tugboat.dev/exit-code: "42"}}
+                spec:
+                  restartPolicy: Never
+                  containers: [{name: c, image: busybox, command: ["false"]}]
+            ---
+            apiVersion: batch/v1
+            kind: Job
+            metadata: {name: policy-ignore}
+            spec:
+              backoffLimit: 0
+              podFailurePolicy:
+                rules:
+                - action: Ignore
+                  onExitCodes: {operator: In, values: [5]}
+              template:
+                metadata: {annotations: {hollow.tugboat.dev/run-seconds: "0.2", hollow.tugboat.dev/exit-code: "5"}}
+                spec:
+                  restartPolicy: Never
+                  containers: [{name: c, image: busybox, command: ["false"]}]
+            """, "apply", "-n", "jobs", "-f", "-")).Ok();
+        Assert.Contains("condition met", (await k.RunAsync("wait", "job/policy-fail", "-n", "jobs", "--for=condition=Failed", "--timeout=60s")).Ok().Out);
+        var policyFailed = JsonNode.Parse((await k.RunAsync("get", "job/policy-fail", "-n", "jobs", "-o", "json")).Ok().Out)!;
+        var condition = policyFailed["status"]!["conditions"]!.AsArray().First(c => c!["type"]!.GetValue<string>() == "Failed")!;
+        Assert.Equal("PodFailurePolicy", condition["reason"]!.GetValue<string>());
+        Assert.Matches(@"^Container c for pod jobs/policy-fail-\w+ failed with exit code 42 matching FailJob rule at index 1$", condition["message"]!.GetValue<string>());
+        Assert.Single(await PodsAsync("jobs", "job-name=policy-fail"));
+        // Ignored failures are replaced without failing the Job or counting.
+        await WaitForAsync(async () => (await PodsAsync("jobs", "job-name=policy-ignore")).Count(p => p["status"]?["phase"]?.GetValue<string>() == "Failed") >= 2 ? new JsonObject() : null);
+        var ignored = JsonNode.Parse((await k.RunAsync("get", "job/policy-ignore", "-n", "jobs", "-o", "json")).Ok().Out)!;
+        Assert.Null(ignored["status"]!["failed"]);
+        Assert.DoesNotContain(ignored["status"]!["conditions"]?.AsArray() ?? [], c => c!["type"]!.GetValue<string>() == "Failed");
+        (await k.RunAsync("delete", "job", "policy-ignore", "-n", "jobs")).Ok();
+
         // ttlSecondsAfterFinished: the finished Job goes, and its pods with it.
         (await k.RunWithInputAsync("""
             apiVersion: batch/v1

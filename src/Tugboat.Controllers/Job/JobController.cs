@@ -37,6 +37,52 @@ public sealed class JobController : IReconciler
     /// <summary>Where the events this controller records go (none when null).</summary>
     public EventRecorder? Events { get; init; }
 
+    /// <summary>What a podFailurePolicy rule decided for a failed pod, with upstream's message for FailJob.</summary>
+    private sealed record Verdict(string Action, string Message);
+
+    /// <summary>The action of the first rule matching a failed pod (onExitCodes or onPodConditions), or null (Count).</summary>
+    private static Verdict? PolicyFor(JsonObject pod, JsonArray rules)
+    {
+        var ns = pod["metadata"]?["namespace"]?.GetValue<string>();
+        var name = pod["metadata"]?["name"]?.GetValue<string>();
+        for (var i = 0; i < rules.Count; i++)
+        {
+            if (rules[i] is not JsonObject rule)
+            {
+                continue;
+            }
+            var action = rule["action"]?.GetValue<string>() ?? "Count";
+            if (rule["onExitCodes"] is JsonObject codes)
+            {
+                var container = codes["containerName"]?.GetValue<string>();
+                var @in = codes["operator"]?.GetValue<string>() != "NotIn";
+                var values = codes["values"]?.AsArray().Select(v => v!.GetValue<int>()).ToHashSet() ?? [];
+                foreach (var status in pod["status"]?["containerStatuses"]?.AsArray().OfType<JsonObject>() ?? [])
+                {
+                    var cname = status["name"]?.GetValue<string>();
+                    if (container is not null && cname != container || status["state"]?["terminated"]?["exitCode"]?.GetValue<int>() is not { } code || code == 0)
+                    {
+                        continue;
+                    }
+                    if (values.Contains(code) == @in)
+                    {
+                        return new Verdict(action, $"Container {cname} for pod {ns}/{name} failed with exit code {code} matching {action} rule at index {i}");
+                    }
+                }
+            }
+            foreach (var pattern in rule["onPodConditions"]?.AsArray().OfType<JsonObject>() ?? [])
+            {
+                var type = pattern["type"]?.GetValue<string>();
+                var want = pattern["status"]?.GetValue<string>() ?? "True";
+                if (pod["status"]?["conditions"]?.AsArray().OfType<JsonObject>().Any(c => c["type"]?.GetValue<string>() == type && c["status"]?.GetValue<string>() == want) == true)
+                {
+                    return new Verdict(action, $"Pod {ns}/{name} has condition {type} matching {action} rule at index {i}");
+                }
+            }
+        }
+        return null;
+    }
+
     public WorkQueue<string> Queue { get; }
 
     public IReadOnlyList<Informer> Informers => [_jobs, _pods];
@@ -52,7 +98,12 @@ public sealed class JobController : IReconciler
         var uid = job["metadata"]!["uid"]!.GetValue<string>();
         var pods = _pods.List().Where(p => ControllerUid(p) == uid).ToList();
         var succeeded = pods.Where(p => Phase(p) == "Succeeded").ToList();
-        var failed = pods.Count(p => Phase(p) == "Failed");
+        var spec0 = job["spec"] as JsonObject ?? [];
+        // podFailurePolicy: the first matching rule decides what a failed pod means (Ignore: not counted).
+        var rules = spec0["podFailurePolicy"]?["rules"] as JsonArray;
+        var verdicts = pods.Where(p => Phase(p) == "Failed").Select(p => (Pod: p, Verdict: rules is null ? null : PolicyFor(p, rules))).ToList();
+        var failed = verdicts.Count(v => v.Verdict?.Action != "Ignore");
+        var failJob = verdicts.Select(v => v.Verdict).FirstOrDefault(v => v?.Action == "FailJob");
         var active = pods.Where(p => Phase(p) is not ("Succeeded" or "Failed") && !Deleting(p)).ToList();
         var spec = job["spec"] as JsonObject ?? [];
         var indexed = spec["completionMode"]?.GetValue<string>() == "Indexed";
@@ -68,7 +119,11 @@ public sealed class JobController : IReconciler
         var succeededCount = indexed ? succeededIndexes.Count : succeeded.Count;
 
         string? failure = null;
-        if (!finished && failed > backoffLimit)
+        if (!finished && failJob is { } rule)
+        {
+            failure = "PodFailurePolicy|" + rule.Message;
+        }
+        else if (!finished && failed > backoffLimit)
         {
             failure = "BackoffLimitExceeded|Job has reached the specified backoff limit";
         }
