@@ -29,7 +29,8 @@ public sealed class EventRecorder(ApiClient client, string component)
                 ["apiVersion"] = apiVersion,
                 ["kind"] = kind,
                 ["name"] = name,
-                ["namespace"] = ns,
+                // Cluster-scoped objects (nodes) have none; their events live in "default", as upstream's do.
+                ["namespace"] = meta?["namespace"]?.DeepClone(),
                 ["uid"] = meta?["uid"]?.DeepClone(),
                 ["resourceVersion"] = meta?["resourceVersion"]?.DeepClone(),
             },

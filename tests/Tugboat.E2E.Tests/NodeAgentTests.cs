@@ -503,6 +503,19 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         (await K.RunAsync("delete", "namespace", "stuck", "--wait=false")).Ok();
     }
 
+    [Fact]
+    public async Task DescribeNodeShowsTheMachineAndTheAgentsEvents()
+    {
+        var describe = await AgentClusterFixture.WaitForAsync(async () =>
+            (await K.RunAsync("describe", "nodes")).Out is var o && o.Contains("NodeReady", StringComparison.Ordinal) ? o : null, TimeSpan.FromSeconds(30));
+        Assert.Matches(@"Normal\s+Starting\s+.*kubelet\s+Starting kubelet\.", describe);
+        Assert.Matches(@"Normal\s+NodeReady\s+.*kubelet\s+Node node-\S+ status is now: NodeReady", describe);
+        Assert.Matches(@"pods:\s+110", describe);
+        Assert.Matches($@"cpu:\s+{Environment.ProcessorCount}\b", describe);
+        Assert.Matches(@"Container Runtime Version:\s+process://", describe);
+        Assert.Matches(@"PodCIDR:\s+10\.42\.\d+\.0/24", describe);
+    }
+
     private static int FreePort()
     {
         using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);

@@ -75,6 +75,23 @@ public sealed partial class NodeAgent
             await Client.MergePatchAsync(path, patch, ct).ConfigureAwait(false);
         }
         var written = await Client.MergePatchAsync(path + "/status", new JsonObject { ["status"] = status }, ct).ConfigureAwait(false);
+        // What a kubelet says when it starts, shown by `kubectl describe node`.
+        Events.Record(written, "v1", "Node", "Normal", "Starting", "Starting kubelet.");
+        foreach (var condition in written["status"]?["conditions"]?.AsArray().OfType<JsonObject>() ?? [])
+        {
+            var eventReason = condition["reason"]?.GetValue<string>() switch
+            {
+                "KubeletHasSufficientMemory" => "NodeHasSufficientMemory",
+                "KubeletHasNoDiskPressure" => "NodeHasNoDiskPressure",
+                "KubeletHasSufficientPID" => "NodeHasSufficientPID",
+                "KubeletReady" => "NodeReady",
+                _ => null,
+            };
+            if (eventReason is not null)
+            {
+                Events.Record(written, "v1", "Node", "Normal", eventReason, $"Node {NodeName} status is now: {eventReason}");
+            }
+        }
         _lastStatus = written["status"]?.DeepClone().AsObject();
         _lastStatusAt = DateTimeOffset.UtcNow;
         await RenewLeaseAsync(ct).ConfigureAwait(false);
