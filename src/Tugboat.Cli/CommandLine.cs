@@ -16,7 +16,8 @@ internal static class CommandLine
                      [--disable-controllers] [--runtime auto|process|containerd] [--datastore-endpoint URL]
                      [--node-monitor-grace-period 40s] [--default-not-ready-toleration-seconds 300]
                      [--default-unreachable-toleration-seconds 300] [--node-name NAME] [--node-ip IP]
-                     [--kubelet-port 10250] [--cluster-cidr 10.42.0.0/16] [--terminated-pod-gc-threshold 12500]
+                     [--kubelet-port 10250] [--cluster-cidr 10.42.0.0/16] [--service-cidr 10.43.0.0/16]
+                     [--terminated-pod-gc-threshold 12500]
           tug agent --server URL --token TOKEN [--ca-file FILE] [--data-dir DIR] [--node-name NAME] [--node-ip IP]
                     [--kubelet-port 10250] [--runtime auto|process] [--node-lease-duration-seconds 40]
           tug agent --server URL --token TOKEN [--ca-file FILE] --hollow-nodes N [--node-name PREFIX]
@@ -269,6 +270,7 @@ internal static class CommandLine
                 "--default-not-ready-toleration-seconds" => options with { DefaultNotReadyTolerationSeconds = Seconds(flag, Value()) },
                 "--default-unreachable-toleration-seconds" => options with { DefaultUnreachableTolerationSeconds = Seconds(flag, Value()) },
                 "--terminated-pod-gc-threshold" => options with { TerminatedPodGcThreshold = int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var gc) ? gc : throw new UsageException("--terminated-pod-gc-threshold takes a number of pods") },
+                "--service-cidr" => options with { ServiceCidr = System.Net.IPNetwork.TryParse(Value(), out var svc) && svc.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && svc.PrefixLength is >= 12 and <= 28 ? svc.ToString() : throw new UsageException("--service-cidr must be an IPv4 range between /12 and /28") },
                 "--node-name" => options with { NodeName = Value() },
                 "--node-ip" => options with { NodeIp = System.Net.IPAddress.TryParse(Value(), out var nip) ? nip.ToString() : throw new UsageException("invalid --node-ip") },
                 "--kubelet-port" => options with { KubeletPort = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var kp) && kp < 65536 ? kp : throw new UsageException("invalid --kubelet-port") },
@@ -305,6 +307,7 @@ internal static class CommandLine
                 NodeIp = options.NodeIp,
                 KubeletPort = options.KubeletPort,
                 ClusterCidr = System.Net.IPNetwork.Parse(options.ClusterCidr),
+                ServiceCidr = System.Net.IPNetwork.Parse(options.ServiceCidr),
                 Labels = new Dictionary<string, string> { ["node-role.kubernetes.io/control-plane"] = "true" },
             }, agentLoggers, cts.Token)
             : Task.CompletedTask;

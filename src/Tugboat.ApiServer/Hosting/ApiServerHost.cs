@@ -32,7 +32,9 @@ public static class ApiServerHost
 
         var bind = IPAddress.Parse(options.BindAddress);
         var clientHost = bind.Equals(IPAddress.Any) || bind.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : bind;
-        var ips = new List<IPAddress> { IPAddress.Loopback, IPAddress.IPv6Loopback, IPAddress.Parse("10.43.0.1") };
+        var serviceRange = IPNetwork.Parse(options.ServiceCidr);
+        var apiServiceIp = Registry.Strategies.ServiceStrategy.Nth(serviceRange, 1);
+        var ips = new List<IPAddress> { IPAddress.Loopback, IPAddress.IPv6Loopback, apiServiceIp };
         if (!ips.Contains(clientHost))
         {
             ips.Add(clientHost);
@@ -43,8 +45,8 @@ public static class ApiServerHost
         var hostPart = clientHost.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{clientHost}]" : clientHost.ToString();
         var serverUrl = $"https://{hostPart}:{options.Port}";
 
-        var registry = new Registry.Registry(store, Registry.Builtins.Create(options.DefaultNotReadyTolerationSeconds, options.DefaultUnreachableTolerationSeconds));
-        await Bootstrap.RunAsync(registry, clientHost.ToString(), options.Port, ct).ConfigureAwait(false);
+        var registry = new Registry.Registry(store, Registry.Builtins.Create(options.DefaultNotReadyTolerationSeconds, options.DefaultUnreachableTolerationSeconds, serviceRange));
+        await Bootstrap.RunAsync(registry, clientHost.ToString(), options.Port, apiServiceIp.ToString(), ct).ConfigureAwait(false);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

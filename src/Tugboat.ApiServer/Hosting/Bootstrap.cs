@@ -8,7 +8,7 @@ internal static class Bootstrap
 {
     public static readonly string[] SystemNamespaces = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
-    public static async Task RunAsync(Registry.Registry registry, string endpointIp, int port, CancellationToken ct)
+    public static async Task RunAsync(Registry.Registry registry, string endpointIp, int port, string serviceIp, CancellationToken ct)
     {
         var nsType = registry.Catalog.Get(string.Empty, "Namespace");
         foreach (var ns in SystemNamespaces)
@@ -38,7 +38,7 @@ internal static class Bootstrap
                 },
                 ["spec"] = new JsonObject
                 {
-                    ["clusterIP"] = "10.43.0.1",
+                    ["clusterIP"] = serviceIp,
                     ["ports"] = new JsonArray(new JsonObject { ["name"] = "https", ["port"] = 443, ["protocol"] = "TCP", ["targetPort"] = port }),
                 },
             }, ct).ConfigureAwait(false);

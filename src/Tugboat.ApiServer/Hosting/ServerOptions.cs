@@ -39,6 +39,9 @@ public sealed record ServerOptions
     /// <summary>How long a node may go without a heartbeat before it is marked NotReady/Unknown (upstream: 40 s).</summary>
     public TimeSpan NodeMonitorGracePeriod { get; init; } = TimeSpan.FromSeconds(40);
 
+    /// <summary>The cluster's service range (k3s's default 10.43.0.0/16): cluster IPs come from it, its first address is the API's.</summary>
+    public string ServiceCidr { get; init; } = "10.43.0.0/16";
+
     /// <summary>Finished pods kept before the pod garbage collector deletes the oldest (upstream: 12,500; 0 keeps all).</summary>
     public int TerminatedPodGcThreshold { get; init; } = 12_500;
 

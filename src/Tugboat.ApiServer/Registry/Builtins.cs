@@ -7,9 +7,9 @@ internal static class Builtins
 {
     /// <param name="notReadySeconds">tolerationSeconds pods get for node.kubernetes.io/not-ready:NoExecute unless they say otherwise.</param>
     /// <param name="unreachableSeconds">The same for node.kubernetes.io/unreachable:NoExecute.</param>
-    public static Catalog Create(int notReadySeconds = 300, int unreachableSeconds = 300) => new(Core(notReadySeconds, unreachableSeconds).Concat(StorageKinds.All()).Concat(RbacKinds.All()).Concat(PolicyKinds.All()).Concat(CoreExtraKinds.All()).Concat(ClusterKinds.All()).Concat(Http.Reviews.Kinds()).Concat(Http.Metrics.Kinds()));
+    public static Catalog Create(int notReadySeconds = 300, int unreachableSeconds = 300, System.Net.IPNetwork? serviceRange = null) => new(Core(notReadySeconds, unreachableSeconds, serviceRange).Concat(StorageKinds.All()).Concat(RbacKinds.All()).Concat(PolicyKinds.All()).Concat(CoreExtraKinds.All()).Concat(ClusterKinds.All()).Concat(Http.Reviews.Kinds()).Concat(Http.Metrics.Kinds()));
 
-    private static IEnumerable<ResourceType> Core(int notReadySeconds, int unreachableSeconds)
+    private static IEnumerable<ResourceType> Core(int notReadySeconds, int unreachableSeconds, System.Net.IPNetwork? serviceRange)
     {
         var events = new ResourceType { Group = "", Version = "v1", Kind = "Event", Plural = "events", Namespaced = true, ShortNames = ["ev"], Strategy = new EventStrategy() };
         return
@@ -17,7 +17,7 @@ internal static class Builtins
         new() { Group = "", Version = "v1", Kind = "Namespace", Plural = "namespaces", Namespaced = false, ShortNames = ["ns"], HasStatus = true, Strategy = new NamespaceStrategy() },
         new() { Group = "", Version = "v1", Kind = "Pod", Plural = "pods", Namespaced = true, ShortNames = ["po"], Categories = ["all"], HasStatus = true, Strategy = new PodStrategy(notReadySeconds, unreachableSeconds) },
         new() { Group = "", Version = "v1", Kind = "Node", Plural = "nodes", Namespaced = false, ShortNames = ["no"], HasStatus = true, Strategy = new NodeStrategy() },
-        new() { Group = "", Version = "v1", Kind = "Service", Plural = "services", Namespaced = true, ShortNames = ["svc"], Categories = ["all"], HasStatus = true, Strategy = new ServiceStrategy() },
+        new() { Group = "", Version = "v1", Kind = "Service", Plural = "services", Namespaced = true, ShortNames = ["svc"], Categories = ["all"], HasStatus = true, Strategy = new ServiceStrategy(serviceRange) },
         new() { Group = "", Version = "v1", Kind = "Endpoints", Plural = "endpoints", Namespaced = true, ShortNames = ["ep"], Strategy = new EndpointsStrategy() },
         new() { Group = "", Version = "v1", Kind = "ConfigMap", Plural = "configmaps", Namespaced = true, ShortNames = ["cm"], Strategy = new ConfigMapStrategy() },
         new() { Group = "", Version = "v1", Kind = "Secret", Plural = "secrets", Namespaced = true, Strategy = new SecretStrategy() },

@@ -5,10 +5,23 @@ using System.Text.Json.Nodes;
 
 namespace Tugboat.ApiServer.Registry.Strategies;
 
-/// <summary>Services: upstream defaults, validation, and allocation of cluster IPs (10.43.0.0/16) and node ports (30000–32767).</summary>
-internal sealed class ServiceStrategy : Strategy
+/// <summary>Services: upstream defaults, validation, and allocation of cluster IPs (the service range, 10.43.0.0/16 by default) and node ports (30000–32767).</summary>
+internal sealed class ServiceStrategy(IPNetwork? range = null) : Strategy
 {
-    public const string ServiceCidrBase = "10.43.0.0";
+    /// <summary>The cluster's service range (k3s's --service-cidr).</summary>
+    public IPNetwork Range { get; } = range ?? DefaultRange;
+
+    public static readonly IPNetwork DefaultRange = IPNetwork.Parse("10.43.0.0/16");
+
+    /// <summary>The n-th address of <paramref name="range"/> (1: the API's service, 10: the cluster DNS).</summary>
+    public static IPAddress Nth(IPNetwork range, uint n)
+    {
+        var b = range.BaseAddress.GetAddressBytes();
+        var v = ((uint)b[0] << 24 | (uint)b[1] << 16 | (uint)b[2] << 8 | b[3]) + n;
+        return new IPAddress([(byte)(v >> 24), (byte)(v >> 16), (byte)(v >> 8), (byte)v]);
+    }
+
+    private uint Size => 1u << (32 - Range.PrefixLength);
     public const int NodePortMin = 30000;
     public const int NodePortMax = 32767;
     private static readonly string[] Types = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
@@ -162,7 +175,7 @@ internal sealed class ServiceStrategy : Strategy
         }
         if (spec.Str("clusterIP") is { Length: > 0 } ip && ip != "None" && !IsServiceIp(ip))
         {
-            errors.Add(FieldError.Invalid("spec.clusterIPs", new JsonArray(ip), $"failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is 10.43.0.0/16"));
+            errors.Add(FieldError.Invalid("spec.clusterIPs", new JsonArray(ip), $"failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {Range}"));
         }
     }
 
@@ -242,7 +255,8 @@ internal sealed class ServiceStrategy : Strategy
     {
         var rt = registry.Catalog.Get(string.Empty, "Service");
         var all = await registry.Store.ListAsync(rt.KeyPrefix).ConfigureAwait(false);
-        var ips = new HashSet<string>(StringComparer.Ordinal) { "10.43.0.0", "10.43.255.255" };
+        var range = ((ServiceStrategy)registry.Catalog.Get(string.Empty, "Service").Strategy).Range;
+        var ips = new HashSet<string>(StringComparer.Ordinal) { Nth(range, 0).ToString(), Nth(range, (1u << (32 - range.PrefixLength)) - 1).ToString() };
         var ports = new HashSet<int>();
         var selfUid = self.Str("metadata", "uid");
         foreach (var e in all.Items)
@@ -267,24 +281,26 @@ internal sealed class ServiceStrategy : Strategy
         return (ips, ports);
     }
 
-    private static bool IsServiceIp(string ip) =>
-        IPAddress.TryParse(ip, out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && a.GetAddressBytes() is [10, 43, _, _];
+    private bool IsServiceIp(string ip) =>
+        IPAddress.TryParse(ip, out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && Range.Contains(a);
 
-    private static string AllocateIp(HashSet<string> used)
+    private string AllocateIp(HashSet<string> used)
     {
-        // Upstream keeps the low part of the range for static IPs (10.43.0.1 is the API, 10.43.0.10 the DNS service).
-        for (var attempt = 0; attempt < 65536; attempt++)
+        // Upstream keeps the low part of the range for static IPs (.1 is the API, .10 the DNS service): a sixteenth of
+        // it, at least 16 and at most 256 addresses.
+        var size = (int)Math.Min(Size, 1u << 24);
+        var reserved = Math.Clamp(size / 16, 16, 256);
+        for (var attempt = 0; attempt < size && reserved < size - 1; attempt++)
         {
-            var offset = RandomNumberGenerator.GetInt32(256, 65535);
-            var ip = $"10.43.{offset >> 8}.{offset & 0xff}";
+            var ip = Nth(Range, (uint)RandomNumberGenerator.GetInt32(reserved, size - 1)).ToString();
             if (used.Add(ip))
             {
                 return ip;
             }
         }
-        for (var offset = 2; offset < 65535; offset++)
+        for (var offset = 2; offset < size - 1; offset++)
         {
-            var ip = $"10.43.{offset >> 8}.{offset & 0xff}";
+            var ip = Nth(Range, (uint)offset).ToString();
             if (used.Add(ip))
             {
                 return ip;
