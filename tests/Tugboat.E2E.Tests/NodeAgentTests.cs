@@ -551,6 +551,39 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task SecurityContextUsersApplyToTheProcessAndToExec()
+    {
+        await NamespaceAsync("users");
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: nobody, namespace: users}
+            spec:
+              securityContext: {runAsUser: 65534, runAsGroup: 65534}
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "id -u; id -g; touch /scratch/written && echo wrote; sleep 3600"]
+                volumeMounts: [{name: scratch, mountPath: /scratch}]
+              volumes: [{name: scratch, emptyDir: {}}]
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: rooty, namespace: users}
+            spec:
+              securityContext: {runAsNonRoot: true}
+              containers: [{name: c, image: busybox, command: ["true"]}]
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync("users", "nobody", AgentClusterFixture.IsReady);
+        var logs = await AgentClusterFixture.WaitForAsync(async () => (await K.RunAsync("logs", "nobody", "-n", "users")).Out is var o && o.Contains("wrote", StringComparison.Ordinal) ? o : null);
+        Assert.Equal("65534\n65534\nwrote\n", logs);
+        Assert.Equal("65534\n", (await K.RunAsync("exec", "nobody", "-n", "users", "--", "id", "-u")).Ok().Out);
+        var rooty = await WaitPodAsync("users", "rooty", p => AgentClusterFixture.Container(p, "c")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CreateContainerConfigError");
+        Assert.StartsWith("container has runAsNonRoot and image will run as root", AgentClusterFixture.Container(rooty, "c")!["state"]!["waiting"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        (await K.RunAsync("delete", "namespace", "users", "--wait=false")).Ok();
+    }
+
+    [Fact]
     public async Task APodWithoutACommandFailsWithAClearReason()
     {
         await NamespaceAsync("nocmd");

@@ -655,6 +655,17 @@ internal sealed partial class PodWorker
         {
             throw new ContainerConfigException($"container {r.Name} has no command: the process runtime runs `command` (+ `args`) on the host and cannot use an image's entrypoint");
         }
+        // securityContext: the container's settings override the pod's.
+        long? Security(string field) => spec["securityContext"]?[field]?.GetValue<long>() ?? Pod["spec"]?["securityContext"]?[field]?.GetValue<long>();
+        var runAsUser = Security("runAsUser");
+        var runAsGroup = Security("runAsGroup");
+        var nonRoot = spec["securityContext"]?["runAsNonRoot"]?.GetValue<bool>() ?? Pod["spec"]?["securityContext"]?["runAsNonRoot"]?.GetValue<bool>();
+        if (nonRoot == true && (runAsUser ?? 0) == 0)
+        {
+            throw new ContainerConfigException(runAsUser is null
+                ? $"container has runAsNonRoot and image will run as root (pod: \"{Name}_{Namespace}({Uid})\", container: {r.Name})"
+                : $"container's runAsUser breaks non-root policy (pod: \"{Name}_{Namespace}({Uid})\", container: {r.Name})");
+        }
         var mounts = new List<Mount>();
         foreach (var m in spec["volumeMounts"]?.AsArray().OfType<JsonObject>() ?? [])
         {
@@ -707,6 +718,8 @@ internal sealed partial class PodWorker
             MemoryBytes = Bytes(limits?["memory"]),
             OomScoreAdj = OomScoreAdj(),
             Stdin = spec["stdin"]?.GetValue<bool>() == true,
+            RunAsUser = runAsUser,
+            RunAsGroup = runAsGroup,
             StdinOnce = spec["stdinOnce"]?.GetValue<bool>() == true,
             LogPath = _agent.LogPath(Namespace, Name, Uid, r.Name, r.RestartCount),
         };

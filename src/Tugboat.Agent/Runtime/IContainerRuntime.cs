@@ -83,6 +83,12 @@ public sealed record ContainerConfig
     /// <summary>CPU request in millicores (relative weight), or null.</summary>
     public long? CpuRequestMillis { get; init; }
 
+    /// <summary>The user the command runs as (securityContext.runAsUser), or null for the agent's own.</summary>
+    public long? RunAsUser { get; init; }
+
+    /// <summary>The group the command runs as (securityContext.runAsGroup; defaults to the user's ID when only that is set).</summary>
+    public long? RunAsGroup { get; init; }
+
     /// <summary>Memory limit in bytes, or null for none.</summary>
     public long? MemoryBytes { get; init; }
 

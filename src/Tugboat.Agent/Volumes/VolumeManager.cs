@@ -147,6 +147,8 @@ internal sealed class VolumeManager(string podDir, bool root)
     private async Task EmptyDirAsync(string dir, JsonObject emptyDir, CancellationToken ct)
     {
         Directory.CreateDirectory(dir);
+        // As upstream's: writable by whatever user the containers run as.
+        File.SetUnixFileMode(dir, (UnixFileMode)0x1FF);
         if (emptyDir["medium"]?.GetValue<string>() != "Memory" || !root || IsMountPoint(dir))
         {
             return;

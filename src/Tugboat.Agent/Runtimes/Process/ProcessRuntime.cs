@@ -231,11 +231,17 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         }
         s.Append("trap : TERM INT HUP QUIT USR1 USR2\n");
         s.Append("/bin/sh -c 'echo $$ > \"$0/child.pid.tmp\" && mv \"$0/child.pid.tmp\" \"$0/child.pid\"; echo ").Append(config.OomScoreAdj.ToString(CultureInfo.InvariantCulture))
-            .Append(" > /proc/self/oom_score_adj 2>/dev/null; exec \"$@\"' \"$d\" \"$@\" >\"$d/stdout\" 2>\"$d/stderr\" 3>&- 4>&- ").Append(stdin).Append('\n');
+            .Append(" > /proc/self/oom_score_adj 2>/dev/null; exec ").Append(User(config)).Append("\"$@\"' \"$d\" \"$@\" >\"$d/stdout\" 2>\"$d/stderr\" 3>&- 4>&- ").Append(stdin).Append('\n');
         s.Append("s=$?\n");
         s.Append("echo $s > \"$d/exit.tmp\" && mv \"$d/exit.tmp\" \"$d/exit\"\n");
         return s.ToString();
     }
+
+    /// <summary>setpriv(1) dropping to the container's user and group (no supplementary groups), or nothing.</summary>
+    private string User(ContainerConfig config) =>
+        config.RunAsUser is { } uid && _root_user
+            ? $"setpriv --reuid={uid.ToString(CultureInfo.InvariantCulture)} --regid={(config.RunAsGroup ?? uid).ToString(CultureInfo.InvariantCulture)} --clear-groups -- "
+            : config.RunAsGroup is { } gid && _root_user ? $"setpriv --regid={gid.ToString(CultureInfo.InvariantCulture)} --clear-groups -- " : string.Empty;
 
     private void StartPumps(Tracked t)
     {
@@ -430,6 +436,11 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             psi.ArgumentList.Add("--uts");
             psi.ArgumentList.Add("--net");
             psi.ArgumentList.Add("--wd=" + (t.Config.WorkingDir is { Length: > 0 } cwd ? cwd : "/"));
+            // Exec'd commands run as the container's user, as the main process does.
+            foreach (var a in User(t.Config).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                psi.ArgumentList.Add(a);
+            }
             psi.ArgumentList.Add(executable);
         }
         foreach (var a in command.Skip(1))
@@ -594,6 +605,8 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             ["oomScoreAdj"] = c.OomScoreAdj,
             ["stdin"] = c.Stdin,
             ["stdinOnce"] = c.StdinOnce,
+            ["runAsUser"] = c.RunAsUser,
+            ["runAsGroup"] = c.RunAsGroup,
             ["logPath"] = c.LogPath,
         };
     }
@@ -614,6 +627,8 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         OomScoreAdj = o["oomScoreAdj"]?.GetValue<int>() ?? 0,
         Stdin = o["stdin"]?.GetValue<bool>() ?? false,
         StdinOnce = o["stdinOnce"]?.GetValue<bool>() ?? false,
+        RunAsUser = o["runAsUser"]?.GetValue<long>(),
+        RunAsGroup = o["runAsGroup"]?.GetValue<long>(),
         LogPath = o["logPath"]!.GetValue<string>(),
     };
 
