@@ -24,22 +24,13 @@ void Line(string s)
 
 try
 {
-    if (args.Contains("--pods"))
+    if (args.Contains("--pods") || args.Contains("--scale"))
     {
-        Line($"Tugboat node agent benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run");
+        Line($"Tugboat {(args.Contains("--pods") ? "node agent" : "scale")} benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run");
         Line(string.Empty);
         Line("| figure | result | target / baseline |");
         Line("|---|---|---|");
-        await PodBench.RunAsync(work, Line, quick);
-        return;
-    }
-    if (args.Contains("--scale"))
-    {
-        Line($"Tugboat scale benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run");
-        Line(string.Empty);
-        Line("| figure | result | target / baseline |");
-        Line("|---|---|---|");
-        await ScaleBench.RunAsync(work, Line, quick);
+        await (args.Contains("--pods") ? PodBench.RunAsync(work, Line, quick) : ScaleBench.RunAsync(work, Line, quick));
         return;
     }
     Line($"Tugboat benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run");

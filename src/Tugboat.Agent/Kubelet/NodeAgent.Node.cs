@@ -130,10 +130,7 @@ public sealed partial class NodeAgent
     /// <summary>The node's status from the machine: capacity, allocatable (minus upstream's hard eviction thresholds), conditions, addresses, nodeInfo.</summary>
     private JsonObject Status(DateTimeOffset now, JsonObject? previous)
     {
-        var meminfo = File.ReadAllLines("/proc/meminfo").Select(l => l.Split(':', 2)).Where(p => p.Length == 2)
-            .ToDictionary(p => p[0], p => long.Parse(p[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024, StringComparer.Ordinal);
-        var memory = meminfo.GetValueOrDefault("MemTotal");
-        var available = meminfo.GetValueOrDefault("MemAvailable");
+        var (memory, available) = MemInfo.Read();
         var drive = new DriveInfo(Path.GetFullPath(_options.DataDir));
         var disk = drive.TotalSize;
         var diskFree = drive.AvailableFreeSpace;
@@ -227,29 +224,7 @@ public sealed partial class NodeAgent
             ? line[12..].Trim('"')
             : "Linux";
 
-    private async Task RenewLeaseAsync(CancellationToken ct)
-    {
-        var spec = new JsonObject
-        {
-            ["holderIdentity"] = NodeName,
-            ["leaseDurationSeconds"] = _options.LeaseDurationSeconds,
-            ["renewTime"] = Times.FormatMicro(DateTimeOffset.UtcNow),
-        };
-        try
-        {
-            await Client.MergePatchAsync($"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{NodeName}", new JsonObject { ["spec"] = spec.DeepClone() }, ct).ConfigureAwait(false);
-        }
-        catch (ApiError e) when (e.IsNotFound)
-        {
-            await Client.CreateAsync("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", new JsonObject
-            {
-                ["apiVersion"] = "coordination.k8s.io/v1",
-                ["kind"] = "Lease",
-                ["metadata"] = new JsonObject { ["name"] = NodeName, ["namespace"] = "kube-node-lease" },
-                ["spec"] = spec,
-            }, ct).ConfigureAwait(false);
-        }
-    }
+    private Task RenewLeaseAsync(CancellationToken ct) => NodeLease.RenewAsync(Client, NodeName, _options.LeaseDurationSeconds, ct);
 
     /// <summary>Renews the Lease every quarter of its duration; rewrites node status when it changed or a minute passed (upstream: 5 min).</summary>
     private async Task HeartbeatAsync(CancellationToken ct)

@@ -251,14 +251,7 @@ public sealed partial class NodeAgent
         }
         foreach (var (uid, containers) in orphans)
         {
-            foreach (var c in containers)
-            {
-                if (c.Status == ContainerStatus.Running)
-                {
-                    await Runtime.StopAsync(c.Id, 9, TimeSpan.Zero, ct).ConfigureAwait(false);
-                }
-                await Runtime.DestroyAsync(c.Id, ct).ConfigureAwait(false);
-            }
+            await KillAsync(Runtime, containers, ct).ConfigureAwait(false);
             if (containers.FirstOrDefault() is { } first)
             {
                 RemoveLogs(first.Config.Labels.GetValueOrDefault(PodNamespaceLabel, string.Empty), first.Config.Labels.GetValueOrDefault(PodNameLabel, string.Empty), uid);
@@ -288,14 +281,7 @@ public sealed partial class NodeAgent
     /// </summary>
     public static async Task KillAllAsync(string dataDir, IContainerRuntime runtime, CancellationToken ct)
     {
-        foreach (var c in runtime.Recover())
-        {
-            if (c.Status == ContainerStatus.Running)
-            {
-                await runtime.StopAsync(c.Id, 9, TimeSpan.Zero, ct).ConfigureAwait(false);
-            }
-            await runtime.DestroyAsync(c.Id, ct).ConfigureAwait(false);
-        }
+        await KillAsync(runtime, runtime.Recover(), ct).ConfigureAwait(false);
         var cni = Path.Combine(dataDir, "cni");
         var podsDir = Path.Combine(dataDir, "pods");
         if (Directory.Exists(podsDir))
@@ -313,6 +299,19 @@ public sealed partial class NodeAgent
                 await network.TearDownAsync(uid, ct).ConfigureAwait(false);
             }
             await network.TeardownAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Kills what still runs of <paramref name="containers"/> and forgets them all.</summary>
+    private static async Task KillAsync(IContainerRuntime runtime, IEnumerable<ContainerInfo> containers, CancellationToken ct)
+    {
+        foreach (var c in containers)
+        {
+            if (c.Status == ContainerStatus.Running)
+            {
+                await runtime.StopAsync(c.Id, 9, TimeSpan.Zero, ct).ConfigureAwait(false);
+            }
+            await runtime.DestroyAsync(c.Id, ct).ConfigureAwait(false);
         }
     }
 

@@ -531,7 +531,8 @@ internal sealed partial class PodWorker
         {
             if (r.Spec["startupProbe"] is JsonObject startup && !(adopted && r.Started))
             {
-                var passed = await ProbeUntilAsync(r, id, startup, "Startup", ct).ConfigureAwait(false);
+                // A startup probe ends at its first verdict either way.
+                var passed = await ProbeAsync(r, id, startup, "Startup", _ => true, ct).ConfigureAwait(false);
                 if (!passed)
                 {
                     Event("Normal", "Killing", $"Container {r.Name} failed startup probe, will be restarted");
@@ -550,7 +551,8 @@ internal sealed partial class PodWorker
             }
             if (r.Spec["livenessProbe"] is JsonObject live)
             {
-                var alive = await ProbeUntilAsync(r, id, live, "Liveness", ct).ConfigureAwait(false);
+                // A liveness probe runs until it fails.
+                var alive = await ProbeAsync(r, id, live, "Liveness", ok => !ok, ct).ConfigureAwait(false);
                 if (!alive)
                 {
                     Event("Normal", "Killing", $"Container {r.Name} failed liveness probe, will be restarted");
@@ -572,10 +574,11 @@ internal sealed partial class PodWorker
         probe["terminationGracePeriodSeconds"]?.GetValue<long>() is { } s ? TimeSpan.FromSeconds(s) : TerminationGrace();
 
     /// <summary>
-    /// Probes until the outcome is settled: a startup probe until it succeeds (true) or fails failureThreshold times
-    /// (false); a liveness probe until it fails failureThreshold times in a row (false).
+    /// Runs one probe with its delay, period and thresholds: each time successThreshold successes or failureThreshold
+    /// failures in a row are reached, <paramref name="settled"/> hears which; when it answers true the loop ends with
+    /// that outcome. Every failure is an Unhealthy event.
     /// </summary>
-    private async Task<bool> ProbeUntilAsync(ContainerRecord r, string id, JsonObject probe, string kind, CancellationToken ct)
+    private async Task<bool> ProbeAsync(ContainerRecord r, string id, JsonObject probe, string kind, Func<bool, bool> settled, CancellationToken ct)
     {
         var (delay, period, successThreshold, failureThreshold) = Timing(probe);
         await Task.Delay(delay, ct).ConfigureAwait(false);
@@ -587,7 +590,7 @@ internal sealed partial class PodWorker
             if (result.Success)
             {
                 failures = 0;
-                if (kind == "Startup" && ++successes >= successThreshold)
+                if (++successes >= successThreshold && settled(true))
                 {
                     return true;
                 }
@@ -596,7 +599,7 @@ internal sealed partial class PodWorker
             {
                 successes = 0;
                 Event("Warning", "Unhealthy", $"{kind} probe failed: {result.Message}");
-                if (++failures >= failureThreshold)
+                if (++failures >= failureThreshold && settled(false))
                 {
                     return false;
                 }
@@ -605,37 +608,17 @@ internal sealed partial class PodWorker
         }
     }
 
-    private async Task ReadinessAsync(ContainerRecord r, string id, JsonObject probe, CancellationToken ct)
-    {
-        var (delay, period, successThreshold, failureThreshold) = Timing(probe);
-        await Task.Delay(delay, ct).ConfigureAwait(false);
-        var failures = 0;
-        var successes = 0;
-        while (true)
+    /// <summary>Readiness follows the probe for the container's whole life.</summary>
+    private Task ReadinessAsync(ContainerRecord r, string id, JsonObject probe, CancellationToken ct) =>
+        ProbeAsync(r, id, probe, "Readiness", ready =>
         {
-            var result = await _agent.Prober.ProbeAsync(probe, r.Spec, _podIp ?? "127.0.0.1", _agent.Runtime as IExecRuntime, id, ct).ConfigureAwait(false);
-            if (result.Success)
+            if (r.Ready != ready)
             {
-                failures = 0;
-                if (++successes >= successThreshold && !r.Ready)
-                {
-                    r.Ready = true;
-                    SignalStatus();
-                }
+                r.Ready = ready;
+                SignalStatus();
             }
-            else
-            {
-                successes = 0;
-                Event("Warning", "Unhealthy", $"Readiness probe failed: {result.Message}");
-                if (++failures >= failureThreshold && r.Ready)
-                {
-                    r.Ready = false;
-                    SignalStatus();
-                }
-            }
-            await Task.Delay(period, ct).ConfigureAwait(false);
-        }
-    }
+            return false;
+        }, ct);
 
     private static (TimeSpan Delay, TimeSpan Period, int Success, int Failure) Timing(JsonObject probe) => (
         TimeSpan.FromSeconds(probe["initialDelaySeconds"]?.GetValue<int>() ?? 0),

@@ -80,8 +80,7 @@ internal sealed class StatsCollector(IContainerRuntime runtime)
     {
         lock (_lock)
         {
-            var memory = File.ReadAllLines("/proc/meminfo").Select(l => l.Split(':', 2)).Where(p => p.Length == 2)
-                .ToDictionary(p => p[0], p => long.Parse(p[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024, StringComparer.Ordinal);
+            var memory = MemInfo.Read();
             var window = _nodeLatest is { } l && _nodePrevious is { } p ? l.Time - p.Time : Interval;
             var nodeCpu = _nodeLatest is { } nl && _nodePrevious is { } np && nl.Time > np.Time
                 ? (long)((nl.Busy - np.Busy).TotalSeconds / (nl.Time - np.Time).TotalSeconds * 1e9) : 0;
@@ -116,7 +115,7 @@ internal sealed class StatsCollector(IContainerRuntime runtime)
                     ["time"] = Times.Format(_nodeLatest?.Time ?? DateTimeOffset.UtcNow),
                     ["window"] = $"{window.TotalSeconds:0.###}s",
                     ["cpuNanoCores"] = nodeCpu,
-                    ["memoryWorkingSetBytes"] = memory.GetValueOrDefault("MemTotal") - memory.GetValueOrDefault("MemAvailable"),
+                    ["memoryWorkingSetBytes"] = memory.Total - memory.Available,
                 },
                 ["pods"] = new JsonArray(pods.Values.Select(p => (JsonNode?)p.Pod).ToArray()),
             };

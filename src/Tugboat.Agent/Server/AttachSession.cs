@@ -19,11 +19,11 @@ internal static class AttachSession
         var q = http.Request.Query;
         static bool Flag(string? v) => v is "true" or "1";
         var wantStdin = Flag(q["stdin"]);
-        var protocol = http.WebSockets.WebSocketRequestedProtocols.FirstOrDefault(p => ExecSession.Protocols.Contains(p));
+        var protocol = http.WebSockets.WebSocketRequestedProtocols.FirstOrDefault(p => ChannelProtocol.Protocols.Contains(p));
         if (!http.WebSockets.IsWebSocketRequest || protocol is null)
         {
             http.Response.StatusCode = 400;
-            await http.Response.WriteAsync($"attach needs a WebSocket upgrade with one of the subprotocols {string.Join(", ", ExecSession.Protocols)}").ConfigureAwait(false);
+            await http.Response.WriteAsync($"attach needs a WebSocket upgrade with one of the subprotocols {string.Join(", ", ChannelProtocol.Protocols)}").ConfigureAwait(false);
             return;
         }
         if (agent.RunningContainer(ns, pod, container) is not { } id || agent.Runtime is not IAttachRuntime attach)
@@ -38,7 +38,7 @@ internal static class AttachSession
         using var subscription = attach.Subscribe(id, (stream, data) =>
         {
             var frame = new byte[data.Length + 1];
-            frame[0] = stream == "stderr" ? (byte)2 : (byte)1;
+            frame[0] = stream == "stderr" ? ChannelProtocol.Stderr : ChannelProtocol.Stdout;
             data.CopyTo(frame.AsMemory(1));
             outgoing.Writer.TryWrite(frame);
         });
@@ -57,7 +57,12 @@ internal static class AttachSession
             }
         });
         var input = wantStdin ? attach.OpenStdin(id) : null;
-        var receiver = ReceiveAsync(socket, input, v5, input is null ? null : () => attach.CloseStdin(id), done.Token);
+        // The client being done sending ends a stdinOnce container's input; others stay open for the next attach.
+        var receiver = ChannelProtocol.ReceiveInputAsync(socket, input, v5, async () =>
+        {
+            await input!.DisposeAsync().ConfigureAwait(false);
+            attach.CloseStdin(id);
+        }, done.Token);
         var exited = agent.Runtime.WaitAsync(id, done.Token);
         await Task.WhenAny(receiver, exited).ConfigureAwait(false);
         subscription.Dispose();
@@ -67,7 +72,7 @@ internal static class AttachSession
         {
             try
             {
-                await socket.SendAsync((byte[])[3, .. Encoding.UTF8.GetBytes("""{"metadata":{},"status":"Success"}""")], WebSocketMessageType.Binary, true, CancellationToken.None).ConfigureAwait(false);
+                await socket.SendAsync((byte[])[ChannelProtocol.Error, .. Encoding.UTF8.GetBytes("""{"metadata":{},"status":"Success"}""")], WebSocketMessageType.Binary, true, CancellationToken.None).ConfigureAwait(false);
                 await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is WebSocketException or IOException)
@@ -93,45 +98,6 @@ internal static class AttachSession
         {
             // stdinOnce: the first attached client's end of input is the container's.
             attach.CloseStdin(id);
-        }
-    }
-
-    private static async Task ReceiveAsync(WebSocket socket, Stream? input, bool v5, Action? attachEnd, CancellationToken ct)
-    {
-        var buffer = new byte[32 * 1024];
-        var message = new MemoryStream();
-        try
-        {
-            while (socket.State is WebSocketState.Open or WebSocketState.CloseSent)
-            {
-                var result = await socket.ReceiveAsync(buffer, ct).ConfigureAwait(false);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    return;
-                }
-                message.Write(buffer, 0, result.Count);
-                if (!result.EndOfMessage)
-                {
-                    continue;
-                }
-                var data = message.ToArray();
-                message.SetLength(0);
-                if (data.Length > 1 && data[0] == 0 && input is not null)
-                {
-                    await input.WriteAsync(data.AsMemory(1), ct).ConfigureAwait(false);
-                    await input.FlushAsync(ct).ConfigureAwait(false);
-                }
-                else if (v5 && data.Length > 1 && data[0] == 255 && data[1] == 0 && input is not null)
-                {
-                    // The client is done sending: a stdinOnce container's input ends; others stay open for the next attach.
-                    await input.DisposeAsync().ConfigureAwait(false);
-                    input = null;
-                    attachEnd?.Invoke();
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or WebSocketException)
-        {
         }
     }
 }

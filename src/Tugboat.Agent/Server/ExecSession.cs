@@ -8,21 +8,14 @@ using Tugboat.Agent.Runtime;
 namespace Tugboat.Agent.Server;
 
 /// <summary>
-/// <c>kubectl exec</c> over WebSocket with the Kubernetes channel protocols <c>v5.channel.k8s.io</c> and
-/// <c>v4.channel.k8s.io</c>: each binary message starts with its channel (0 stdin, 1 stdout, 2 stderr, 3 the final
-/// Status, 4 terminal resize; v5 adds 255 to close a stream). The command runs in the container's namespaces with its
+/// <c>kubectl exec</c> over WebSocket with the Kubernetes channel protocols (<see cref="ChannelProtocol"/>). The command runs in the container's namespaces with its
 /// environment; with a terminal requested it runs under <c>script(1)</c>, which gives it a pseudo-terminal.
 /// </summary>
 internal static class ExecSession
 {
-    public static readonly string[] Protocols = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
-
-    private const byte Stdin = 0;
-    private const byte Stdout = 1;
-    private const byte Stderr = 2;
-    private const byte Error = 3;
-    private const byte Resize = 4;
-    private const byte Close = 255;
+    private const byte Stdout = ChannelProtocol.Stdout;
+    private const byte Stderr = ChannelProtocol.Stderr;
+    private const byte Error = ChannelProtocol.Error;
 
     public static async Task HandleAsync(NodeAgent agent, HttpContext http, string ns, string pod, string container)
     {
@@ -31,11 +24,11 @@ internal static class ExecSession
         var command = q["command"].Where(c => c is not null).Select(c => c!).ToList();
         var stdin = Flag(q["stdin"]);
         var tty = Flag(q["tty"]);
-        var protocol = http.WebSockets.WebSocketRequestedProtocols.FirstOrDefault(p => Protocols.Contains(p));
+        var protocol = http.WebSockets.WebSocketRequestedProtocols.FirstOrDefault(p => ChannelProtocol.Protocols.Contains(p));
         if (!http.WebSockets.IsWebSocketRequest || protocol is null)
         {
             http.Response.StatusCode = 400;
-            await http.Response.WriteAsync($"exec needs a WebSocket upgrade with one of the subprotocols {string.Join(", ", Protocols)}").ConfigureAwait(false);
+            await http.Response.WriteAsync($"exec needs a WebSocket upgrade with one of the subprotocols {string.Join(", ", ChannelProtocol.Protocols)}").ConfigureAwait(false);
             return;
         }
         if (command.Count == 0)
@@ -115,52 +108,19 @@ internal static class ExecSession
         }
     }
 
-    /// <summary>Client to process: stdin data, stdin close (v5), resizes (accepted; the terminal keeps its size).</summary>
+    /// <summary>Client to process (see <see cref="ChannelProtocol.ReceiveInputAsync"/>); the command does not outlive its session.</summary>
     private static async Task ReceiveAsync(WebSocket socket, System.Diagnostics.Process process, bool stdin, bool v5, CancellationToken ct)
     {
-        var buffer = new byte[32 * 1024];
-        var message = new MemoryStream();
         try
         {
-            while (socket.State == WebSocketState.Open)
+            await ChannelProtocol.ReceiveInputAsync(socket, stdin ? process.StandardInput.BaseStream : null, v5, () =>
             {
-                var result = await socket.ReceiveAsync(buffer, ct).ConfigureAwait(false);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    break;
-                }
-                message.Write(buffer, 0, result.Count);
-                if (!result.EndOfMessage)
-                {
-                    continue;
-                }
-                var data = message.ToArray();
-                message.SetLength(0);
-                if (data.Length == 0)
-                {
-                    continue;
-                }
-                switch (data[0])
-                {
-                    case Stdin when stdin && data.Length > 1:
-                        await process.StandardInput.BaseStream.WriteAsync(data.AsMemory(1), ct).ConfigureAwait(false);
-                        await process.StandardInput.BaseStream.FlushAsync(ct).ConfigureAwait(false);
-                        break;
-                    case Close when v5 && data.Length > 1 && data[1] == Stdin && stdin:
-                        process.StandardInput.Close();
-                        break;
-                    case Resize:
-                        break;
-                }
-            }
-        }
-        catch (IOException)
-        {
-            // The process closed its input.
+                process.StandardInput.Close();
+                return Task.CompletedTask;
+            }, ct).ConfigureAwait(false);
         }
         finally
         {
-            // The client went away: the command does not outlive its session.
             if (!process.HasExited)
             {
                 try

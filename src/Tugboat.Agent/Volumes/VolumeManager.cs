@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -211,17 +210,13 @@ internal sealed class VolumeManager(string podDir, bool root)
 
     private static async Task RunAsync(string file, string[] args, CancellationToken ct)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
+        try
         {
-            psi.ArgumentList.Add(a);
+            await Tugboat.Network.HostCommand.RunAsync(file, args, ct).ConfigureAwait(false);
         }
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync(ct);
-        await p.WaitForExitAsync(ct).ConfigureAwait(false);
-        if (p.ExitCode != 0)
+        catch (InvalidOperationException e)
         {
-            throw new VolumeException($"{file} {string.Join(' ', args)}: {(await err.ConfigureAwait(false)).Trim()}");
+            throw new VolumeException(e.Message);
         }
     }
 }

@@ -24,29 +24,8 @@ internal sealed partial class ApiHandler
     private async Task LogAsync(HttpContext http, ResourceType rt, string ns, string name)
     {
         var ct = http.RequestAborted;
-        var entry = await registry.GetAsync(rt, ns, name, ct).ConfigureAwait(false) ?? throw ApiException.NotFound("pods", name);
-        var pod = ObjectCodec.Decode(entry);
+        var (pod, container) = await PodContainerAsync(http, rt, ns, name).ConfigureAwait(false);
         var query = http.Request.Query;
-        var containers = pod.Arr("spec", "containers")?.Select(c => c?["name"]?.GetValue<string>()).OfType<string>().ToList() ?? [];
-        var initContainers = pod.Arr("spec", "initContainers")?.Select(c => c?["name"]?.GetValue<string>()).OfType<string>().ToList() ?? [];
-        var container = query["container"].ToString();
-        if (container.Length == 0)
-        {
-            if (containers.Count != 1)
-            {
-                var message = $"a container name must be specified for pod {name}, choose one of: [{string.Join(' ', containers)}]";
-                if (initContainers.Count > 0)
-                {
-                    message += $" or one of the init containers: [{string.Join(' ', initContainers)}]";
-                }
-                throw ApiException.BadRequest(message);
-            }
-            container = containers[0];
-        }
-        if (!containers.Contains(container) && !initContainers.Contains(container))
-        {
-            throw ApiException.BadRequest($"container {container} is not valid for pod {name}");
-        }
         var previous = query["previous"].ToString() is "true" or "1";
         var status = (pod.Arr("status", "containerStatuses") ?? []).Concat(pod.Arr("status", "initContainerStatuses") ?? []).OfType<JsonObject>()
             .FirstOrDefault(s => s["name"]?.GetValue<string>() == container);
@@ -107,23 +86,7 @@ internal sealed partial class ApiHandler
     private async Task ExecAsync(HttpContext http, ResourceType rt, string ns, string name, string subresource = "exec")
     {
         var ct = http.RequestAborted;
-        var entry = await registry.GetAsync(rt, ns, name, ct).ConfigureAwait(false) ?? throw ApiException.NotFound("pods", name);
-        var pod = ObjectCodec.Decode(entry);
-        var query = http.Request.Query;
-        var containers = pod.Arr("spec", "containers")?.Select(c => c?["name"]?.GetValue<string>()).OfType<string>().ToList() ?? [];
-        var container = query["container"].ToString();
-        if (container.Length == 0)
-        {
-            if (containers.Count != 1)
-            {
-                throw ApiException.BadRequest($"a container name must be specified for pod {name}, choose one of: [{string.Join(' ', containers)}]");
-            }
-            container = containers[0];
-        }
-        if (!containers.Contains(container) && pod.Arr("spec", "initContainers")?.Any(c => c?["name"]?.GetValue<string>() == container) != true)
-        {
-            throw ApiException.BadRequest($"container {container} is not valid for pod {name}");
-        }
+        var (pod, container) = await PodContainerAsync(http, rt, ns, name).ConfigureAwait(false);
         if (pod.Str("status", "phase") is "Succeeded" or "Failed")
         {
             throw ApiException.BadRequest(subresource == "exec"
@@ -140,26 +103,11 @@ internal sealed partial class ApiHandler
             }
             throw ApiException.BadRequest("exec needs a WebSocket (v5.channel.k8s.io, v4.channel.k8s.io) or SPDY/3.1 upgrade");
         }
-        var forwarded = string.Join('&', http.Request.Query.Where(p => p.Key is "command" or "stdin" or "stdout" or "stderr" or "tty")
-            .SelectMany(p => p.Value.Select(v => $"{p.Key}={Uri.EscapeDataString(v ?? string.Empty)}")));
-        using var upstream = new System.Net.WebSockets.ClientWebSocket();
-        upstream.Options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
-        upstream.Options.SetRequestHeader("Authorization", "Bearer " + identity.NodeToken);
-        foreach (var p in http.WebSockets.WebSocketRequestedProtocols)
+        using var agent = await ConnectAgentAsync($"{kubelet}/{subresource}/{ns}/{name}/{container}?{ForwardedQuery(http)}", http.WebSockets.WebSocketRequestedProtocols, ct).ConfigureAwait(false);
+        if (agent.Socket is not { } upstream)
         {
-            upstream.Options.AddSubProtocol(p);
-        }
-        var target = new Uri($"{kubelet.Replace("https://", "wss://", StringComparison.Ordinal)}/{subresource}/{ns}/{name}/{container}?{forwarded}");
-        try
-        {
-            upstream.Options.CollectHttpResponseDetails = true;
-            await upstream.ConnectAsync(target, ct).ConfigureAwait(false);
-        }
-        catch (System.Net.WebSockets.WebSocketException e)
-        {
-            var status = (int)upstream.HttpStatusCode;
-            throw new ApiException(status is 400 or 404 ? 400 : 500, status is 400 or 404 ? "BadRequest" : "InternalError",
-                status is 404 ? $"unable to upgrade connection: container not found (\"{container}\")" : $"unable to upgrade connection: {e.Message}");
+            throw new ApiException(agent.Status is 400 or 404 ? 400 : 500, agent.Status is 400 or 404 ? "BadRequest" : "InternalError",
+                agent.Status is 404 ? $"unable to upgrade connection: container not found (\"{container}\")" : $"unable to upgrade connection: {agent.Error}");
         }
         using var client = await http.WebSockets.AcceptWebSocketAsync(upstream.SubProtocol).ConfigureAwait(false);
         using var done = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -286,6 +234,37 @@ internal sealed partial class ApiHandler
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// The pod and the container a log, exec or attach request means: the one named, or the pod's only container, with
+    /// upstream's errors when there is no such container or the choice is ambiguous.
+    /// </summary>
+    private async Task<(JsonObject Pod, string Container)> PodContainerAsync(HttpContext http, ResourceType rt, string ns, string name)
+    {
+        var entry = await registry.GetAsync(rt, ns, name, http.RequestAborted).ConfigureAwait(false) ?? throw ApiException.NotFound("pods", name);
+        var pod = ObjectCodec.Decode(entry);
+        var containers = pod.Arr("spec", "containers")?.Select(c => c?["name"]?.GetValue<string>()).OfType<string>().ToList() ?? [];
+        var initContainers = pod.Arr("spec", "initContainers")?.Select(c => c?["name"]?.GetValue<string>()).OfType<string>().ToList() ?? [];
+        var container = http.Request.Query["container"].ToString();
+        if (container.Length == 0)
+        {
+            if (containers.Count != 1)
+            {
+                var message = $"a container name must be specified for pod {name}, choose one of: [{string.Join(' ', containers)}]";
+                if (initContainers.Count > 0)
+                {
+                    message += $" or one of the init containers: [{string.Join(' ', initContainers)}]";
+                }
+                throw ApiException.BadRequest(message);
+            }
+            container = containers[0];
+        }
+        if (!containers.Contains(container) && !initContainers.Contains(container))
+        {
+            throw ApiException.BadRequest($"container {container} is not valid for pod {name}");
+        }
+        return (pod, container);
     }
 
     /// <summary>https://ADDRESS:PORT of the agent on the pod's node.</summary>

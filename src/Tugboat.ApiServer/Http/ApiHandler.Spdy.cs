@@ -87,10 +87,10 @@ internal sealed partial class ApiHandler
                 streams.TryAdd(s.Header("streamtype") ?? string.Empty, s);
             }
         }, cts.Token);
-        using var agent = await ConnectAgentAsync($"{kubelet}/{subresource}/{ns}/{name}/{container}?{ForwardedQuery(http)}", "v5.channel.k8s.io", cts.Token).ConfigureAwait(false);
+        using var agent = await ConnectAgentAsync($"{kubelet}/{subresource}/{ns}/{name}/{container}?{ForwardedQuery(http)}", ["v5.channel.k8s.io"], cts.Token).ConfigureAwait(false);
         if (agent.Socket is null)
         {
-            await WriteStatusAsync(streams["error"], agent.Error!, cts.Token).ConfigureAwait(false);
+            await WriteStatusAsync(streams["error"], agent.Refusal, cts.Token).ConfigureAwait(false);
             await connection.GoAwayAsync(CancellationToken.None).ConfigureAwait(false);
             return;
         }
@@ -232,12 +232,12 @@ internal sealed partial class ApiHandler
     private async Task ForwardAsync(string kubelet, string ns, string name, SpdyStream data, SpdyStream error, CancellationToken ct)
     {
         var port = data.Header("port") ?? string.Empty;
-        using var agent = await ConnectAgentAsync($"{kubelet}/portForward/{ns}/{name}?port={Uri.EscapeDataString(port)}", null, ct).ConfigureAwait(false);
+        using var agent = await ConnectAgentAsync($"{kubelet}/portForward/{ns}/{name}?port={Uri.EscapeDataString(port)}", [], ct).ConfigureAwait(false);
         if (agent.Socket is null)
         {
             try
             {
-                await error.WriteAsync(Encoding.UTF8.GetBytes($"error forwarding port {port} to pod {name}: {agent.Error}"), ct).ConfigureAwait(false);
+                await error.WriteAsync(Encoding.UTF8.GetBytes($"error forwarding port {port} to pod {name}: {agent.Refusal}"), ct).ConfigureAwait(false);
                 await error.CloseAsync(ct).ConfigureAwait(false);
                 await data.CloseAsync(ct).ConfigureAwait(false);
             }
@@ -289,23 +289,29 @@ internal sealed partial class ApiHandler
         }
     }
 
-    private sealed class AgentSocket(ClientWebSocket? socket, string? error) : IDisposable
+    private sealed class AgentSocket(ClientWebSocket? socket, string? error, int status = 0) : IDisposable
     {
         public ClientWebSocket? Socket { get; } = socket;
 
         public string? Error { get; } = error;
 
+        /// <summary>The agent's HTTP status when it refused the upgrade (0 when it did not answer).</summary>
+        public int Status { get; } = status;
+
+        /// <summary>The refusal as one line: status and reason.</summary>
+        public string Refusal => Status == 0 ? Error ?? string.Empty : $"{Status} {Error}";
+
         public void Dispose() => Socket?.Dispose();
     }
 
-    /// <summary>A WebSocket to the agent, or the agent's refusal as text.</summary>
-    private async Task<AgentSocket> ConnectAgentAsync(string url, string? protocol, CancellationToken ct)
+    /// <summary>A WebSocket to the agent offering <paramref name="protocols"/>, or the agent's refusal.</summary>
+    private async Task<AgentSocket> ConnectAgentAsync(string url, IEnumerable<string> protocols, CancellationToken ct)
     {
         var socket = new ClientWebSocket();
         socket.Options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
         socket.Options.SetRequestHeader("Authorization", "Bearer " + identity.NodeToken);
         socket.Options.CollectHttpResponseDetails = true;
-        if (protocol is not null)
+        foreach (var protocol in protocols)
         {
             socket.Options.AddSubProtocol(protocol);
         }
@@ -316,9 +322,9 @@ internal sealed partial class ApiHandler
         }
         catch (WebSocketException e)
         {
-            var body = socket.HttpResponseHeaders is null ? e.Message : $"{(int)socket.HttpStatusCode} {e.Message}";
+            var status = socket.HttpResponseHeaders is null ? 0 : (int)socket.HttpStatusCode;
             socket.Dispose();
-            return new AgentSocket(null, body);
+            return new AgentSocket(null, e.Message, status);
         }
     }
 

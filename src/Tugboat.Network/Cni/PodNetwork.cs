@@ -69,26 +69,23 @@ public sealed class PodNetwork
         }
     }
 
-    private string Config(string podUid) => new JsonObject
+    /// <summary>The bridge plugin's network configuration (with host-local addresses from the node's range).</summary>
+    private string BridgeConfig => new JsonObject
     {
         ["cniVersion"] = "1.0.0",
         ["name"] = "tugboat",
-        ["plugins"] = new JsonArray(new JsonObject
+        ["type"] = "bridge",
+        ["bridge"] = BridgeName,
+        ["isGateway"] = false,
+        ["ipMasq"] = false,
+        ["hairpinMode"] = true,
+        ["ipam"] = new JsonObject
         {
-            ["type"] = "bridge",
-            ["bridge"] = BridgeName,
-            ["isGateway"] = false,
-            ["ipMasq"] = false,
-            ["hairpinMode"] = true,
-            ["ipam"] = new JsonObject
-            {
-                ["type"] = "host-local",
-                ["ranges"] = new JsonArray(new JsonArray(new JsonObject { ["subnet"] = _podRange.ToString(), ["gateway"] = Gateway.ToString() })),
-                ["routes"] = new JsonArray(ClusterRanges.Where(r => !r.Contains(Gateway)).Select(r => (JsonNode?)new JsonObject { ["dst"] = r.ToString(), ["gw"] = Gateway.ToString() }).ToArray()),
-                ["dataDir"] = Path.Combine(_stateDir, "ipam"),
-            },
-        }),
-        ["podUid"] = podUid,
+            ["type"] = "host-local",
+            ["ranges"] = new JsonArray(new JsonArray(new JsonObject { ["subnet"] = _podRange.ToString(), ["gateway"] = Gateway.ToString() })),
+            ["routes"] = new JsonArray(ClusterRanges.Where(r => !r.Contains(Gateway)).Select(r => (JsonNode?)new JsonObject { ["dst"] = r.ToString(), ["gw"] = Gateway.ToString() }).ToArray()),
+            ["dataDir"] = Path.Combine(_stateDir, "ipam"),
+        },
     }.ToJsonString();
 
     /// <summary>The cluster ranges an agent with state in <paramref name="stateDir"/> made unreachable, or the defaults.</summary>
@@ -118,10 +115,7 @@ public sealed class PodNetwork
             await IpAsync(["netns", "add", NamespaceName(podUid)], ct).ConfigureAwait(false);
         }
         await PluginAsync("loopback", "ADD", podUid, "lo", """{"cniVersion":"1.0.0","name":"lo","type":"loopback"}""", ct).ConfigureAwait(false);
-        var config = JsonNode.Parse(Config(podUid))!["plugins"]![0]!.AsObject();
-        config["cniVersion"] = "1.0.0";
-        config["name"] = "tugboat";
-        var result = await PluginAsync("bridge", "ADD", podUid, "eth0", config.ToJsonString(), ct).ConfigureAwait(false);
+        var result = await PluginAsync("bridge", "ADD", podUid, "eth0", BridgeConfig, ct).ConfigureAwait(false);
         var address = result["ips"]?.AsArray().Select(i => i?["address"]?.GetValue<string>()).FirstOrDefault(a => a is not null)
             ?? throw new InvalidOperationException("the bridge plugin returned no address: " + result.ToJsonString());
         var ip = IPAddress.Parse(address.Split('/')[0]);
@@ -136,12 +130,9 @@ public sealed class PodNetwork
         var state = Path.Combine(_stateDir, "pods", podUid);
         if (File.Exists(NamespacePath(podUid)))
         {
-            var config = JsonNode.Parse(Config(podUid))!["plugins"]![0]!.AsObject();
-            config["cniVersion"] = "1.0.0";
-            config["name"] = "tugboat";
             try
             {
-                await PluginAsync("bridge", "DEL", podUid, "eth0", config.ToJsonString(), ct).ConfigureAwait(false);
+                await PluginAsync("bridge", "DEL", podUid, "eth0", BridgeConfig, ct).ConfigureAwait(false);
             }
             catch (InvalidOperationException)
             {
@@ -246,19 +237,5 @@ public sealed class PodNetwork
         return output.Length > 0 ? JsonNode.Parse(output)!.AsObject() : [];
     }
 
-    private static async Task IpAsync(string[] args, CancellationToken ct)
-    {
-        var psi = new ProcessStartInfo("ip") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var process = Process.Start(psi)!;
-        var stderr = process.StandardError.ReadToEndAsync(ct);
-        await process.WaitForExitAsync(ct).ConfigureAwait(false);
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"ip {string.Join(' ', args)}: {(await stderr.ConfigureAwait(false)).Trim()}");
-        }
-    }
+    private static Task IpAsync(string[] args, CancellationToken ct) => HostCommand.RunAsync("ip", args, ct);
 }

@@ -347,30 +347,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
         ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim()
         : Environment.OSVersion.Version.ToString();
 
-    private async Task RenewLeaseAsync(string node, CancellationToken ct)
-    {
-        var path = $"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}";
-        var spec = new JsonObject
-        {
-            ["holderIdentity"] = node,
-            ["leaseDurationSeconds"] = LeaseDurationSeconds,
-            ["renewTime"] = Times.FormatMicro(DateTimeOffset.UtcNow),
-        };
-        try
-        {
-            await client.MergePatchAsync(path, new JsonObject { ["spec"] = spec.DeepClone() }, ct).ConfigureAwait(false);
-        }
-        catch (ApiError e) when (e.IsNotFound)
-        {
-            await client.CreateAsync("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", new JsonObject
-            {
-                ["apiVersion"] = "coordination.k8s.io/v1",
-                ["kind"] = "Lease",
-                ["metadata"] = new JsonObject { ["name"] = node, ["namespace"] = "kube-node-lease" },
-                ["spec"] = spec,
-            }, ct).ConfigureAwait(false);
-        }
-    }
+    private Task RenewLeaseAsync(string node, CancellationToken ct) => NodeLease.RenewAsync(client, node, LeaseDurationSeconds, ct);
 
     /// <summary>Renews every node's Lease each interval, spread over it, and rewrites node status less often.</summary>
     private async Task HeartbeatAsync(CancellationToken ct)

@@ -1,0 +1,27 @@
+using System.Diagnostics;
+
+namespace Tugboat.Network;
+
+/// <summary>Runs the machine's own tools (ip, mount, umount) for the node's network and volumes.</summary>
+public static class HostCommand
+{
+    /// <summary>Runs <paramref name="file"/> to its end.</summary>
+    /// <exception cref="InvalidOperationException">It failed; the message is the command line and what it printed on stderr.</exception>
+    public static async Task RunAsync(string file, IReadOnlyList<string> args, CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        await stdout.ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)}: {(await stderr.ConfigureAwait(false)).Trim()}");
+        }
+    }
+}
