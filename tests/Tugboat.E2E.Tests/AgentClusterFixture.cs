@@ -12,7 +12,7 @@ public sealed class AgentClusterFixture : IAsyncLifetime
     {
         await Server.StartAsync();
         // Ready once the node is registered and Ready.
-        await WaitForAsync(async () =>
+        await Eventually.ForAsync(async () =>
         {
             using var client = Server.AdminClient();
             var nodes = await client.GetFromJsonAsync<JsonObject>("/api/v1/nodes");
@@ -21,38 +21,4 @@ public sealed class AgentClusterFixture : IAsyncLifetime
     }
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
-
-    public async Task<JsonObject> PodAsync(string ns, string name)
-    {
-        using var client = Server.AdminClient();
-        return (await client.GetFromJsonAsync<JsonObject>($"/api/v1/namespaces/{ns}/pods/{name}"))!;
-    }
-
-    public async Task<List<JsonObject>> PodsAsync(string ns, string selector)
-    {
-        using var client = Server.AdminClient();
-        var list = await client.GetFromJsonAsync<JsonObject>($"/api/v1/namespaces/{ns}/pods?labelSelector={Uri.EscapeDataString(selector)}");
-        return list!["items"]!.AsArray().Select(p => p!.AsObject()).ToList();
-    }
-
-    public static bool IsReady(JsonObject pod) =>
-        pod["status"]?["conditions"]?.AsArray().Any(c => c?["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True") == true;
-
-    public static JsonObject? Container(JsonObject pod, string name, bool init = false) =>
-        pod["status"]?[init ? "initContainerStatuses" : "containerStatuses"]?.AsArray().OfType<JsonObject>().FirstOrDefault(c => c["name"]?.GetValue<string>() == name);
-
-    public static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe, TimeSpan? timeout = null)
-        where T : class
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (DateTime.UtcNow < deadline)
-        {
-            if (await probe() is { } found)
-            {
-                return found;
-            }
-            await Task.Delay(200);
-        }
-        throw new TimeoutException($"condition not reached in {(timeout ?? TimeSpan.FromSeconds(60)).TotalSeconds} s");
-    }
 }

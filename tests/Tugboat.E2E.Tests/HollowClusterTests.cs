@@ -25,16 +25,6 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
                 resources: {requests: {cpu: 100m, memory: 64Mi}}
         """;
 
-    private async Task<List<JsonObject>> PodsAsync(string ns, string selector)
-    {
-        using var client = fixture.Server.AdminClient();
-        var list = await client.GetFromJsonAsync<JsonObject>($"/api/v1/namespaces/{ns}/pods?labelSelector={Uri.EscapeDataString(selector)}");
-        return list!["items"]!.AsArray().Select(p => p!.AsObject()).ToList();
-    }
-
-    private static bool IsReady(JsonObject pod) =>
-        pod["status"]?["conditions"]?.AsArray().Any(c => c?["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True") == true;
-
     [Fact]
     public async Task DeploymentRollsOutScalesUpdatesWithinItsBoundsAndRollsBack()
     {
@@ -42,7 +32,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         (await k.RunAsync("create", "namespace", "wf")).Ok();
         (await k.RunWithInputAsync(Web, "apply", "-n", "wf", "-f", "-")).Ok();
         Assert.Contains("successfully rolled out", (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=60s")).Ok().Out);
-        var pods = await PodsAsync("wf", "app=web");
+        var pods = await fixture.Server.PodsAsync("wf", "app=web");
         Assert.Equal(3, pods.Count);
         Assert.All(pods, p => Assert.Equal("Running", p["status"]!["phase"]!.GetValue<string>()));
         // Least-allocated scoring spreads identical pods (other tests' pods share these nodes, so at least two).
@@ -53,7 +43,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         Assert.Matches(@"Normal\s+SuccessfulCreate\s+.*replicaset-controller\s+Created pod: web-", (await k.RunAsync("describe", "rs", "-n", "wf")).Ok().Out);
         (await k.RunAsync("scale", "deploy/web", "-n", "wf", "--replicas=5")).Ok();
         (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=60s")).Ok();
-        Assert.Equal(5, (await PodsAsync("wf", "app=web")).Count(IsReady));
+        Assert.Equal(5, (await fixture.Server.PodsAsync("wf", "app=web")).Count(Pods.IsReady));
 
         // A rolling update with maxSurge=1, maxUnavailable=0: at every observed moment at most 6 pods exist (not being
         // deleted) and at least 5 of them are ready.
@@ -63,10 +53,10 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         {
             while (!watching.IsCancellationRequested)
             {
-                var live = (await PodsAsync("wf", "app=web")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
-                if (live.Count > 6 || live.Count(IsReady) < 5)
+                var live = (await fixture.Server.PodsAsync("wf", "app=web")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
+                if (live.Count > 6 || live.Count(Pods.IsReady) < 5)
                 {
-                    violations.Add($"{live.Count} pods, {live.Count(IsReady)} ready");
+                    violations.Add($"{live.Count} pods, {live.Count(Pods.IsReady)} ready");
                 }
                 await Task.Delay(50);
             }
@@ -76,7 +66,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         await watching.CancelAsync();
         await observer;
         Assert.Empty(violations);
-        var updated = await PodsAsync("wf", "app=web");
+        var updated = await fixture.Server.PodsAsync("wf", "app=web");
         Assert.Equal(5, updated.Count(p => p["metadata"]!["deletionTimestamp"] is null && p["spec"]!["containers"]![0]!["image"]!.GetValue<string>() == "nginx:1.26"));
 
         var history = (await k.RunAsync("rollout", "history", "deploy/web", "-n", "wf")).Ok().Out;
@@ -90,18 +80,18 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         (await k.RunAsync("rollout", "pause", "deploy/web", "-n", "wf")).Ok();
         (await k.RunAsync("set", "image", "deploy/web", "-n", "wf", "web=nginx:1.27")).Ok();
         await Task.Delay(1500);
-        Assert.DoesNotContain(await PodsAsync("wf", "app=web"), p => p["spec"]!["containers"]![0]!["image"]!.GetValue<string>() == "nginx:1.27");
+        Assert.DoesNotContain(await fixture.Server.PodsAsync("wf", "app=web"), p => p["spec"]!["containers"]![0]!["image"]!.GetValue<string>() == "nginx:1.27");
         (await k.RunAsync("rollout", "resume", "deploy/web", "-n", "wf")).Ok();
         (await k.RunAsync("rollout", "status", "deploy/web", "-n", "wf", "--timeout=90s")).Ok();
 
         // A deleted pod is replaced.
-        var victim = (await PodsAsync("wf", "app=web")).First(p => p["metadata"]!["deletionTimestamp"] is null)["metadata"]!["name"]!.GetValue<string>();
+        var victim = (await fixture.Server.PodsAsync("wf", "app=web")).First(p => p["metadata"]!["deletionTimestamp"] is null)["metadata"]!["name"]!.GetValue<string>();
         (await k.RunAsync("delete", "pod", victim, "-n", "wf")).Ok();
         // rollout status may answer from a status written before the deletion was seen, so wait for the pods themselves.
         await WaitForAsync(async () =>
         {
-            var after = (await PodsAsync("wf", "app=web")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
-            return after.Count(IsReady) == 5 && after.All(p => p["metadata"]!["name"]!.GetValue<string>() != victim) ? new JsonObject() : null;
+            var after = (await fixture.Server.PodsAsync("wf", "app=web")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
+            return after.Count(Pods.IsReady) == 5 && after.All(p => p["metadata"]!["name"]!.GetValue<string>() != victim) ? new JsonObject() : null;
         });
     }
 
@@ -189,7 +179,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         Assert.Equal("5", (await k.RunAsync("get", "job/five", "-n", "jobs", "-o", "jsonpath={.status.succeeded}")).Ok().Out);
         Assert.Contains("condition met", (await k.RunAsync("wait", "job/failing", "-n", "jobs", "--for=condition=Failed", "--timeout=90s")).Ok().Out);
         Assert.Equal("BackoffLimitExceeded", (await k.RunAsync("get", "job/failing", "-n", "jobs", "-o", "jsonpath={.status.conditions[?(@.type==\"Failed\")].reason}")).Ok().Out);
-        var failed = await PodsAsync("jobs", "job-name=failing");
+        var failed = await fixture.Server.PodsAsync("jobs", "job-name=failing");
         Assert.All(failed, p => Assert.Equal(3, p["status"]!["containerStatuses"]![0]!["state"]!["terminated"]!["exitCode"]!.GetValue<int>()));
 
         // podFailurePolicy: exit code 42 fails the Job at once; exit code 5 is ignored (not counted against backoffLimit 0).
@@ -231,9 +221,9 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         var condition = policyFailed["status"]!["conditions"]!.AsArray().First(c => c!["type"]!.GetValue<string>() == "Failed")!;
         Assert.Equal("PodFailurePolicy", condition["reason"]!.GetValue<string>());
         Assert.Matches(@"^Container c for pod jobs/policy-fail-\w+ failed with exit code 42 matching FailJob rule at index 1$", condition["message"]!.GetValue<string>());
-        Assert.Single(await PodsAsync("jobs", "job-name=policy-fail"));
+        Assert.Single(await fixture.Server.PodsAsync("jobs", "job-name=policy-fail"));
         // Ignored failures are replaced without failing the Job or counting.
-        await WaitForAsync(async () => (await PodsAsync("jobs", "job-name=policy-ignore")).Count(p => p["status"]?["phase"]?.GetValue<string>() == "Failed") >= 2 ? new JsonObject() : null);
+        await WaitForAsync(async () => (await fixture.Server.PodsAsync("jobs", "job-name=policy-ignore")).Count(p => p["status"]?["phase"]?.GetValue<string>() == "Failed") >= 2 ? new JsonObject() : null);
         var ignored = JsonNode.Parse((await k.RunAsync("get", "job/policy-ignore", "-n", "jobs", "-o", "json")).Ok().Out)!;
         Assert.Null(ignored["status"]!["failed"]);
         Assert.DoesNotContain(ignored["status"]!["conditions"]?.AsArray() ?? [], c => c!["type"]!.GetValue<string>() == "Failed");
@@ -254,7 +244,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
             """, "apply", "-n", "jobs", "-f", "-")).Ok();
         Assert.Contains("condition met", (await k.RunAsync("wait", "job/shortlived", "-n", "jobs", "--for=condition=Complete", "--timeout=90s")).Ok().Out);
         Assert.Contains("condition met", (await k.RunAsync("wait", "job/shortlived", "-n", "jobs", "--for=delete", "--timeout=60s")).Ok().Out);
-        await WaitForAsync(async () => (await PodsAsync("jobs", "job-name=shortlived")).Count == 0 ? new JsonObject() : null);
+        await WaitForAsync(async () => (await fixture.Server.PodsAsync("jobs", "job-name=shortlived")).Count == 0 ? new JsonObject() : null);
     }
 
     [Fact]
@@ -277,9 +267,9 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
                       containers: [{name: a, image: busybox:1.36}]
                 """, "apply", "-n", "ds", "-f", "-")).Ok();
             Assert.Contains("successfully rolled out", (await k.RunAsync("rollout", "status", "ds/agent", "-n", "ds", "--timeout=60s")).Ok().Out);
-            var pods = await PodsAsync("ds", "app=agent");
+            var pods = await fixture.Server.PodsAsync("ds", "app=agent");
             Assert.Equal(["hollow-0", "hollow-1"], pods.Select(p => p["spec"]!["nodeName"]!.GetValue<string>()).Order());
-            Assert.All(pods, p => Assert.True(IsReady(p)));
+            Assert.All(pods, p => Assert.True(Pods.IsReady(p)));
             var status = JsonNode.Parse((await k.RunAsync("get", "ds", "agent", "-n", "ds", "-o", "json")).Ok().Out)!["status"]!;
             Assert.Equal((2, 2, 2), (status["desiredNumberScheduled"]!.GetValue<int>(), status["currentNumberScheduled"]!.GetValue<int>(), status["numberReady"]!.GetValue<int>()));
             Assert.Matches(@"(?m)^agent\s+2\s+2\s+2\s+2\s+2\s", (await k.RunAsync("get", "ds", "-n", "ds")).Ok().Out);
@@ -287,7 +277,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
             // An update replaces the pods node by node.
             (await k.RunAsync("set", "image", "ds/agent", "-n", "ds", "a=busybox:1.37")).Ok();
             (await k.RunAsync("rollout", "status", "ds/agent", "-n", "ds", "--timeout=60s")).Ok();
-            var updated = (await PodsAsync("ds", "app=agent")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
+            var updated = (await fixture.Server.PodsAsync("ds", "app=agent")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
             Assert.Equal(2, updated.Count);
             Assert.All(updated, p => Assert.Equal("busybox:1.37", p["spec"]!["containers"]![0]!["image"]!.GetValue<string>()));
         }
@@ -296,7 +286,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
             await k.RunAsync("taint", "nodes", "hollow-2", "ds-test=keep-out:NoSchedule-");
         }
         // Without the taint, the third node gets its pod.
-        await WaitForAsync(async () => (await PodsAsync("ds", "app=agent")).Count(p => p["metadata"]!["deletionTimestamp"] is null && IsReady(p)) == 3 ? new JsonObject() : null);
+        await WaitForAsync(async () => (await fixture.Server.PodsAsync("ds", "app=agent")).Count(p => p["metadata"]!["deletionTimestamp"] is null && Pods.IsReady(p)) == 3 ? new JsonObject() : null);
     }
 
     [Fact]
@@ -331,7 +321,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
                             readyWhenCreated.Add(Enumerable.Range(0, ordinal).All(i => ready.Contains($"db-{i}")));
                         }
                     }
-                    else if (IsReady(pod))
+                    else if (Pods.IsReady(pod))
                     {
                         ready.Add(name);
                     }
@@ -367,7 +357,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
             Assert.Equal(["db-0", "db-1", "db-2"], created);
             Assert.All(readyWhenCreated, Assert.True);
         }
-        var pods = await PodsAsync("sts", "app=db");
+        var pods = await fixture.Server.PodsAsync("sts", "app=db");
         Assert.Equal(["db-0", "db-1", "db-2"], pods.Select(p => p["metadata"]!["name"]!.GetValue<string>()).Order());
         Assert.All(pods, p => Assert.Equal("db", p["spec"]!["subdomain"]!.GetValue<string>()));
         Assert.Equal("data-db-1", pods.Single(p => p["metadata"]!["name"]!.GetValue<string>() == "db-1")["spec"]!["volumes"]!.AsArray()
@@ -381,7 +371,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         (await k.RunAsync("set", "image", "sts/db", "-n", "sts", "db=postgres:17")).Ok();
         await WaitForAsync(async () =>
         {
-            var images = (await PodsAsync("sts", "app=db")).Where(p => p["metadata"]!["deletionTimestamp"] is null && IsReady(p))
+            var images = (await fixture.Server.PodsAsync("sts", "app=db")).Where(p => p["metadata"]!["deletionTimestamp"] is null && Pods.IsReady(p))
                 .ToDictionary(p => p["metadata"]!["name"]!.GetValue<string>(), p => p["spec"]!["containers"]![0]!["image"]!.GetValue<string>());
             return images.GetValueOrDefault("db-0") == "postgres:16" && images.GetValueOrDefault("db-1") == "postgres:17" && images.GetValueOrDefault("db-2") == "postgres:17" ? new JsonObject() : null;
         });
@@ -391,7 +381,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
 
         // Scaling down removes the highest ordinals; the claims stay.
         (await k.RunAsync("scale", "sts/db", "-n", "sts", "--replicas=1")).Ok();
-        await WaitForAsync(async () => (await PodsAsync("sts", "app=db")).Select(p => p["metadata"]!["name"]!.GetValue<string>()).SequenceEqual(["db-0"]) ? new JsonObject() : null);
+        await WaitForAsync(async () => (await fixture.Server.PodsAsync("sts", "app=db")).Select(p => p["metadata"]!["name"]!.GetValue<string>()).SequenceEqual(["db-0"]) ? new JsonObject() : null);
         Assert.Contains("persistentvolumeclaim/data-db-2", (await k.RunAsync("get", "pvc", "-n", "sts", "-o", "name")).Ok().Out);
     }
 
@@ -431,7 +421,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
                   containers: [{name: c, image: nginx}]
             """, "apply", "-n", "spread", "-f", "-")).Ok();
         (await k.RunAsync("rollout", "status", "deploy/even", "-n", "spread", "--timeout=60s")).Ok();
-        var perNode = (await PodsAsync("spread", "app=even")).GroupBy(p => p["spec"]!["nodeName"]!.GetValue<string>()).ToDictionary(g => g.Key, g => g.Count());
+        var perNode = (await fixture.Server.PodsAsync("spread", "app=even")).GroupBy(p => p["spec"]!["nodeName"]!.GetValue<string>()).ToDictionary(g => g.Key, g => g.Count());
         Assert.Equal([2, 2, 2], perNode.Values.Order());
     }
 
@@ -471,7 +461,7 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
             // The preempted filler's replacement no longer fits and cannot preempt anything itself.
             await WaitForAsync(async () =>
             {
-                var pending = (await PodsAsync("prio", "app=filler")).Where(p => p["spec"]?["nodeName"] is null).ToList();
+                var pending = (await fixture.Server.PodsAsync("prio", "app=filler")).Where(p => p["spec"]?["nodeName"] is null).ToList();
                 var message = pending.SelectMany(p => p["status"]?["conditions"]?.AsArray() ?? []).FirstOrDefault(c => c?["type"]?.GetValue<string>() == "PodScheduled")?["message"]?.GetValue<string>();
                 return message?.Contains("Insufficient cpu", StringComparison.Ordinal) == true && message.Contains("No preemption victims found for incoming pod", StringComparison.Ordinal) ? new JsonObject() : null;
             });
@@ -499,16 +489,5 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         Assert.NotEqual(lease["spec"]!["renewTime"]!.GetValue<string>(), renewed["spec"]!["renewTime"]!.GetValue<string>());
     }
 
-    private static async Task<JsonNode> WaitForAsync(Func<Task<JsonNode?>> probe)
-    {
-        for (var i = 0; i < 300; i++)
-        {
-            if (await probe() is { } found)
-            {
-                return found;
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException("condition not reached in 30 s");
-    }
+    private static Task<JsonNode> WaitForAsync(Func<Task<JsonNode?>> probe) => Eventually.ForAsync(probe, TimeSpan.FromSeconds(30));
 }

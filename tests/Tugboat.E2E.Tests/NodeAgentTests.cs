@@ -12,7 +12,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
     private async Task NamespaceAsync(string ns) => await K.RunWithInputAsync($"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n", "apply", "-f", "-");
 
     private Task<JsonObject> WaitPodAsync(string ns, string name, Func<JsonObject, bool> condition, int seconds = 60) =>
-        AgentClusterFixture.WaitForAsync(async () => await fixture.PodAsync(ns, name) is var p && condition(p) ? p : null, TimeSpan.FromSeconds(seconds));
+        Eventually.ForAsync(async () => await fixture.Server.PodAsync(ns, name) is var p && condition(p) ? p : null, TimeSpan.FromSeconds(seconds));
 
     [Fact]
     public async Task ADeploymentsReplicasEachGetTheirOwnAddressAndServeOnTheSamePort()
@@ -38,7 +38,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                       periodSeconds: 1
             """, "apply", "-f", "-")).Ok();
         (await K.RunAsync("rollout", "status", "deployment/web", "-n", "web", "--timeout=90s")).Ok();
-        var pods = await fixture.PodsAsync("web", "app=web");
+        var pods = await fixture.Server.PodsAsync("web", "app=web");
         Assert.Equal(3, pods.Count);
         var ips = pods.Select(p => p["status"]!["podIP"]!.GetValue<string>()).ToList();
         Assert.Equal(3, ips.Distinct().Count());
@@ -52,9 +52,9 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         }
         Assert.All(pods, p =>
         {
-            Assert.True(AgentClusterFixture.IsReady(p));
+            Assert.True(Pods.IsReady(p));
             Assert.Equal("Running", p["status"]!["phase"]!.GetValue<string>());
-            Assert.StartsWith("process://", AgentClusterFixture.Container(p, "web")!["containerID"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.StartsWith("process://", Pods.Container(p, "web")!["containerID"]!.GetValue<string>(), StringComparison.Ordinal);
         });
         var wide = (await K.RunAsync("get", "pods", "-n", "web", "-o", "wide")).Ok().Out;
         Assert.All(ips, ip => Assert.Contains(ip, wide, StringComparison.Ordinal));
@@ -79,9 +79,9 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                   periodSeconds: 1
             """, "apply", "-f", "-")).Ok();
         var running = await WaitPodAsync("probe", "gated", p => p["status"]?["phase"]?.GetValue<string>() == "Running");
-        Assert.False(AgentClusterFixture.IsReady(running));
-        var ready = await WaitPodAsync("probe", "gated", AgentClusterFixture.IsReady);
-        Assert.True(AgentClusterFixture.Container(ready, "c")!["ready"]!.GetValue<bool>());
+        Assert.False(Pods.IsReady(running));
+        var ready = await WaitPodAsync("probe", "gated", Pods.IsReady);
+        Assert.True(Pods.Container(ready, "c")!["ready"]!.GetValue<bool>());
         (await K.RunAsync("delete", "pod", "gated", "-n", "probe", "--grace-period=1")).Ok();
     }
 
@@ -108,7 +108,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         var followed = (await k.RunAsync("logs", "-f", "counter", "-n", ns)).Ok().Out;
         Assert.Equal("line 1\nline 2\nline 3\nline 4\nline 5\nto stderr\n", followed);
         var pod = await WaitPodAsync(ns, "counter", p => p["status"]?["phase"]?.GetValue<string>() == "Succeeded");
-        Assert.Equal("Completed", AgentClusterFixture.Container(pod, "c")!["state"]!["terminated"]!["reason"]!.GetValue<string>());
+        Assert.Equal("Completed", Pods.Container(pod, "c")!["state"]!["terminated"]!["reason"]!.GetValue<string>());
         Assert.Equal("line 5\nto stderr\n", (await k.RunAsync("logs", "counter", "-n", ns, "--tail=2")).Ok().Out);
         var stamped = (await k.RunAsync("logs", "counter", "-n", ns, "--timestamps", "--tail=1")).Ok().Out;
         Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z to stderr\n$", stamped);
@@ -124,9 +124,9 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                 image: busybox
                 command: ["sh", "-c", "echo attempt; exit 3"]
             """, "apply", "-f", "-")).Ok();
-        var crashed = await WaitPodAsync(ns, "crasher", p => AgentClusterFixture.Container(p, "c")?["restartCount"]?.GetValue<int>() >= 1
-            && AgentClusterFixture.Container(p, "c")?["lastState"]?["terminated"] is not null);
-        var status = AgentClusterFixture.Container(crashed, "c")!;
+        var crashed = await WaitPodAsync(ns, "crasher", p => Pods.Container(p, "c")?["restartCount"]?.GetValue<int>() >= 1
+            && Pods.Container(p, "c")?["lastState"]?["terminated"] is not null);
+        var status = Pods.Container(crashed, "c")!;
         Assert.Equal(3, status["lastState"]!["terminated"]!["exitCode"]!.GetValue<int>());
         Assert.Equal("Error", status["lastState"]!["terminated"]!["reason"]!.GetValue<string>());
         Assert.Equal("attempt\n", (await k.RunAsync("logs", "crasher", "-n", ns, "--previous")).Ok().Out);
@@ -162,8 +162,8 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                   periodSeconds: 1
                   failureThreshold: 2
             """, "apply", "-f", "-")).Ok();
-        var backingOff = await WaitPodAsync("crash", "loop", p => AgentClusterFixture.Container(p, "c")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CrashLoopBackOff");
-        var waiting = AgentClusterFixture.Container(backingOff, "c")!;
+        var backingOff = await WaitPodAsync("crash", "loop", p => Pods.Container(p, "c")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CrashLoopBackOff");
+        var waiting = Pods.Container(backingOff, "c")!;
         Assert.Contains("back-off 10s restarting failed container=c pod=loop_crash", waiting["state"]!["waiting"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(1, waiting["lastState"]!["terminated"]!["exitCode"]!.GetValue<int>());
         Assert.Equal("Running", backingOff["status"]!["phase"]!.GetValue<string>());
@@ -180,14 +180,14 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                 image: busybox
                 command: ["sh", "-c", "read pid rest < /proc/self/stat; echo $pid; exec sleep 3600"]
             """, "apply", "-f", "-")).Ok();
-        await WaitPodAsync("crash", "victim", AgentClusterFixture.IsReady);
-        var pid = int.Parse((await AgentClusterFixture.WaitForAsync(async () => (await K.RunAsync("logs", "victim", "-n", "crash")).Out is { Length: > 0 } o ? o : null)).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        await WaitPodAsync("crash", "victim", Pods.IsReady);
+        var pid = int.Parse((await Eventually.ForAsync(async () => (await K.RunAsync("logs", "victim", "-n", "crash")).Out is { Length: > 0 } o ? o : null)).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Process.GetProcessById(pid).Kill();
-        var killed = await WaitPodAsync("crash", "victim", p => AgentClusterFixture.Container(p, "c")?["restartCount"]?.GetValue<int>() == 1 && AgentClusterFixture.IsReady(p));
-        Assert.Equal(137, AgentClusterFixture.Container(killed, "c")!["lastState"]!["terminated"]!["exitCode"]!.GetValue<int>());
+        var killed = await WaitPodAsync("crash", "victim", p => Pods.Container(p, "c")?["restartCount"]?.GetValue<int>() == 1 && Pods.IsReady(p));
+        Assert.Equal(137, Pods.Container(killed, "c")!["lastState"]!["terminated"]!["exitCode"]!.GetValue<int>());
 
-        var restarted = await WaitPodAsync("crash", "unhealthy", p => AgentClusterFixture.Container(p, "c")?["restartCount"]?.GetValue<int>() >= 1);
-        Assert.NotNull(AgentClusterFixture.Container(restarted, "c")!["lastState"]!["terminated"]);
+        var restarted = await WaitPodAsync("crash", "unhealthy", p => Pods.Container(p, "c")?["restartCount"]?.GetValue<int>() >= 1);
+        Assert.NotNull(Pods.Container(restarted, "c")!["lastState"]!["terminated"]);
         var events = (await K.RunAsync("get", "events", "-n", "crash", "--field-selector", "involvedObject.name=unhealthy")).Ok().Out;
         Assert.Contains("Liveness probe failed: dial tcp", events, StringComparison.Ordinal);
         Assert.Contains("failed liveness probe, will be restarted", events, StringComparison.Ordinal);
@@ -211,7 +211,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                 resources: {limits: {memory: 32Mi}}
             """, "apply", "-f", "-")).Ok();
         var pod = await WaitPodAsync("oom", "hog", p => p["status"]?["phase"]?.GetValue<string>() == "Failed");
-        var terminated = AgentClusterFixture.Container(pod, "c")!["state"]!["terminated"]!;
+        var terminated = Pods.Container(pod, "c")!["state"]!["terminated"]!;
         Assert.Equal("OOMKilled", terminated["reason"]!.GetValue<string>());
         Assert.Equal(137, terminated["exitCode"]!.GetValue<int>());
         Assert.Contains("OOMKilled", (await K.RunAsync("get", "pod", "hog", "-n", "oom")).Ok().Out, StringComparison.Ordinal);
@@ -267,9 +267,9 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
               - {name: creds, secret: {secretName: creds}}
               - {name: info, downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}}
             """, "apply", "-f", "-")).Ok();
-        var pod = await WaitPodAsync("config", "reader", AgentClusterFixture.IsReady);
-        Assert.Equal("Completed", AgentClusterFixture.Container(pod, "first", init: true)!["state"]!["terminated"]!["reason"]!.GetValue<string>());
-        var logs = await AgentClusterFixture.WaitForAsync(async () => (await K.RunAsync("logs", "reader", "-n", "config")).Out is var o && o.Contains("mode=blue", StringComparison.Ordinal) ? o : null);
+        var pod = await WaitPodAsync("config", "reader", Pods.IsReady);
+        Assert.Equal("Completed", Pods.Container(pod, "first", init: true)!["state"]!["terminated"]!["reason"]!.GetValue<string>());
+        var logs = await Eventually.ForAsync(async () => (await K.RunAsync("logs", "reader", "-n", "config")).Out is var o && o.Contains("mode=blue", StringComparison.Ordinal) ? o : null);
         var lines = logs.Split('\n');
         Assert.Equal("hello s3cret reader 64 hello", lines[0]);
         // The second init container ran only after the first had finished.
@@ -280,7 +280,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         Assert.Equal("reader", lines[5]);
         // An edited ConfigMap reaches the mounted file while the pod runs.
         (await K.RunAsync("patch", "configmap", "settings", "-n", "config", "-p", """{"data":{"app.conf":"mode=green"}}""")).Ok();
-        await AgentClusterFixture.WaitForAsync(async () => (await K.RunAsync("logs", "reader", "-n", "config", "--tail=1")).Out.Contains("mode=green", StringComparison.Ordinal) ? "" : null, TimeSpan.FromSeconds(60));
+        await Eventually.ForAsync(async () => (await K.RunAsync("logs", "reader", "-n", "config", "--tail=1")).Out.Contains("mode=green", StringComparison.Ordinal) ? "" : null, TimeSpan.FromSeconds(60));
 
         // A missing key is a CreateContainerConfigError with upstream's message, and nothing runs.
         (await K.RunWithInputAsync("""
@@ -294,8 +294,8 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                 command: ["true"]
                 env: [{name: X, valueFrom: {configMapKeyRef: {name: settings, key: nope}}}]
             """, "apply", "-f", "-")).Ok();
-        var broken = await WaitPodAsync("config", "broken", p => AgentClusterFixture.Container(p, "c")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CreateContainerConfigError");
-        Assert.Equal("couldn't find key nope in ConfigMap config/settings", AgentClusterFixture.Container(broken, "c")!["state"]!["waiting"]!["message"]!.GetValue<string>());
+        var broken = await WaitPodAsync("config", "broken", p => Pods.Container(p, "c")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CreateContainerConfigError");
+        Assert.Equal("couldn't find key nope in ConfigMap config/settings", Pods.Container(broken, "c")!["state"]!["waiting"]!["message"]!.GetValue<string>());
         (await K.RunAsync("delete", "namespace", "config", "--wait=false")).Ok();
     }
 
@@ -316,7 +316,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                 volumeMounts: [{name: scratch, mountPath: /srv}]
               volumes: [{name: scratch, emptyDir: {}}]
             """, "apply", "-f", "-")).Ok();
-        await WaitPodAsync("exec", "box", AgentClusterFixture.IsReady);
+        await WaitPodAsync("exec", "box", Pods.IsReady);
         Assert.Equal("mint box\n", (await K.RunAsync("exec", "box", "-n", "exec", "--", "sh", "-c", "echo $FLAVOUR $(hostname)")).Ok().Out);
         var piped = await K.RunWithInputAsync("first line\nsecond\n", "exec", "-i", "box", "-n", "exec", "--", "sh", "-c", "wc -l; exit 3");
         Assert.Equal(3, piped.ExitCode);
@@ -366,7 +366,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
               - name: site
                 emptyDir: {}
             """, "apply", "-f", "-")).Ok();
-        await WaitPodAsync(ns, "web", AgentClusterFixture.IsReady);
+        await WaitPodAsync(ns, "web", Pods.IsReady);
         var local = FreePort();
         var psi = new ProcessStartInfo(kubectl) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["KUBECONFIG"] = fixture.Server.Kubeconfig;
@@ -377,7 +377,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         using var forward = Process.Start(psi)!;
         try
         {
-            var ready = await AgentClusterFixture.WaitForAsync(async () => await forward.StandardOutput.ReadLineAsync() is { } l && l.Contains("Forwarding from", StringComparison.Ordinal) ? l : null, TimeSpan.FromSeconds(30));
+            var ready = await Eventually.ForAsync(async () => await forward.StandardOutput.ReadLineAsync() is { } l && l.Contains("Forwarding from", StringComparison.Ordinal) ? l : null, TimeSpan.FromSeconds(30));
             Assert.Contains($"127.0.0.1:{local} -> 8080", ready, StringComparison.Ordinal);
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
             var blob = await http.GetByteArrayAsync($"http://127.0.0.1:{local}/blob");
@@ -421,7 +421,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                 image: busybox
                 command: ["sh", "-c", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.3; done"]
             """, "apply", "-f", "-")).Ok();
-        await WaitPodAsync("attach", "ticker", AgentClusterFixture.IsReady);
+        await WaitPodAsync("attach", "ticker", Pods.IsReady);
         await Task.Delay(1000);
         var psi = new ProcessStartInfo(Kubectl.V132) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["KUBECONFIG"] = fixture.Server.Kubeconfig;
@@ -463,7 +463,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                   httpGet: {path: /hostname, port: {{port}}}
                   periodSeconds: 1
             """, "apply", "-f", "-")).Ok();
-        var pod = await WaitPodAsync("hostnet", "onhost", AgentClusterFixture.IsReady);
+        var pod = await WaitPodAsync("hostnet", "onhost", Pods.IsReady);
         Assert.Equal(pod["status"]!["hostIP"]!.GetValue<string>(), pod["status"]!["podIP"]!.GetValue<string>());
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{port}/hostname")).StatusCode);
@@ -506,7 +506,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
     [Fact]
     public async Task DescribeNodeShowsTheMachineAndTheAgentsEvents()
     {
-        var describe = await AgentClusterFixture.WaitForAsync(async () =>
+        var describe = await Eventually.ForAsync(async () =>
             (await K.RunAsync("describe", "nodes")).Out is var o && o.Contains("NodeReady", StringComparison.Ordinal) ? o : null, TimeSpan.FromSeconds(30));
         Assert.Matches(@"Normal\s+Starting\s+.*kubelet\s+Starting kubelet\.", describe);
         Assert.Matches(@"Normal\s+NodeReady\s+.*kubelet\s+Node node-\S+ status is now: NodeReady", describe);
@@ -538,9 +538,9 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                 command: ["sh", "-c", "while :; do :; done"]
                 resources: {limits: {cpu: 500m}}
             """, "apply", "-f", "-")).Ok();
-        await WaitPodAsync("top", "burner", AgentClusterFixture.IsReady);
+        await WaitPodAsync("top", "burner", Pods.IsReady);
         // Two samples (10 s apart) are needed for a rate; the 500m quota caps the busy loop.
-        var top = await AgentClusterFixture.WaitForAsync(async () =>
+        var top = await Eventually.ForAsync(async () =>
             await K.RunAsync("top", "pod", "-n", "top", "-l", "app=burner", "--no-headers") is { ExitCode: 0 } r && r.Out.Contains("burner", StringComparison.Ordinal) ? r.Out : null, TimeSpan.FromSeconds(60));
         var cpu = int.Parse(System.Text.RegularExpressions.Regex.Match(top, @"burner\s+(\d+)m").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         // Busy, and held under its 500m quota (a shared machine may give it less than the quota).
@@ -574,12 +574,12 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
               securityContext: {runAsNonRoot: true}
               containers: [{name: c, image: busybox, command: ["true"]}]
             """, "apply", "-f", "-")).Ok();
-        await WaitPodAsync("users", "nobody", AgentClusterFixture.IsReady);
-        var logs = await AgentClusterFixture.WaitForAsync(async () => (await K.RunAsync("logs", "nobody", "-n", "users")).Out is var o && o.Contains("wrote", StringComparison.Ordinal) ? o : null);
+        await WaitPodAsync("users", "nobody", Pods.IsReady);
+        var logs = await Eventually.ForAsync(async () => (await K.RunAsync("logs", "nobody", "-n", "users")).Out is var o && o.Contains("wrote", StringComparison.Ordinal) ? o : null);
         Assert.Equal("65534\n65534\nwrote\n", logs);
         Assert.Equal("65534\n", (await K.RunAsync("exec", "nobody", "-n", "users", "--", "id", "-u")).Ok().Out);
-        var rooty = await WaitPodAsync("users", "rooty", p => AgentClusterFixture.Container(p, "c")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CreateContainerConfigError");
-        Assert.StartsWith("container has runAsNonRoot and image will run as root", AgentClusterFixture.Container(rooty, "c")!["state"]!["waiting"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        var rooty = await WaitPodAsync("users", "rooty", p => Pods.Container(p, "c")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CreateContainerConfigError");
+        Assert.StartsWith("container has runAsNonRoot and image will run as root", Pods.Container(rooty, "c")!["state"]!["waiting"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
         (await K.RunAsync("delete", "namespace", "users", "--wait=false")).Ok();
     }
 
@@ -594,8 +594,8 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
             spec:
               containers: [{name: nginx, image: nginx}]
             """, "apply", "-f", "-")).Ok();
-        var pod = await WaitPodAsync("nocmd", "nginx", p => AgentClusterFixture.Container(p, "nginx")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CreateContainerConfigError");
-        Assert.Contains("has no command", AgentClusterFixture.Container(pod, "nginx")!["state"]!["waiting"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        var pod = await WaitPodAsync("nocmd", "nginx", p => Pods.Container(p, "nginx")?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "CreateContainerConfigError");
+        Assert.Contains("has no command", Pods.Container(pod, "nginx")!["state"]!["waiting"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Contains("CreateContainerConfigError", (await K.RunAsync("get", "pod", "nginx", "-n", "nocmd")).Ok().Out, StringComparison.Ordinal);
     }
 
@@ -624,8 +624,8 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                 image: busybox
                 command: ["sh", "-c", "trap '' TERM; while :; do sleep 0.2; done"]
             """, "apply", "-f", "-")).Ok();
-        await WaitPodAsync("grace", "polite", AgentClusterFixture.IsReady);
-        await WaitPodAsync("grace", "stubborn", AgentClusterFixture.IsReady);
+        await WaitPodAsync("grace", "polite", Pods.IsReady);
+        await WaitPodAsync("grace", "stubborn", Pods.IsReady);
         var sw = Stopwatch.StartNew();
         (await K.RunAsync("delete", "pod", "polite", "-n", "grace", "--timeout=60s")).Ok();
         var polite = sw.Elapsed;
@@ -668,25 +668,25 @@ public sealed class NodeAgentRestartTests : IAsyncLifetime
                     readinessProbe: {exec: {command: ["true"]}, periodSeconds: 1}
             """, "apply", "-f", "-")).Ok();
         (await k.RunAsync("rollout", "status", "deployment/steady", "--timeout=90s")).Ok();
-        var before = await _cluster.PodsAsync("default", "app=steady");
-        string Id(JsonObject p) => AgentClusterFixture.Container(p, "c")!["containerID"]!.GetValue<string>();
+        var before = await _cluster.Server.PodsAsync("default", "app=steady");
+        string Id(JsonObject p) => Pods.Container(p, "c")!["containerID"]!.GetValue<string>();
         var ids = before.ToDictionary(p => p["metadata"]!["name"]!.GetValue<string>(), Id);
 
         await _cluster.Server.StopAsync();
         await _cluster.Server.StartAsync();
         // Let the restarted agent sync and run its probes a few times.
         await Task.Delay(4000);
-        var after = await _cluster.PodsAsync("default", "app=steady");
+        var after = await _cluster.Server.PodsAsync("default", "app=steady");
         Assert.Equal(ids.Keys.Order(), after.Select(p => p["metadata"]!["name"]!.GetValue<string>()).Order());
         Assert.All(after, p =>
         {
             Assert.Equal(ids[p["metadata"]!["name"]!.GetValue<string>()], Id(p));
-            Assert.Equal(0, AgentClusterFixture.Container(p, "c")!["restartCount"]!.GetValue<int>());
-            Assert.True(AgentClusterFixture.IsReady(p));
+            Assert.Equal(0, Pods.Container(p, "c")!["restartCount"]!.GetValue<int>());
+            Assert.True(Pods.IsReady(p));
         });
         // Logs written before the restart are still there, and the pods still answer to deletion.
         Assert.Equal("started\n", (await k.RunAsync("logs", after[0]["metadata"]!["name"]!.GetValue<string>())).Ok().Out);
         (await k.RunAsync("delete", "deployment", "steady", "--cascade=foreground", "--timeout=60s")).Ok();
-        Assert.Empty(await _cluster.PodsAsync("default", "app=steady"));
+        Assert.Empty(await _cluster.Server.PodsAsync("default", "app=steady"));
     }
 }

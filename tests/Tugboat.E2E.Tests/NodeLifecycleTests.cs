@@ -64,12 +64,7 @@ public sealed class NodeLifecycleTests : IAsyncLifetime
 
     private static string Name(JsonObject pod) => pod["metadata"]!["name"]!.GetValue<string>();
 
-    private async Task<List<JsonObject>> PodsAsync()
-    {
-        using var client = _server.AdminClient();
-        var list = await client.GetFromJsonAsync<JsonObject>("/api/v1/namespaces/default/pods?labelSelector=app%3Dspread");
-        return list!["items"]!.AsArray().Select(p => p!.AsObject()).ToList();
-    }
+    private Task<List<JsonObject>> PodsAsync() => _server.PodsAsync("default", "app=spread");
 
     private static async Task WaitAsync(Func<Task<bool>> condition, string what)
     {

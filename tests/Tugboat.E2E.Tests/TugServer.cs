@@ -147,6 +147,20 @@ public sealed class TugServer : IAsyncDisposable
         _process = null;
     }
 
+    public async Task<System.Text.Json.Nodes.JsonObject> PodAsync(string ns, string name)
+    {
+        using var client = AdminClient();
+        return (await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.Nodes.JsonObject>(client, $"/api/v1/namespaces/{ns}/pods/{name}"))!;
+    }
+
+    /// <summary>The pods of a namespace that match a label selector.</summary>
+    public async Task<List<System.Text.Json.Nodes.JsonObject>> PodsAsync(string ns, string selector)
+    {
+        using var client = AdminClient();
+        var list = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.Nodes.JsonObject>(client, $"/api/v1/namespaces/{ns}/pods?labelSelector={Uri.EscapeDataString(selector)}");
+        return list!["items"]!.AsArray().Select(p => p!.AsObject()).ToList();
+    }
+
     /// <summary>An HTTP client that authenticates with the admin client certificate from the kubeconfig's files.</summary>
     public HttpClient AdminClient(bool withCertificate = true)
     {
