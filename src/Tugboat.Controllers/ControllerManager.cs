@@ -62,8 +62,11 @@ public static class ControllerManager
         var podGc = new PodGC.PodGCController(client, informers, podGcQueue, terminatedPodThreshold);
         using var ttlQueue = new WorkQueue<string>();
         var ttl = new TtlAfterFinished.TtlAfterFinishedController(client, informers, ttlQueue);
+        using var loadBalancerQueue = new WorkQueue<string>();
+        var loadBalancers = new ServiceLoadBalancer.ServiceLoadBalancerController(client, informers, loadBalancerQueue);
         var loops = new[]
         {
+            new ControllerLoop("service-lb", loadBalancers, loadBalancers.Informers, loadBalancerQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("ttlafterfinished", ttl, ttl.Informers, ttlQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("podgc", podGc, podGc.Informers, podGcQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("nodelifecycle", nodes, nodes.Informers, nodeQueue, loggers.CreateLogger<ControllerLoop>()),

@@ -2,19 +2,24 @@ using System.Diagnostics;
 
 namespace Tugboat.Network;
 
-/// <summary>Runs the machine's own tools (ip, mount, umount) for the node's network and volumes.</summary>
+/// <summary>Runs the machine's own tools (ip, mount, umount, nft) for the node's network and volumes.</summary>
 public static class HostCommand
 {
     /// <summary>Runs <paramref name="file"/> to its end.</summary>
     /// <exception cref="InvalidOperationException">It failed; the message is the command line and what it printed on stderr.</exception>
-    public static async Task RunAsync(string file, IReadOnlyList<string> args, CancellationToken ct)
+    public static async Task RunAsync(string file, IReadOnlyList<string> args, CancellationToken ct, string? input = null)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = input is not null, UseShellExecute = false };
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
         }
         using var process = Process.Start(psi)!;
+        if (input is not null)
+        {
+            await process.StandardInput.WriteAsync(input.AsMemory(), ct).ConfigureAwait(false);
+            process.StandardInput.Close();
+        }
         var stdout = process.StandardOutput.ReadToEndAsync(ct);
         var stderr = process.StandardError.ReadToEndAsync(ct);
         await process.WaitForExitAsync(ct).ConfigureAwait(false);

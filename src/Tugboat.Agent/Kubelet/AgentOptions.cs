@@ -25,7 +25,11 @@ public sealed record AgentOptions
 
     public IPNetwork ServiceCidr { get; init; } = IPNetwork.Parse("10.43.0.0/16");
 
-    /// <summary>The cluster DNS server written into pods' resolv.conf, or null while none runs (pods then use the node's resolvers, as upstream does without clusterDNS).</summary>
+    /// <summary>
+    /// The cluster DNS address written into pods' resolv.conf; null means the service range's first address plus ten.
+    /// Used only where the node proxies services (root, CNI plugins and nftables); elsewhere pods use the node's
+    /// resolvers, as upstream's kubelet does without clusterDNS.
+    /// </summary>
     public string? ClusterDns { get; init; }
 
     public string ClusterDomain { get; init; } = "cluster.local";

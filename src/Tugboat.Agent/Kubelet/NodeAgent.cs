@@ -7,6 +7,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Tugboat.Agent.Probes;
 using Tugboat.Agent.Runtime;
+using Tugboat.Agent.Services;
 using Tugboat.Api.Meta;
 using Tugboat.Client;
 using Tugboat.Network.Cni;
@@ -62,6 +63,9 @@ public sealed partial class NodeAgent
     public string NodeIp { get; }
 
     internal string ClusterDomain => _options.ClusterDomain;
+
+    /// <summary>The nameserver pods get: the cluster DNS once this node serves it, else null (the node's resolvers).</summary>
+    private string? _clusterDns;
 
     /// <summary>Completes once the node is registered and its pods are being synced.</summary>
     public Task Ready => _ready.Task;
@@ -129,7 +133,7 @@ public sealed partial class NodeAgent
         {
             text = string.Empty;
         }
-        else if (_options.ClusterDns is { } dns && (policy == "ClusterFirstWithHostNet" || (policy == "ClusterFirst" && !hostNetwork)))
+        else if (_clusterDns is { } dns && (policy == "ClusterFirstWithHostNet" || (policy == "ClusterFirst" && !hostNetwork)))
         {
             var domain = _options.ClusterDomain;
             text = $"search {ns}.svc.{domain} svc.{domain} {domain}\nnameserver {dns}\noptions ndots:5\n";
@@ -158,11 +162,33 @@ public sealed partial class NodeAgent
     public async Task RunAsync(CancellationToken ct)
     {
         var events = Events.RunAsync(ct);
+        var serviceNetwork = Task.CompletedTask;
         var podCidr = await RegisterAsync(ct).ConfigureAwait(false);
         if (Runtime.Capabilities.NetworkNamespaces && PodNetwork.FindPlugins() is { } plugins)
         {
             Network = new PodNetwork(Path.Combine(_options.DataDir, "cni"), plugins, podCidr, [_options.ClusterCidr, _options.ServiceCidr]);
             await Network.EnsureBridgeAsync(ct).ConfigureAwait(false);
+            if (PodNetwork.HasNftables())
+            {
+                var dns = _options.ClusterDns is { } configured ? IPAddress.Parse(configured) : ServiceNetwork.DefaultDnsAddress(_options.ServiceCidr);
+                var services = new ServiceNetwork(Client, Network, NodeName, _options.ServiceCidr, dns, _options.ClusterDomain, _logger);
+                _clusterDns = dns.ToString();
+                serviceNetwork = Task.Run(async () =>
+                {
+                    try
+                    {
+                        await services.RunAsync(ct).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (!ct.IsCancellationRequested)
+                    {
+                        LogNoServices(e.Message);
+                    }
+                }, CancellationToken.None);
+            }
+            else
+            {
+                LogNoServices("nft (Debian package nftables) is not installed");
+            }
         }
         else
         {
@@ -189,7 +215,7 @@ public sealed partial class NodeAgent
         LogRegistered(NodeName, NodeIp, podCidr.ToString(), Runtime.Name);
         try
         {
-            await Task.WhenAll(informer, heartbeat, events, sampling).ConfigureAwait(false);
+            await Task.WhenAll(informer, heartbeat, events, sampling, serviceNetwork).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -337,6 +363,9 @@ public sealed partial class NodeAgent
 
     [LoggerMessage(Level = LogLevel.Information, Message = "node {Node} ({Ip}) registered, pod range {Range}, runtime {Runtime}")]
     private partial void LogRegistered(string node, string ip, string range, string runtime);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "services are not proxied on this node and pods use the node's resolvers: {Why}")]
+    private partial void LogNoServices(string why);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "pods use the host's network: {Why}")]
     private partial void LogHostNetworkOnly(string why);

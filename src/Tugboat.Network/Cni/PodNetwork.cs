@@ -10,7 +10,7 @@ namespace Tugboat.Network.Cni;
 /// </summary>
 /// <remarks>
 /// Networking safety: the bridge holds the range's gateway address itself (the plugin's isGateway is off, so it never
-/// turns on IP forwarding), pods get routes to the pod and service ranges only and no default route, and the whole pod
+/// turns on the machine's IP forwarding; the service proxy enables it on the bridge alone), pods get routes to the pod and service ranges only and no default route, and the whole pod
 /// and service ranges get <c>unreachable</c> routes on the host so that nothing addressed to them can follow the
 /// default route out. <see cref="Teardown"/> removes the bridge and those routes.
 /// </remarks>
@@ -43,6 +43,9 @@ public sealed class PodNetwork
     public IReadOnlyList<IPNetwork> ClusterRanges { get; }
 
     public string BridgeName { get; }
+
+    /// <summary>This node's pod range.</summary>
+    public IPNetwork PodRange => _podRange;
 
     public IPAddress Gateway { get; }
 
@@ -171,9 +174,41 @@ public sealed class PodNetwork
     public IReadOnlyList<string> KnownPods() =>
         Directory.Exists(Path.Combine(_stateDir, "pods")) ? Directory.GetFiles(Path.Combine(_stateDir, "pods")).Select(Path.GetFileName).OfType<string>().ToList() : [];
 
-    /// <summary>Removes the bridge and the unreachable routes (when no pod is left on this node).</summary>
+    /// <summary>
+    /// Lets the node proxy services: a route sends the host's traffic for <paramref name="serviceRange"/> through the
+    /// bridge (its source is the gateway, and the proxy's rules rewrite its destination), the bridge forwards what
+    /// pods send to the cluster (forwarding on the bridge alone: the machine's other interfaces are left as they are,
+    /// and the proxy's rules drop anything the bridge would forward elsewhere), and 127.0.0.1 may be rewritten to a pod
+    /// (route_localnet on the bridge alone), so that node ports answer on the loopback address.
+    /// </summary>
+    public async Task EnableServicesAsync(IPNetwork serviceRange, CancellationToken ct)
+    {
+        await IpAsync(["route", "replace", serviceRange.ToString(), "dev", BridgeName, "src", Gateway.ToString()], ct).ConfigureAwait(false);
+        foreach (var setting in (string[])["forwarding", "route_localnet"])
+        {
+            await File.WriteAllTextAsync($"/proc/sys/net/ipv4/conf/{BridgeName}/{setting}", "1", ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Applies an nft script (the service proxy's table, named as the bridge).</summary>
+    public static Task NftAsync(string script, CancellationToken ct) => HostCommand.RunAsync("nft", ["-f", "-"], ct, script);
+
+    /// <summary>True when this machine has the nft tool.</summary>
+    public static bool HasNftables() => File.Exists("/usr/sbin/nft") || File.Exists("/sbin/nft") || File.Exists("/usr/bin/nft");
+
+    /// <summary>Removes the bridge, its service proxy table and the unreachable routes (when no pod is left on this node).</summary>
     public async Task TeardownAsync(CancellationToken ct)
     {
+        if (HasNftables())
+        {
+            try
+            {
+                await NftAsync(Proxy.NftRuleset.Delete(BridgeName), ct).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
         if (Directory.Exists($"/sys/class/net/{BridgeName}"))
         {
             await IpAsync(["link", "del", BridgeName], ct).ConfigureAwait(false);

@@ -1,0 +1,127 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Tugboat.Client;
+using Tugboat.Network.Cni;
+using Tugboat.Network.Dns;
+using Tugboat.Network.Proxy;
+
+namespace Tugboat.Agent.Services;
+
+/// <summary>
+/// A node's part of service networking (the kube-proxy and node-local DNS roles): watches Services and
+/// EndpointSlices, keeps the node's nftables proxy table in step with them (a change is applied within tens of
+/// milliseconds of the informer seeing it), and serves the cluster DNS on the bridge's address, where the proxy
+/// sends the cluster DNS service address.
+/// </summary>
+internal sealed partial class ServiceNetwork(ApiClient client, PodNetwork network, string nodeName, IPNetwork serviceCidr, IPAddress clusterDns, string clusterDomain, ILogger logger)
+{
+    private readonly SemaphoreSlim _changed = new(0, 1);
+    private string? _applied;
+
+    /// <summary>The address pods are given as their nameserver.</summary>
+    public IPAddress ClusterDns => clusterDns;
+
+    /// <summary>The first address of the range plus ten (10.43.0.10 for 10.43.0.0/16), as k3s places its DNS service.</summary>
+    public static IPAddress DefaultDnsAddress(IPNetwork serviceCidr)
+    {
+        var bytes = serviceCidr.BaseAddress.GetAddressBytes();
+        bytes[^1] += 10;
+        return new IPAddress(bytes);
+    }
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var services = new Informer(client, "/api/v1/services") { StripManagedFields = true };
+        var slices = new Informer(client, "/apis/discovery.k8s.io/v1/endpointslices") { StripManagedFields = true };
+        foreach (var informer in (Informer[])[services, slices])
+        {
+            informer.Added += _ => Changed();
+            informer.Updated += (before, after) =>
+            {
+                if (!JsonNode.DeepEquals(before["spec"], after["spec"]) || !JsonNode.DeepEquals(before["endpoints"], after["endpoints"])
+                    || !JsonNode.DeepEquals(before["ports"], after["ports"]) || !JsonNode.DeepEquals(before["status"], after["status"]))
+                {
+                    Changed();
+                }
+            };
+            informer.Deleted += _ => Changed();
+        }
+        await network.EnableServicesAsync(serviceCidr, ct).ConfigureAwait(false);
+        using var dns = new DnsServer(new IPEndPoint(network.Gateway, 53), DnsZone.Empty(clusterDomain), DnsServer.Upstreams("/etc/resolv.conf", network.Gateway))
+        {
+            OnError = e => LogDnsError(e),
+        };
+        var serving = dns.RunAsync(ct);
+        var watching = Task.WhenAll(services.RunAsync(ct), slices.RunAsync(ct));
+        await Task.WhenAny(Task.WhenAll(services.Synced, slices.Synced), watching).ConfigureAwait(false);
+        LogStarted(nodeName, clusterDns.ToString(), dns.Endpoint.ToString());
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                try
+                {
+                    await SyncAsync(services, slices, dns, ct).ConfigureAwait(false);
+                }
+                catch (InvalidOperationException e)
+                {
+                    // nft refused the table: keep the last good one and try again shortly.
+                    LogSyncFailed(e.Message);
+                    _applied = null;
+                    await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                    continue;
+                }
+                await _changed.WaitAsync(ct).ConfigureAwait(false);
+                // Changes that arrive together (a rollout's slice and service updates) are applied together.
+                await Task.Delay(TimeSpan.FromMilliseconds(20), ct).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        await Task.WhenAll(serving, watching).ConfigureAwait(false);
+    }
+
+    private void Changed()
+    {
+        try
+        {
+            _changed.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // A sync is already due.
+        }
+    }
+
+    private async Task SyncAsync(Informer services, Informer slices, DnsServer dns, CancellationToken ct)
+    {
+        var allServices = services.List();
+        var allSlices = slices.List();
+        dns.Zone = DnsZone.Build(allServices, allSlices, clusterDomain);
+        var script = new NftRuleset
+        {
+            Table = network.BridgeName,
+            Bridge = network.BridgeName,
+            PodRange = network.PodRange,
+            ServiceRanges = [serviceCidr],
+            Dns = (clusterDns, network.Gateway),
+            Ports = ServiceTable.Build(allServices, allSlices, nodeName),
+        }.Render();
+        if (script != _applied)
+        {
+            await PodNetwork.NftAsync(script, ct).ConfigureAwait(false);
+            _applied = script;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "node {Node} proxies services; cluster DNS {Dns} served at {Endpoint}")]
+    private partial void LogStarted(string node, string dns, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "service proxy: {Error}")]
+    private partial void LogSyncFailed(string error);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "cluster DNS: {Error}")]
+    private partial void LogDnsError(string error);
+}
