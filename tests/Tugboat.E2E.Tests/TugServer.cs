@@ -32,8 +32,19 @@ public sealed class TugServer : IAsyncDisposable
 
     private static int _clusters;
 
+    private readonly int _cluster = 200 + (Interlocked.Increment(ref _clusters) % 50);
+
     /// <summary>The pod range of this server's node when <see cref="Agent"/> is set.</summary>
-    public string ClusterCidr { get; } = $"10.42.{200 + (Interlocked.Increment(ref _clusters) % 50)}.0/24";
+    public string ClusterCidr => $"10.42.{_cluster}.0/24";
+
+    /// <summary>
+    /// The service range of a server with <see cref="Agent"/>: its own /24, so that the service addresses its node
+    /// proxies (and its cluster DNS) are not another test cluster's.
+    /// </summary>
+    public string ServiceCidr => $"10.43.{_cluster}.0/24";
+
+    /// <summary>The cluster DNS address of a server with <see cref="Agent"/> (the service range's first address plus ten).</summary>
+    public string ClusterDns => $"10.43.{_cluster}.10";
 
     public string DataDir { get; }
     public int Port { get; }
@@ -72,7 +83,7 @@ public sealed class TugServer : IAsyncDisposable
         }
         if (Agent)
         {
-            foreach (var a in new[] { "--kubelet-port", (_kubeletPort ??= FreePort()).ToString(), "--cluster-cidr", ClusterCidr, "--node-name", "node-" + Path.GetFileName(DataDir).ToLowerInvariant().Replace('_', '-'), "--node-ip", "127.0.0.1" })
+            foreach (var a in new[] { "--kubelet-port", (_kubeletPort ??= FreePort()).ToString(), "--cluster-cidr", ClusterCidr, "--service-cidr", ServiceCidr, "--node-name", "node-" + Path.GetFileName(DataDir).ToLowerInvariant().Replace('_', '-'), "--node-ip", "127.0.0.1" })
             {
                 psi.ArgumentList.Add(a);
             }
@@ -216,7 +227,7 @@ public sealed class TugServer : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
