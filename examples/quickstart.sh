@@ -23,5 +23,14 @@ for ip in $("$kubectl" get pods -l app=hello -o jsonpath='{.items[*].status.podI
   printf '%s: ' "$ip"; curl -s --max-time 5 "http://$ip:8080/" || echo "(no answer)"
 done
 echo
+# The Service balances over the ready replicas: its node port answers on 127.0.0.1, its cluster IP on this machine
+# and in pods, and pods find it by name through the cluster DNS.
+port=$("$kubectl" get service hello -o jsonpath='{.spec.ports[0].nodePort}')
+for _ in 1 2 3 4 5 6; do
+  printf '127.0.0.1:%s: ' "$port"; curl -s --max-time 5 "http://127.0.0.1:$port/" || echo "(no answer)"
+done
+pod=$("$kubectl" get pods -l app=hello -o jsonpath='{.items[0].metadata.name}')
+printf 'from %s, http://hello: ' "$pod"; "$kubectl" exec "$pod" -- curl -s --max-time 5 http://hello/ || echo "(no answer)"
+echo
 echo "export KUBECONFIG=$KUBECONFIG   # to use kubectl with this cluster"
 echo "kill \$(cat $root/.tug/server.pid); $root/tug killall --data-dir $data   # to stop it and its pods"

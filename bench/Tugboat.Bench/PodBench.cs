@@ -96,14 +96,14 @@ internal static class PodBench
         }
     }
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    internal static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (!await condition())
         {
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException("the pod benchmark's condition was not reached");
+                throw new TimeoutException("the benchmark's condition was not reached");
             }
             await Task.Delay(50);
         }
@@ -111,7 +111,7 @@ internal static class PodBench
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
-    private static Process StartAgent(ServerProcess server, string token, string dataDir)
+    internal static Process StartAgent(ServerProcess server, string token, string dataDir)
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();

@@ -1,4 +1,4 @@
-// Tugboat benchmarks. Run:  dotnet run -c Release --project bench/Tugboat.Bench [-- --quick] [-- --scale] [-- --pods]
+// Tugboat benchmarks. Run:  dotnet run -c Release --project bench/Tugboat.Bench [-- --quick] [-- --scale] [-- --pods] [-- --services]
 // Prints a markdown report (the figures in docs/benchmarks.md come from it). Targets are reported, never asserted.
 using System.Diagnostics;
 using System.Globalization;
@@ -24,13 +24,15 @@ void Line(string s)
 
 try
 {
-    if (args.Contains("--pods") || args.Contains("--scale"))
+    if (args.Contains("--pods") || args.Contains("--scale") || args.Contains("--services"))
     {
-        Line($"Tugboat {(args.Contains("--pods") ? "node agent" : "scale")} benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run");
+        Line($"Tugboat {(args.Contains("--pods") ? "node agent" : args.Contains("--services") ? "service networking" : "scale")} benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run");
         Line(string.Empty);
         Line("| figure | result | target / baseline |");
         Line("|---|---|---|");
-        await (args.Contains("--pods") ? PodBench.RunAsync(work, Line, quick) : ScaleBench.RunAsync(work, Line, quick));
+        await (args.Contains("--pods") ? PodBench.RunAsync(work, Line, quick)
+            : args.Contains("--services") ? ServiceBench.RunAsync(work, Line, quick)
+            : ScaleBench.RunAsync(work, Line, quick));
         return;
     }
     Line($"Tugboat benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run");

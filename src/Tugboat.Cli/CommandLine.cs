@@ -17,9 +17,10 @@ internal static class CommandLine
                      [--node-monitor-grace-period 40s] [--default-not-ready-toleration-seconds 300]
                      [--default-unreachable-toleration-seconds 300] [--node-name NAME] [--node-ip IP]
                      [--kubelet-port 10250] [--cluster-cidr 10.42.0.0/16] [--service-cidr 10.43.0.0/16]
-                     [--terminated-pod-gc-threshold 12500]
+                     [--terminated-pod-gc-threshold 12500] [--ingress-http-port 80] [--ingress-https-port 443]
           tug agent --server URL --token TOKEN [--ca-file FILE] [--data-dir DIR] [--node-name NAME] [--node-ip IP]
                     [--kubelet-port 10250] [--runtime auto|process] [--node-lease-duration-seconds 40]
+                    [--ingress-http-port 80] [--ingress-https-port 443]
           tug agent --server URL --token TOKEN [--ca-file FILE] --hollow-nodes N [--node-name PREFIX]
           tug killall [--data-dir DIR]
           tug version
@@ -84,6 +85,10 @@ internal static class CommandLine
         });
     }
 
+    /// <summary>A TCP port, or 0 for none.</summary>
+    private static int Port(string flag, string value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port < 65536 ? port : throw new UsageException($"{flag} takes a port number (0 for none)");
+
     private static int Seconds(string flag, string value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? s : throw new UsageException($"{flag} takes a number of seconds");
 
@@ -104,6 +109,8 @@ internal static class CommandLine
         string? server = null, token = null, caFile = null, nodeName = null, nodeIp = null;
         var dataDir = Path.Combine(ServerOptions.DefaultDataDir(), "agent");
         var kubeletPort = 10250;
+        var ingressHttp = 80;
+        var ingressHttps = 443;
         var hollow = 0;
         var leaseSeconds = 40;
         for (var i = 0; i < args.Length; i++)
@@ -142,6 +149,12 @@ internal static class CommandLine
                 case "--kubelet-port":
                     kubeletPort = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var kp) && kp < 65536 ? kp : throw new UsageException("invalid --kubelet-port");
                     break;
+                case "--ingress-http-port":
+                    ingressHttp = Port(flag, Value());
+                    break;
+                case "--ingress-https-port":
+                    ingressHttps = Port(flag, Value());
+                    break;
                 case "--node-lease-duration-seconds":
                     leaseSeconds = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var ls) && ls > 0 ? ls : throw new UsageException("--node-lease-duration-seconds must be a positive number");
                     break;
@@ -178,6 +191,8 @@ internal static class CommandLine
                 NodeName = nodeName ?? System.Net.Dns.GetHostName().ToLowerInvariant(),
                 NodeIp = nodeIp,
                 KubeletPort = kubeletPort,
+                IngressHttpPort = ingressHttp,
+                IngressHttpsPort = ingressHttps,
                 LeaseDurationSeconds = leaseSeconds,
             };
             await RunAgentAsync(config, options, loggers, cts.Token).ConfigureAwait(false);
@@ -274,6 +289,8 @@ internal static class CommandLine
                 "--node-name" => options with { NodeName = Value() },
                 "--node-ip" => options with { NodeIp = System.Net.IPAddress.TryParse(Value(), out var nip) ? nip.ToString() : throw new UsageException("invalid --node-ip") },
                 "--kubelet-port" => options with { KubeletPort = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var kp) && kp < 65536 ? kp : throw new UsageException("invalid --kubelet-port") },
+                "--ingress-http-port" => options with { IngressHttpPort = Port(flag, Value()) },
+                "--ingress-https-port" => options with { IngressHttpsPort = Port(flag, Value()) },
                 "--cluster-cidr" => options with { ClusterCidr = System.Net.IPNetwork.TryParse(Value(), out var cidr) && cidr.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && cidr.PrefixLength <= 24 ? cidr.ToString() : throw new UsageException("--cluster-cidr must be an IPv4 range of /24 or larger") },
                 _ => throw new UsageException($"unknown flag: {flag}"),
             };
@@ -306,6 +323,8 @@ internal static class CommandLine
                 NodeName = options.NodeName ?? System.Net.Dns.GetHostName().ToLowerInvariant(),
                 NodeIp = options.NodeIp,
                 KubeletPort = options.KubeletPort,
+                IngressHttpPort = options.IngressHttpPort,
+                IngressHttpsPort = options.IngressHttpsPort,
                 ClusterCidr = System.Net.IPNetwork.Parse(options.ClusterCidr),
                 ServiceCidr = System.Net.IPNetwork.Parse(options.ServiceCidr),
                 Labels = new Dictionary<string, string> { ["node-role.kubernetes.io/control-plane"] = "true" },

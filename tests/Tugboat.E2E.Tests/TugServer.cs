@@ -43,6 +43,11 @@ public sealed class TugServer : IAsyncDisposable
     /// </summary>
     public string ServiceCidr => $"10.43.{_cluster}.0/24";
 
+    /// <summary>The ports of the node's Ingress controller when <see cref="Agent"/> is set (free ones, not 80/443).</summary>
+    public int IngressHttpPort { get; } = FreePort();
+
+    public int IngressHttpsPort { get; } = FreePort();
+
     /// <summary>The cluster DNS address of a server with <see cref="Agent"/> (the service range's first address plus ten).</summary>
     public string ClusterDns => $"10.43.{_cluster}.10";
 
@@ -83,7 +88,7 @@ public sealed class TugServer : IAsyncDisposable
         }
         if (Agent)
         {
-            foreach (var a in new[] { "--kubelet-port", (_kubeletPort ??= FreePort()).ToString(), "--cluster-cidr", ClusterCidr, "--service-cidr", ServiceCidr, "--node-name", "node-" + Path.GetFileName(DataDir).ToLowerInvariant().Replace('_', '-'), "--node-ip", "127.0.0.1" })
+            foreach (var a in new[] { "--kubelet-port", (_kubeletPort ??= FreePort()).ToString(), "--cluster-cidr", ClusterCidr, "--service-cidr", ServiceCidr, "--ingress-http-port", IngressHttpPort.ToString(), "--ingress-https-port", IngressHttpsPort.ToString(), "--node-name", "node-" + Path.GetFileName(DataDir).ToLowerInvariant().Replace('_', '-'), "--node-ip", "127.0.0.1" })
             {
                 psi.ArgumentList.Add(a);
             }

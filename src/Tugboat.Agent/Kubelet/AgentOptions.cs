@@ -34,6 +34,11 @@ public sealed record AgentOptions
 
     public string ClusterDomain { get; init; } = "cluster.local";
 
+    /// <summary>The ports the node's Ingress controller serves HTTP and HTTPS on (0 leaves one out; both 0: no ingress).</summary>
+    public int IngressHttpPort { get; init; } = 80;
+
+    public int IngressHttpsPort { get; init; } = 443;
+
     /// <summary>Labels the node carries (the embedded agent marks its node as the control plane).</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 

@@ -171,7 +171,15 @@ public sealed partial class NodeAgent
             if (PodNetwork.HasNftables())
             {
                 var dns = _options.ClusterDns is { } configured ? IPAddress.Parse(configured) : ServiceNetwork.DefaultDnsAddress(_options.ServiceCidr);
-                var services = new ServiceNetwork(Client, Network, NodeName, _options.ServiceCidr, dns, _options.ClusterDomain, _logger);
+                var ingressOn = (_options.IngressHttpPort > 0 || _options.IngressHttpsPort > 0) && IngressController.FindNginx() is not null;
+                if (!ingressOn && (_options.IngressHttpPort > 0 || _options.IngressHttpsPort > 0))
+                {
+                    LogNoIngress("nginx (Debian package nginx-light) is not installed");
+                }
+                var services = new ServiceNetwork(Client, Network, NodeName, _options.ServiceCidr, dns, _options.ClusterDomain, _logger)
+                {
+                    Ingress = ingressOn ? new IngressController(Client, Path.Combine(_options.DataDir, "ingress"), NodeIp, _options.IngressHttpPort, _options.IngressHttpsPort, _logger) : null,
+                };
                 _clusterDns = dns.ToString();
                 serviceNetwork = Task.Run(async () =>
                 {
@@ -308,6 +316,7 @@ public sealed partial class NodeAgent
     public static async Task KillAllAsync(string dataDir, IContainerRuntime runtime, CancellationToken ct)
     {
         await KillAsync(runtime, runtime.Recover(), ct).ConfigureAwait(false);
+        IngressController.Stop(Path.Combine(dataDir, "ingress"));
         var cni = Path.Combine(dataDir, "cni");
         var podsDir = Path.Combine(dataDir, "pods");
         if (Directory.Exists(podsDir))
@@ -363,6 +372,9 @@ public sealed partial class NodeAgent
 
     [LoggerMessage(Level = LogLevel.Information, Message = "node {Node} ({Ip}) registered, pod range {Range}, runtime {Runtime}")]
     private partial void LogRegistered(string node, string ip, string range, string runtime);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the ingress controller is off: {Why}")]
+    private partial void LogNoIngress(string why);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "services are not proxied on this node and pods use the node's resolvers: {Why}")]
     private partial void LogNoServices(string why);

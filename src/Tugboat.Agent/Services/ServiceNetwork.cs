@@ -16,6 +16,9 @@ namespace Tugboat.Agent.Services;
 /// </summary>
 internal sealed partial class ServiceNetwork(ApiClient client, PodNetwork network, string nodeName, IPNetwork serviceCidr, IPAddress clusterDns, string clusterDomain, ILogger logger)
 {
+    /// <summary>The node's Ingress controller, kept in step with the same Services and EndpointSlices; null when off.</summary>
+    public IngressController? Ingress { get; init; }
+
     private readonly SemaphoreSlim _changed = new(0, 1);
     private string? _applied;
 
@@ -34,13 +37,15 @@ internal sealed partial class ServiceNetwork(ApiClient client, PodNetwork networ
     {
         var services = new Informer(client, "/api/v1/services") { StripManagedFields = true };
         var slices = new Informer(client, "/apis/discovery.k8s.io/v1/endpointslices") { StripManagedFields = true };
-        foreach (var informer in (Informer[])[services, slices])
+        Informer[] all = Ingress is { } ingress ? [services, slices, ingress.Ingresses, ingress.Classes, ingress.Secrets] : [services, slices];
+        foreach (var informer in all)
         {
             informer.Added += _ => Changed();
             informer.Updated += (before, after) =>
             {
                 if (!JsonNode.DeepEquals(before["spec"], after["spec"]) || !JsonNode.DeepEquals(before["endpoints"], after["endpoints"])
-                    || !JsonNode.DeepEquals(before["ports"], after["ports"]) || !JsonNode.DeepEquals(before["status"], after["status"]))
+                    || !JsonNode.DeepEquals(before["ports"], after["ports"]) || !JsonNode.DeepEquals(before["status"], after["status"])
+                    || !JsonNode.DeepEquals(before["data"], after["data"]) || !JsonNode.DeepEquals(before["metadata"]?["annotations"], after["metadata"]?["annotations"]))
                 {
                     Changed();
                 }
@@ -53,8 +58,12 @@ internal sealed partial class ServiceNetwork(ApiClient client, PodNetwork networ
             OnError = e => LogDnsError(e),
         };
         var serving = dns.RunAsync(ct);
-        var watching = Task.WhenAll(services.RunAsync(ct), slices.RunAsync(ct));
-        await Task.WhenAny(Task.WhenAll(services.Synced, slices.Synced), watching).ConfigureAwait(false);
+        if (Ingress is not null)
+        {
+            await Ingress.StartAsync(ct).ConfigureAwait(false);
+        }
+        var watching = Task.WhenAll(all.Select(i => i.RunAsync(ct)));
+        await Task.WhenAny(Task.WhenAll(all.Select(i => i.Synced)), watching).ConfigureAwait(false);
         LogStarted(nodeName, clusterDns.ToString(), dns.Endpoint.ToString());
         try
         {
@@ -114,7 +123,21 @@ internal sealed partial class ServiceNetwork(ApiClient client, PodNetwork networ
             await PodNetwork.NftAsync(script, ct).ConfigureAwait(false);
             _applied = script;
         }
+        if (Ingress is not null)
+        {
+            try
+            {
+                await Ingress.SyncAsync(allServices, allSlices, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or ApiError)
+            {
+                LogIngressFailed(e.Message);
+            }
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "ingress: {Error}")]
+    private partial void LogIngressFailed(string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "node {Node} proxies services; cluster DNS {Dns} served at {Endpoint}")]
     private partial void LogStarted(string node, string dns, string endpoint);

@@ -17,6 +17,11 @@ public sealed record ServerOptions
     /// <summary>The port of the embedded agent's endpoint (upstream's kubelet port 10250; 0 picks a free one).</summary>
     public int KubeletPort { get; init; } = 10250;
 
+    /// <summary>The ports of the embedded agent's Ingress controller (0 leaves one out).</summary>
+    public int IngressHttpPort { get; init; } = 80;
+
+    public int IngressHttpsPort { get; init; } = 443;
+
     /// <summary>The cluster's pod range (k3s's default 10.42.0.0/16); nodes take /24s of it.</summary>
     public string ClusterCidr { get; init; } = "10.42.0.0/16";
 

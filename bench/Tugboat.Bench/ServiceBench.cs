@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace Tugboat.Bench;
+
+/// <summary>
+/// Service networking figures (<c>--services</c>): HTTP requests/s and p99 latency (wrk, 32 connections, one
+/// thread) to one nginx pod directly at its pod IP, through its Service's cluster IP and through its node port on
+/// 127.0.0.1, with kept-alive connections and with a new connection per request (where the proxy's NAT set-up shows);
+/// the rounds alternate between the paths so that the machine's noise falls on all of them (wrk's latency excludes
+/// connecting, which the requests/s of the new-connection runs include). Then cluster DNS queries/s
+/// (dnsperf) for service names. Needs root, the CNI plugins, nftables, nginx, wrk and dnsperf (Debian packages).
+/// </summary>
+internal static partial class ServiceBench
+{
+    private const string NginxConfig = """
+        worker_processes 1;
+        daemon off;
+        pid /work/nginx.pid;
+        error_log stderr warn;
+        events { worker_connections 1024; }
+        http {
+          access_log off;
+          client_body_temp_path /work/body;
+          proxy_temp_path /work/proxy;
+          fastcgi_temp_path /work/fastcgi;
+          uwsgi_temp_path /work/uwsgi;
+          scgi_temp_path /work/scgi;
+          server {
+            listen 8080;
+            location / { return 200 "hello from nginx\n"; }
+          }
+        }
+        """;
+
+    public static async Task RunAsync(string work, Action<string> line, bool quick)
+    {
+        var rounds = quick ? 1 : 3;
+        var seconds = quick ? 5 : 10;
+        await using var server = new ServerProcess(Path.Combine(work, "services"));
+        await server.StartAsync();
+        var token = (await File.ReadAllTextAsync(Path.Combine(server.DataDir, "token"))).Trim();
+        var agentDir = Path.Combine(work, "services-agent");
+        using var agent = PodBench.StartAgent(server, token, agentDir);
+        var admin = server.Client();
+        try
+        {
+            await PodBench.WaitAsync(async () => await admin.GetAsync("/api/v1/nodes/bench-node") is { IsSuccessStatusCode: true } r
+                && (await r.Content.ReadFromJsonAsync<JsonObject>())?["status"]?["conditions"]?.AsArray()
+                    .Any(c => c?["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True") == true, TimeSpan.FromSeconds(60));
+            var config = new JsonObject
+            {
+                ["apiVersion"] = "v1",
+                ["kind"] = "ConfigMap",
+                ["metadata"] = new JsonObject { ["name"] = "nginx" },
+                ["data"] = new JsonObject { ["nginx.conf"] = NginxConfig },
+            };
+            (await admin.PostAsync("/api/v1/namespaces/default/configmaps", Json(config.ToJsonString()))).EnsureSuccessStatusCode();
+            (await admin.PostAsync("/apis/apps/v1/namespaces/default/deployments", Json("""
+                {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":1,"selector":{"matchLabels":{"app":"web"}},
+                 "template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"nginx","image":"nginx","command":["nginx","-c","/config/nginx.conf"],
+                  "ports":[{"containerPort":8080,"name":"http"}],"readinessProbe":{"tcpSocket":{"port":8080},"periodSeconds":1},
+                  "volumeMounts":[{"name":"config","mountPath":"/config"},{"name":"work","mountPath":"/work"}]}],
+                  "volumes":[{"name":"config","configMap":{"name":"nginx"}},{"name":"work","emptyDir":{}}]}}}}
+                """))).EnsureSuccessStatusCode();
+            (await admin.PostAsync("/api/v1/namespaces/default/services", Json("""
+                {"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"type":"NodePort","selector":{"app":"web"},"ports":[{"name":"http","port":80,"targetPort":"http"}]}}
+                """))).EnsureSuccessStatusCode();
+            string? podIp = null;
+            await PodBench.WaitAsync(async () =>
+            {
+                var slices = (await admin.GetFromJsonAsync<JsonObject>("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dweb"))!["items"]!.AsArray();
+                podIp = slices.SelectMany(s => s!["endpoints"]?.AsArray() ?? []).Where(e => e?["conditions"]?["ready"]?.GetValue<bool>() == true)
+                    .Select(e => e!["addresses"]![0]!.GetValue<string>()).FirstOrDefault();
+                return podIp is not null;
+            }, TimeSpan.FromMinutes(2));
+            var svc = (await admin.GetFromJsonAsync<JsonObject>("/api/v1/namespaces/default/services/web"))!;
+            var clusterIp = svc["spec"]!["clusterIP"]!.GetValue<string>();
+            var nodePort = svc["spec"]!["ports"]![0]!["nodePort"]!.GetValue<long>();
+            var targets = new (string Name, string Url)[]
+            {
+                ("direct to the pod IP", $"http://{podIp}:8080/"),
+                ("through the ClusterIP", $"http://{clusterIp}/"),
+                ("through the NodePort on 127.0.0.1", $"http://127.0.0.1:{nodePort}/"),
+            };
+            // The proxy's rules follow the slice within milliseconds; make sure every path answers before measuring.
+            await PodBench.WaitAsync(async () =>
+            {
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+                foreach (var (_, url) in targets)
+                {
+                    try
+                    {
+                        (await http.GetAsync(url)).EnsureSuccessStatusCode();
+                    }
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                    {
+                        return false;
+                    }
+                }
+                return true;
+            }, TimeSpan.FromSeconds(30));
+
+            var idleConntrack = ConntrackCount();
+            foreach (var keepAlive in new[] { true, false })
+            {
+                // A new connection per request leaves ~10,000 TIME_WAIT conntrack entries per second; a following run
+                // whose NATed tuples clash with them pays for remapping its ports. So each such run starts once the
+                // entries of the previous one have expired (120 s), and it is one round per path.
+                var pathRounds = keepAlive ? rounds : 1;
+                var results = targets.ToDictionary(t => t.Name, _ => new List<(double Rps, double P99)>());
+                for (var round = 0; round < pathRounds; round++)
+                {
+                    foreach (var (name, url) in targets)
+                    {
+                        if (!keepAlive)
+                        {
+                            await PodBench.WaitAsync(() => Task.FromResult(ConntrackCount() < idleConntrack + 2_000), TimeSpan.FromMinutes(4));
+                        }
+                        results[name].Add(await WrkAsync(url, seconds, keepAlive));
+                    }
+                }
+                var direct = Stats.Median(results[targets[0].Name].Select(r => r.Rps).ToList());
+                foreach (var (name, _) in targets)
+                {
+                    var rps = Stats.Median(results[name].Select(r => r.Rps).ToList());
+                    var p99 = Stats.Median(results[name].Select(r => r.P99).ToList());
+                    var ratio = name == targets[0].Name ? "baseline" : $"{rps / direct:P0} of direct (target ≥ 80%)";
+                    line($"| HTTP {(keepAlive ? "kept-alive connections" : "new connection per request")}, {name} ({(pathRounds > 1 ? $"median of {pathRounds} × " : string.Empty)}{seconds} s) | {rps:N0} req/s, p99 {p99:F2} ms | {ratio} |");
+                }
+            }
+
+            var dnsIp = "10.43.0.10";
+            var queries = Path.Combine(work, "queries.txt");
+            await File.WriteAllLinesAsync(queries, ["web.default.svc.cluster.local A", "kubernetes.default.svc.cluster.local A", "_http._tcp.web.default.svc.cluster.local SRV", "nothing.default.svc.cluster.local A"]);
+            var qps = new List<double>();
+            for (var round = 0; round < rounds; round++)
+            {
+                qps.Add(await DnsPerfAsync(dnsIp, queries, seconds));
+            }
+            line($"| cluster DNS, dnsperf (10 clients, 4 names of the cluster domain, median of {rounds} × {seconds} s) | {Stats.Median(qps):N0} queries/s | target ≥ 20,000 q/s |");
+        }
+        finally
+        {
+            agent.Kill();
+            await agent.WaitForExitAsync();
+            using var killall = Process.Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "tug.dll"), "killall", "--data-dir", agentDir]);
+            await killall.WaitForExitAsync();
+        }
+    }
+
+    private static long ConntrackCount() =>
+        File.Exists("/proc/sys/net/netfilter/nf_conntrack_count") ? long.Parse(File.ReadAllText("/proc/sys/net/netfilter/nf_conntrack_count").Trim(), CultureInfo.InvariantCulture) : 0;
+
+    /// <summary>wrk's requests/s and 99th percentile latency (ms) for one URL.</summary>
+    private static async Task<(double Rps, double P99)> WrkAsync(string url, int seconds, bool keepAlive)
+    {
+        var args = new List<string> { "-t1", "-c32", $"-d{seconds}s", "--latency" };
+        if (!keepAlive)
+        {
+            args.AddRange(["-H", "Connection: close"]);
+        }
+        args.Add(url);
+        var output = await RunAsync("wrk", args);
+        var rps = double.Parse(RequestsPerSecond().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
+        var p99 = P99().Match(output);
+        var value = double.Parse(p99.Groups[1].Value, CultureInfo.InvariantCulture);
+        var ms = p99.Groups[2].Value switch { "us" => value / 1000, "s" => value * 1000, _ => value };
+        return (rps, ms);
+    }
+
+    private static async Task<double> DnsPerfAsync(string server, string queries, int seconds)
+    {
+        var output = await RunAsync("dnsperf", ["-s", server, "-d", queries, "-l", seconds.ToString(CultureInfo.InvariantCulture), "-c", "10", "-q", "200"]);
+        return double.Parse(QueriesPerSecond().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<string> RunAsync(string file, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"{file} is required (Debian package {file})");
+        var output = await p.StandardOutput.ReadToEndAsync();
+        var error = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return p.ExitCode == 0 ? output : throw new InvalidOperationException($"{file} failed: {error}{output}");
+    }
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    [GeneratedRegex(@"Requests/sec:\s+([\d.]+)")]
+    private static partial Regex RequestsPerSecond();
+
+    [GeneratedRegex(@"99%\s+([\d.]+)(us|ms|s)")]
+    private static partial Regex P99();
+
+    [GeneratedRegex(@"Queries per second:\s+([\d.]+)")]
+    private static partial Regex QueriesPerSecond();
+}
