@@ -111,7 +111,7 @@ internal static class PodBench
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
-    internal static Process StartAgent(ServerProcess server, string token, string dataDir)
+    internal static Process StartAgent(ServerProcess server, string token, string dataDir, params string[] extraArgs)
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
@@ -119,7 +119,7 @@ internal static class PodBench
         l.Stop();
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "tug.dll"), "agent", "--server", $"https://127.0.0.1:{server.Port}", "--token", token,
-            "--data-dir", dataDir, "--node-name", "bench-node", "--node-ip", "127.0.0.1", "--kubelet-port", port.ToString() })
+            "--data-dir", dataDir, "--node-name", "bench-node", "--node-ip", "127.0.0.1", "--kubelet-port", port.ToString() }.Concat(extraArgs))
         {
             psi.ArgumentList.Add(a);
         }

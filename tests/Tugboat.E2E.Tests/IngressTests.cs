@@ -88,6 +88,8 @@ public sealed class IngressTests(AgentClusterFixture fixture) : IClassFixture<Ag
                   - {path: /, pathType: Prefix, backend: {service: {name: blog, port: {name: http}}}}
             """, "apply", "-f", "-")).Ok();
 
+        // No class named: the default class is filled in on create, as upstream's admission does.
+        Assert.Equal("tugboat", (await K.RunAsync("get", "ingress", "shop", "-n", "ing", "-o", "jsonpath={.spec.ingressClassName}")).Ok().Out);
         var http = fixture.Server.IngressHttpPort;
         var https = fixture.Server.IngressHttpsPort;
         var api = await Eventually.ForAsync(async () => await CurlAsync("-H", "Host: shop.test", $"http://127.0.0.1:{http}/api/") is { Code: 0 } r && r.Out.Trim() == "api-answer" ? r.Out : null, TimeSpan.FromSeconds(30));

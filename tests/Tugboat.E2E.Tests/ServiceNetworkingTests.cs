@@ -202,6 +202,7 @@ public sealed class ServiceNetworkingTests(AgentClusterFixture fixture) : IClass
             Assert.Contains(body, pods);
         }
         Assert.StartsWith(clusterIp + " ", (await K.RunAsync("exec", client, "-n", "dns", "--", "getent", "hosts", "web")).Ok().Out, StringComparison.Ordinal);
+        Assert.StartsWith(fixture.Server.ClusterDns + " ", (await K.RunAsync("exec", client, "-n", "dns", "--", "getent", "hosts", "kube-dns.kube-system")).Ok().Out, StringComparison.Ordinal);
 
         // Headless: every ready pod's address; ExternalName: a CNAME (here to the service above).
         var headless = (await K.RunAsync("exec", client, "-n", "dns", "--", "getent", "ahostsv4", "web-headless.dns.svc.cluster.local")).Ok().Out;

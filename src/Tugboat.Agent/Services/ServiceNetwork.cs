@@ -58,6 +58,7 @@ internal sealed partial class ServiceNetwork(ApiClient client, PodNetwork networ
             OnError = e => LogDnsError(e),
         };
         var serving = dns.RunAsync(ct);
+        await EnsureDnsServiceAsync(ct).ConfigureAwait(false);
         if (Ingress is not null)
         {
             await Ingress.StartAsync(ct).ConfigureAwait(false);
@@ -90,6 +91,43 @@ internal sealed partial class ServiceNetwork(ApiClient client, PodNetwork networ
         {
         }
         await Task.WhenAll(serving, watching).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The <c>kube-system/kube-dns</c> Service at the cluster DNS address, as clusters with CoreDNS have it (so that
+    /// the address is taken and the name resolves). It has no selector: its server is each node's own, where the
+    /// proxy sends the address.
+    /// </summary>
+    private async Task EnsureDnsServiceAsync(CancellationToken ct)
+    {
+        try
+        {
+            await client.CreateAsync("/api/v1/namespaces/kube-system/services", new JsonObject
+            {
+                ["apiVersion"] = "v1",
+                ["kind"] = "Service",
+                ["metadata"] = new JsonObject
+                {
+                    ["name"] = "kube-dns",
+                    ["namespace"] = "kube-system",
+                    ["labels"] = new JsonObject { ["k8s-app"] = "kube-dns", ["kubernetes.io/name"] = "CoreDNS" },
+                },
+                ["spec"] = new JsonObject
+                {
+                    ["clusterIP"] = clusterDns.ToString(),
+                    ["ports"] = new JsonArray(
+                        new JsonObject { ["name"] = "dns", ["port"] = 53, ["protocol"] = "UDP", ["targetPort"] = 53 },
+                        new JsonObject { ["name"] = "dns-tcp", ["port"] = 53, ["protocol"] = "TCP", ["targetPort"] = 53 }),
+                },
+            }, ct).ConfigureAwait(false);
+        }
+        catch (ApiError e) when (e.Code == 409)
+        {
+        }
+        catch (ApiError e)
+        {
+            LogSyncFailed($"the kube-dns Service could not be created: {e.Message}");
+        }
     }
 
     private void Changed()

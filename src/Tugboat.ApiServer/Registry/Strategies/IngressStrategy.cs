@@ -18,6 +18,29 @@ internal sealed class IngressStrategy : Strategy
 
     public override void PrepareForCreate(JsonObject obj, RequestContext ctx) => obj["status"] = new JsonObject { ["loadBalancer"] = new JsonObject() };
 
+    /// <summary>
+    /// Upstream's DefaultIngressClass admission on create: an Ingress that names no class (neither
+    /// spec.ingressClassName nor the old kubernetes.io/ingress.class annotation) gets the default IngressClass, the one
+    /// annotated ingressclass.kubernetes.io/is-default-class=true (the newest, when several are).
+    /// </summary>
+    public override async Task AllocateAsync(JsonObject obj, JsonObject? old, RequestContext ctx)
+    {
+        if (old is not null || obj.Str("spec", "ingressClassName") is not null || obj.Str("metadata", "annotations", "kubernetes.io/ingress.class") is not null)
+        {
+            return;
+        }
+        var classes = ctx.Registry.Catalog.Get("networking.k8s.io", "IngressClass");
+        var all = await ctx.Registry.Store.ListAsync(classes.KeyPrefix).ConfigureAwait(false);
+        var defaultClass = all.Items.Select(e => ObjectCodec.Decode(e))
+            .Where(c => c.Str("metadata", "annotations", "ingressclass.kubernetes.io/is-default-class") == "true")
+            .OrderByDescending(c => c.Str("metadata", "creationTimestamp"), StringComparer.Ordinal)
+            .FirstOrDefault();
+        if (defaultClass?.Str("metadata", "name") is { } name)
+        {
+            obj.Ensure("spec")["ingressClassName"] = name;
+        }
+    }
+
     public override void Validate(JsonObject obj, List<FieldError> errors)
     {
         var spec = obj.Obj("spec");
