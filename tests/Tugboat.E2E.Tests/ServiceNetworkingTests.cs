@@ -204,6 +204,14 @@ public sealed class ServiceNetworkingTests(AgentClusterFixture fixture) : IClass
         Assert.StartsWith(clusterIp + " ", (await K.RunAsync("exec", client, "-n", "dns", "--", "getent", "hosts", "web")).Ok().Out, StringComparison.Ordinal);
         Assert.StartsWith(fixture.Server.ClusterDns + " ", (await K.RunAsync("exec", client, "-n", "dns", "--", "getent", "hosts", "kube-dns.kube-system")).Ok().Out, StringComparison.Ordinal);
 
+        // Service variables, as upstream's kubelet gives them to containers started after the Service.
+        var env = (await K.RunAsync("exec", client, "-n", "dns", "--", "printenv")).Ok().Out;
+        Assert.Contains($"WEB_SERVICE_HOST={clusterIp}\n", env, StringComparison.Ordinal);
+        Assert.Contains("WEB_SERVICE_PORT_HTTP=80\n", env, StringComparison.Ordinal);
+        Assert.Contains($"WEB_PORT=tcp://{clusterIp}:80\n", env, StringComparison.Ordinal);
+        Assert.Contains("KUBERNETES_SERVICE_PORT=443\n", env, StringComparison.Ordinal);
+        Assert.DoesNotContain("WEB_HEADLESS_SERVICE_HOST", env, StringComparison.Ordinal);
+
         // Headless: every ready pod's address; ExternalName: a CNAME (here to the service above).
         var headless = (await K.RunAsync("exec", client, "-n", "dns", "--", "getent", "ahostsv4", "web-headless.dns.svc.cluster.local")).Ok().Out;
         Assert.Equal(podIps, headless.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[0]).ToHashSet());

@@ -41,6 +41,7 @@ public sealed partial class NodeAgent
         Events = new EventRecorder(client, "kubelet");
         NodeIp = options.NodeIp ?? DefaultNodeIp();
         Stats = new StatsCollector(runtime);
+        Services = new Informer(client, "/api/v1/services") { StripManagedFields = true };
         Directory.CreateDirectory(options.DataDir);
     }
 
@@ -57,6 +58,9 @@ public sealed partial class NodeAgent
     internal StatsCollector Stats { get; }
 
     internal PodNetwork? Network { get; private set; }
+
+    /// <summary>Every Service (for the containers' service variables, and the service proxy and DNS).</summary>
+    internal Informer Services { get; }
 
     public string NodeName => _options.NodeName;
 
@@ -176,7 +180,7 @@ public sealed partial class NodeAgent
                 {
                     LogNoIngress("nginx (Debian package nginx-light) is not installed");
                 }
-                var services = new ServiceNetwork(Client, Network, NodeName, _options.ServiceCidr, dns, _options.ClusterDomain, _logger)
+                var services = new ServiceNetwork(Client, Services, Network, NodeName, _options.ServiceCidr, dns, _options.ClusterDomain, _logger)
                 {
                     Ingress = ingressOn ? new IngressController(Client, Path.Combine(_options.DataDir, "ingress"), NodeIp, _options.IngressHttpPort, _options.IngressHttpsPort, _logger) : null,
                 };
@@ -214,16 +218,18 @@ public sealed partial class NodeAgent
                 w.Removed();
             }
         };
+        var serviceInformer = Services.RunAsync(ct);
         var informer = pods.RunAsync(ct);
         var heartbeat = HeartbeatAsync(ct);
         var sampling = Stats.RunAsync(ct);
-        await Task.WhenAny(pods.Synced, informer).ConfigureAwait(false);
+        // Containers get their service variables from the start, as upstream's kubelet waits for its service informer.
+        await Task.WhenAny(Task.WhenAll(pods.Synced, Services.Synced), informer, serviceInformer).ConfigureAwait(false);
         await CleanUpOrphansAsync(pods, recovered, ct).ConfigureAwait(false);
         _ready.TrySetResult();
         LogRegistered(NodeName, NodeIp, podCidr.ToString(), Runtime.Name);
         try
         {
-            await Task.WhenAll(informer, heartbeat, events, sampling, serviceNetwork).ConfigureAwait(false);
+            await Task.WhenAll(informer, serviceInformer, heartbeat, events, sampling, serviceNetwork).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

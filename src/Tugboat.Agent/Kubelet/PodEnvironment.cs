@@ -13,7 +13,7 @@ internal sealed class ContainerConfigException(string message) : Exception(messa
 /// Builds a container's environment as the kubelet does: envFrom first (ConfigMaps and Secrets, with prefixes), then env
 /// (value with <c>$(VAR)</c> references, configMapKeyRef, secretKeyRef, fieldRef, resourceFieldRef); later names win.
 /// </summary>
-internal sealed class PodEnvironment(ApiClient client, JsonObject pod, string nodeName, string? hostIp, string? podIp, Func<string, decimal> nodeAllocatable)
+internal sealed class PodEnvironment(ApiClient client, JsonObject pod, string nodeName, string? hostIp, string? podIp, Func<string, decimal> nodeAllocatable, IReadOnlyList<KeyValuePair<string, string>> serviceEnv)
 {
     private readonly Dictionary<string, JsonObject?> _objects = new(StringComparer.Ordinal);
 
@@ -68,6 +68,11 @@ internal sealed class PodEnvironment(ApiClient client, JsonObject pod, string no
             values[name] = value;
             env.RemoveAll(e => e.Key == name);
             env.Add(KeyValuePair.Create(name, value));
+        }
+        // Service variables come first, so that the container's own env and envFrom override them; $(VAR) sees them.
+        foreach (var (name, value) in serviceEnv)
+        {
+            Set(name, value);
         }
         Set("HOSTNAME", Hostname(pod));
         foreach (var source in container["envFrom"]?.AsArray() ?? [])

@@ -242,7 +242,8 @@ internal sealed partial class PodWorker
 
     internal static TimeSpan VolumeRefreshInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    private PodEnvironment Environment() => new(_agent.Client, Pod, _agent.NodeName, _agent.NodeIp, _podIp, _agent.Allocatable);
+    private PodEnvironment Environment() => new(_agent.Client, Pod, _agent.NodeName, _agent.NodeIp, _podIp, _agent.Allocatable,
+        ServiceEnvironment.For(_agent.Services.List(), Namespace, Pod["spec"]?["enableServiceLinks"]?.GetValue<bool>() != false));
 
     /// <summary>The pod's own /etc/hosts (kubelet-managed) and /etc/resolv.conf.</summary>
     private void WriteEtcFiles()

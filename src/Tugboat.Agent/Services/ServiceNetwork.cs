@@ -14,7 +14,7 @@ namespace Tugboat.Agent.Services;
 /// milliseconds of the informer seeing it), and serves the cluster DNS on the bridge's address, where the proxy
 /// sends the cluster DNS service address.
 /// </summary>
-internal sealed partial class ServiceNetwork(ApiClient client, PodNetwork network, string nodeName, IPNetwork serviceCidr, IPAddress clusterDns, string clusterDomain, ILogger logger)
+internal sealed partial class ServiceNetwork(ApiClient client, Informer services, PodNetwork network, string nodeName, IPNetwork serviceCidr, IPAddress clusterDns, string clusterDomain, ILogger logger)
 {
     /// <summary>The node's Ingress controller, kept in step with the same Services and EndpointSlices; null when off.</summary>
     public IngressController? Ingress { get; init; }
@@ -35,7 +35,6 @@ internal sealed partial class ServiceNetwork(ApiClient client, PodNetwork networ
 
     public async Task RunAsync(CancellationToken ct)
     {
-        var services = new Informer(client, "/api/v1/services") { StripManagedFields = true };
         var slices = new Informer(client, "/apis/discovery.k8s.io/v1/endpointslices") { StripManagedFields = true };
         Informer[] all = Ingress is { } ingress ? [services, slices, ingress.Ingresses, ingress.Classes, ingress.Secrets] : [services, slices];
         foreach (var informer in all)
