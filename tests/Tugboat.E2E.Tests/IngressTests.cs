@@ -50,6 +50,97 @@ public sealed class IngressTests(AgentClusterFixture fixture) : IClassFixture<Ag
         ---
         """;
 
+    /// <summary>A backend that answers GET with the request's headers, and a WebSocket upgrade with one echoed message.</summary>
+    private const string EchoServer = """
+        import base64, hashlib, http.server
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+            def do_GET(self):
+                if self.headers.get('Upgrade', '').lower() == 'websocket':
+                    key = self.headers['Sec-WebSocket-Key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+                    self.send_response(101)
+                    self.send_header('Upgrade', 'websocket')
+                    self.send_header('Connection', 'Upgrade')
+                    self.send_header('Sec-WebSocket-Accept', base64.b64encode(hashlib.sha1(key.encode()).digest()).decode())
+                    self.end_headers()
+                    head = self.rfile.read(2)
+                    mask = self.rfile.read(4)
+                    data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(head[1] & 0x7f)))
+                    self.wfile.write(bytes([0x81, len(data)]) + data)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                body = ''.join(f'{k.lower()}: {v}\n' for k, v in self.headers.items()).encode()
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+        http.server.ThreadingHTTPServer(('', 8080), H).serve_forever()
+        """;
+
+    [Fact]
+    public async Task TheBackendSeesForwardedHeadersAndWebSocketsPassThrough()
+    {
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: ing-ws}
+            ---
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: echo, namespace: ing-ws}
+            data:
+              echo.py: |
+            """ + "\n" + string.Concat(EchoServer.Split('\n').Select(l => "    " + l + "\n")) + """
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: echo, namespace: ing-ws, labels: {app: echo}}
+            spec:
+              containers:
+              - name: echo
+                image: python:3
+                command: ["python3", "/app/echo.py"]
+                ports: [{containerPort: 8080}]
+                volumeMounts: [{name: app, mountPath: /app}]
+                readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+              volumes: [{name: app, configMap: {name: echo}}]
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: echo, namespace: ing-ws}
+            spec:
+              selector: {app: echo}
+              ports: [{port: 80, targetPort: 8080}]
+            ---
+            apiVersion: networking.k8s.io/v1
+            kind: Ingress
+            metadata: {name: echo, namespace: ing-ws}
+            spec:
+              rules:
+              - host: echo.test
+                http:
+                  paths:
+                  - {path: /, pathType: Prefix, backend: {service: {name: echo, port: {number: 80}}}}
+            """, "apply", "-f", "-")).Ok();
+        (await K.RunAsync("wait", "--for=condition=Ready", "pod/echo", "-n", "ing-ws", "--timeout=60s")).Ok();
+        var http = fixture.Server.IngressHttpPort;
+        var headers = await Eventually.ForAsync(async () => await CurlAsync("-H", "Host: echo.test", $"http://127.0.0.1:{http}/hello") is { Code: 0 } r && r.Out.Contains("x-forwarded-for", StringComparison.Ordinal) ? r.Out : null, TimeSpan.FromSeconds(30));
+        Assert.Contains("host: echo.test\n", headers, StringComparison.Ordinal);
+        Assert.Contains("x-forwarded-for: 127.0.0.1\n", headers, StringComparison.Ordinal);
+        Assert.Contains("x-forwarded-proto: http\n", headers, StringComparison.Ordinal);
+        Assert.Contains("x-forwarded-host: echo.test\n", headers, StringComparison.Ordinal);
+        Assert.Contains($"x-forwarded-port: {http}\n", headers, StringComparison.Ordinal);
+
+        using var socket = new System.Net.WebSockets.ClientWebSocket();
+        socket.Options.SetRequestHeader("Host", "echo.test");
+        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{http}/chat"), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        await socket.SendAsync("ahoy"u8.ToArray(), System.Net.WebSockets.WebSocketMessageType.Text, true, CancellationToken.None);
+        var buffer = new byte[64];
+        var received = await socket.ReceiveAsync(buffer, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("ahoy", System.Text.Encoding.UTF8.GetString(buffer, 0, received.Count));
+    }
+
     [Fact]
     public async Task AnIngressRoutesByPathAndHostWithTlsFromASecret()
     {

@@ -287,6 +287,55 @@ public sealed class ServiceNetworkingTests(AgentClusterFixture fixture) : IClass
         Assert.Equal(30, (await GetManyAsync($"http://127.0.0.1:{port}/", 30)).Count);
     }
 
+    [Fact]
+    public async Task UdpServicesAreProxiedToo()
+    {
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: udp}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: echo, namespace: udp, labels: {app: echo}}
+            spec:
+              containers:
+              - name: echo
+                image: python:3
+                command: ["python3", "-c", "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 9000))\nwhile True:\n    d, a = s.recvfrom(2048)\n    s.sendto(b'echo:' + d, a)\n"]
+                ports: [{containerPort: 9000, protocol: UDP, name: echo}]
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: echo, namespace: udp}
+            spec:
+              type: NodePort
+              selector: {app: echo}
+              ports: [{port: 53, protocol: UDP, targetPort: echo}]
+            """, "apply", "-f", "-")).Ok();
+        (await K.RunAsync("wait", "--for=condition=Ready", "pod/echo", "-n", "udp", "--timeout=60s")).Ok();
+        var clusterIp = await ClusterIpAsync("udp", "echo");
+        var nodePort = await NodePortAsync("udp", "echo");
+        foreach (var target in new[] { new IPEndPoint(IPAddress.Parse(clusterIp), 53), new IPEndPoint(IPAddress.Loopback, nodePort) })
+        {
+            var answer = await Eventually.ForAsync(async () =>
+            {
+                using var udp = new UdpClient();
+                udp.Connect(target);
+                await udp.SendAsync("ping"u8.ToArray());
+                try
+                {
+                    return System.Text.Encoding.ASCII.GetString((await udp.ReceiveAsync().WaitAsync(TimeSpan.FromSeconds(1))).Buffer);
+                }
+                catch (Exception e) when (e is TimeoutException or SocketException)
+                {
+                    return null;
+                }
+            }, TimeSpan.FromSeconds(30));
+            Assert.Equal("echo:ping", answer);
+        }
+    }
+
     private static async Task<DnsMessage> QueryUdpAsync(IPEndPoint server, string name, DnsType type)
     {
         using var udp = new UdpClient();

@@ -73,6 +73,25 @@ public sealed class IngressTableTests
     }
 
     [Fact]
+    public void TlsComesFromValidSecretsAndMissingOrInvalidOnesAreReported()
+    {
+        var pem = Convert.ToBase64String("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"u8.ToArray());
+        var key = Convert.ToBase64String("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"u8.ToArray());
+        var ingress = Parse("""
+            {"metadata":{"namespace":"shop","name":"tls"},"spec":{"tls":[{"hosts":["a.test"],"secretName":"good"},{"hosts":["b.test"],"secretName":"gone"},{"hosts":["c.test"],"secretName":"bad"}],
+             "rules":[{"host":"a.test","http":{"paths":[P1]}}]}}
+            """.Replace("P1", Path("/", "Prefix", "web")));
+        var good = Parse("""{"metadata":{"namespace":"shop","name":"good"},"type":"kubernetes.io/tls","data":{"tls.crt":"CRT","tls.key":"KEY"}}""".Replace("CRT", pem).Replace("KEY", key));
+        var bad = Parse("""{"metadata":{"namespace":"shop","name":"bad"},"type":"kubernetes.io/tls","data":{"tls.crt":"bm90IHBlbQ==","tls.key":"bm90IHBlbQ=="}}""");
+        var table = IngressTable.Build([ingress], [Service("web")], [Slice("web", "10.42.0.2")], [good, bad]);
+        Assert.Equal("shop/good", table.Hosts.Single(h => h.Host == "a.test").TlsSecret);
+        Assert.True(table.Certificates.ContainsKey("shop/good"));
+        Assert.Contains(table.Problems, p => p.Reason == "MissingSecret" && p.Message.StartsWith("TLS secret \"gone\" not found in namespace \"shop\"", StringComparison.Ordinal));
+        Assert.Contains(table.Problems, p => p.Reason == "InvalidSecret" && p.Message.Contains("c.test", StringComparison.Ordinal));
+        Assert.Equal("web", table.Match("a.test", "/")!.Service);
+    }
+
+    [Fact]
     public void NginxLocationsFollowThePrecedence()
     {
         var config = new NginxConfig { StateDir = "/run/x", Addresses = ["127.0.0.1"], HttpPort = 8080, HttpsPort = 8443, DefaultCertificate = ("/run/x/d.crt", "/run/x/d.key") }.Render(Table);
