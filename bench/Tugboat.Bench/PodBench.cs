@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 
@@ -113,10 +111,7 @@ internal static class PodBench
 
     internal static Process StartAgent(ServerProcess server, string token, string dataDir, params string[] extraArgs)
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
+        var port = ServerProcess.FreePort();
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "tug.dll"), "agent", "--server", $"https://127.0.0.1:{server.Port}", "--token", token,
             "--data-dir", dataDir, "--node-name", "bench-node", "--node-ip", "127.0.0.1", "--kubelet-port", port.ToString() }.Concat(extraArgs))

@@ -16,9 +16,15 @@ internal sealed class ServerProcess : IAsyncDisposable
     {
         DataDir = dataDir;
         _extraArgs = extraArgs;
+        Port = FreePort();
+    }
+
+    /// <summary>A TCP port free on the loopback address right now.</summary>
+    public static int FreePort()
+    {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
-        Port = ((IPEndPoint)l.LocalEndpoint).Port;
+        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
     public string DataDir { get; }

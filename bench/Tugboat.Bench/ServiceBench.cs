@@ -46,7 +46,7 @@ internal static partial class ServiceBench
         await server.StartAsync();
         var token = (await File.ReadAllTextAsync(Path.Combine(server.DataDir, "token"))).Trim();
         var agentDir = Path.Combine(work, "services-agent");
-        var ingressPort = FreePort();
+        var ingressPort = ServerProcess.FreePort();
         using var agent = PodBench.StartAgent(server, token, agentDir, "--ingress-http-port", ingressPort.ToString(CultureInfo.InvariantCulture), "--ingress-https-port", "0");
         var admin = server.Client();
         try
@@ -181,13 +181,6 @@ internal static partial class ServiceBench
             using var killall = Process.Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "tug.dll"), "killall", "--data-dir", agentDir]);
             await killall.WaitForExitAsync();
         }
-    }
-
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
     }
 
     /// <summary>TCP connections in TIME_WAIT in a pod's network namespace.</summary>

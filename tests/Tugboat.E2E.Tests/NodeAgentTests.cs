@@ -367,7 +367,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
                 emptyDir: {}
             """, "apply", "-f", "-")).Ok();
         await WaitPodAsync(ns, "web", Pods.IsReady);
-        var local = FreePort();
+        var local = TugServer.FreePort();
         var psi = new ProcessStartInfo(kubectl) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["KUBECONFIG"] = fixture.Server.Kubeconfig;
         foreach (var a in new[] { "port-forward", "-n", ns, "pod/web", $"{local}:8080" })
@@ -448,7 +448,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
     public async Task HostNetworkPodsShareTheNodesAddress()
     {
         await NamespaceAsync("hostnet");
-        var port = FreePort();
+        var port = TugServer.FreePort();
         (await K.RunWithInputAsync($$"""
             apiVersion: v1
             kind: Pod
@@ -514,13 +514,6 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         Assert.Matches($@"cpu:\s+{Environment.ProcessorCount}\b", describe);
         Assert.Matches(@"Container Runtime Version:\s+process://", describe);
         Assert.Matches(@"PodCIDR:\s+10\.42\.\d+\.0/24", describe);
-    }
-
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
     }
 
     [Fact]

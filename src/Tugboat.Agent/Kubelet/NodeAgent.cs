@@ -172,35 +172,7 @@ public sealed partial class NodeAgent
         {
             Network = new PodNetwork(Path.Combine(_options.DataDir, "cni"), plugins, podCidr, [_options.ClusterCidr, _options.ServiceCidr]);
             await Network.EnsureBridgeAsync(ct).ConfigureAwait(false);
-            if (PodNetwork.HasNftables())
-            {
-                var dns = _options.ClusterDns is { } configured ? IPAddress.Parse(configured) : ServiceNetwork.DefaultDnsAddress(_options.ServiceCidr);
-                var ingressOn = (_options.IngressHttpPort > 0 || _options.IngressHttpsPort > 0) && IngressController.FindNginx() is not null;
-                if (!ingressOn && (_options.IngressHttpPort > 0 || _options.IngressHttpsPort > 0))
-                {
-                    LogNoIngress("nginx (Debian package nginx-light) is not installed");
-                }
-                var services = new ServiceNetwork(Client, Services, Network, NodeName, _options.ServiceCidr, dns, _options.ClusterDomain, _logger)
-                {
-                    Ingress = ingressOn ? new IngressController(Client, Path.Combine(_options.DataDir, "ingress"), NodeIp, _options.IngressHttpPort, _options.IngressHttpsPort, _logger) : null,
-                };
-                _clusterDns = dns.ToString();
-                serviceNetwork = Task.Run(async () =>
-                {
-                    try
-                    {
-                        await services.RunAsync(ct).ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (!ct.IsCancellationRequested)
-                    {
-                        LogNoServices(e.Message);
-                    }
-                }, CancellationToken.None);
-            }
-            else
-            {
-                LogNoServices("nft (Debian package nftables) is not installed");
-            }
+            serviceNetwork = StartServiceNetwork(Network, ct);
         }
         else
         {
@@ -234,6 +206,42 @@ public sealed partial class NodeAgent
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>
+    /// Starts the node's service proxy, cluster DNS and Ingress controller (needs nftables; the Ingress needs nginx);
+    /// pods get the cluster DNS as their nameserver from then on.
+    /// </summary>
+    private Task StartServiceNetwork(PodNetwork network, CancellationToken ct)
+    {
+        if (!PodNetwork.HasNftables())
+        {
+            LogNoServices("nft (Debian package nftables) is not installed");
+            return Task.CompletedTask;
+        }
+        var dns = _options.ClusterDns is { } configured ? IPAddress.Parse(configured) : ServiceNetwork.DefaultDnsAddress(_options.ServiceCidr);
+        var ingress = _options.IngressHttpPort > 0 || _options.IngressHttpsPort > 0;
+        if (ingress && IngressController.FindNginx() is null)
+        {
+            LogNoIngress("nginx (Debian package nginx-light) is not installed");
+            ingress = false;
+        }
+        var services = new ServiceNetwork(Client, Services, network, NodeName, _options.ServiceCidr, dns, _options.ClusterDomain, _logger)
+        {
+            Ingress = ingress ? new IngressController(Client, Path.Combine(_options.DataDir, "ingress"), NodeIp, _options.IngressHttpPort, _options.IngressHttpsPort, _logger) : null,
+        };
+        _clusterDns = dns.ToString();
+        return Task.Run(async () =>
+        {
+            try
+            {
+                await services.RunAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                LogNoServices(e.Message);
+            }
+        }, CancellationToken.None);
     }
 
     private void Dispatch(JsonObject pod, Dictionary<string, IReadOnlyList<ContainerInfo>> recovered, CancellationToken ct)

@@ -25,6 +25,9 @@ internal sealed partial class IngressController(ApiClient client, string stateDi
     private string? _applied;
     private Process? _nginx;
 
+    /// <summary>How nginx is configured here (addresses, ports, default certificate); set by <see cref="StartAsync"/>.</summary>
+    private NginxConfig? _config;
+
     public Informer Ingresses { get; } = new(client, "/apis/networking.k8s.io/v1/ingresses") { StripManagedFields = true };
 
     public Informer Classes { get; } = new(client, "/apis/networking.k8s.io/v1/ingressclasses") { StripManagedFields = true };
@@ -41,8 +44,16 @@ internal sealed partial class IngressController(ApiClient client, string stateDi
         Directory.CreateDirectory(Path.Combine(stateDir, "tmp"));
         Directory.CreateDirectory(Path.Combine(stateDir, "certs"));
         await EnsureClassAsync(ct).ConfigureAwait(false);
-        StopStale();
-        await File.WriteAllTextAsync(ConfigPath, Config().Render(IngressTable.Build([], [], [], [])), ct).ConfigureAwait(false);
+        Stop(stateDir);
+        _config = new NginxConfig
+        {
+            StateDir = stateDir,
+            Addresses = nodeIp == "127.0.0.1" ? ["127.0.0.1"] : ["127.0.0.1", nodeIp],
+            HttpPort = httpPort,
+            HttpsPort = httpsPort,
+            DefaultCertificate = DefaultCertificate(),
+        };
+        await File.WriteAllTextAsync(ConfigPath, _config.Render(IngressTable.Build([], [], [], [])), ct).ConfigureAwait(false);
         _ = Task.Run(() => SuperviseAsync(ct), CancellationToken.None);
         _ = _events.RunAsync(ct);
     }
@@ -60,19 +71,10 @@ internal sealed partial class IngressController(ApiClient client, string stateDi
                 ["spec"] = new JsonObject { ["controller"] = ControllerName },
             }, ct).ConfigureAwait(false);
         }
-        catch (ApiError e) when (e.Code == 409)
+        catch (ApiError e) when (e.IsAlreadyExists)
         {
         }
     }
-
-    private NginxConfig Config() => new()
-    {
-        StateDir = stateDir,
-        Addresses = nodeIp == "127.0.0.1" ? ["127.0.0.1"] : ["127.0.0.1", nodeIp],
-        HttpPort = httpPort,
-        HttpsPort = httpsPort,
-        DefaultCertificate = DefaultCertificate(),
-    };
 
     /// <summary>A self-signed certificate for names no Ingress TLS secret covers (ingress-nginx's "fake certificate").</summary>
     private (string, string) DefaultCertificate()
@@ -89,8 +91,6 @@ internal sealed partial class IngressController(ApiClient client, string stateDi
         }
         return (crt, key);
     }
-
-    private void StopStale() => Stop(stateDir);
 
     /// <summary>
     /// Stops the nginx of an agent's ingress state directory, if one runs (an agent that was killed leaves it holding
@@ -153,7 +153,7 @@ internal sealed partial class IngressController(ApiClient client, string stateDi
         var classes = Classes.List().Where(c => c["spec"]?["controller"]?.GetValue<string>() == ControllerName).ToList();
         var ours = Ingresses.List().Where(i => IngressTable.IsOurs(i, classes)).ToList();
         var table = IngressTable.Build(ours, services, slices, Secrets.List());
-        var config = Config();
+        var config = _config ?? throw new InvalidOperationException("the ingress controller has not started");
         foreach (var (key, (certificate, privateKey)) in table.Certificates)
         {
             await WriteIfChangedAsync(config.CertificatePath(key), certificate, ct).ConfigureAwait(false);

@@ -22,9 +22,6 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
     private readonly SemaphoreSlim _changed = new(0, 1);
     private string? _applied;
 
-    /// <summary>The address pods are given as their nameserver.</summary>
-    public IPAddress ClusterDns => clusterDns;
-
     /// <summary>The first address of the range plus ten (10.43.0.10 for 10.43.0.0/16), as k3s places its DNS service.</summary>
     public static IPAddress DefaultDnsAddress(IPNetwork serviceCidr)
     {
@@ -120,7 +117,7 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
                 },
             }, ct).ConfigureAwait(false);
         }
-        catch (ApiError e) when (e.Code == 409)
+        catch (ApiError e) when (e.IsAlreadyExists)
         {
         }
         catch (ApiError e)

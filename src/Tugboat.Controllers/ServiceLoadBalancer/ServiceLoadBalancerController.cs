@@ -56,15 +56,14 @@ public sealed class ServiceLoadBalancerController : IReconciler
     public async Task ReconcileAsync(string key, CancellationToken cancellationToken)
     {
         var svc = _services.Get(key);
-        if (svc is null || svc["metadata"]?["deletionTimestamp"] is not null)
+        // A loadBalancerClass hands the Service to another controller, whose status is left alone.
+        if (svc is null || svc["metadata"]?["deletionTimestamp"] is not null || svc["spec"]?["loadBalancerClass"] is not null)
         {
             return;
         }
-        var isLoadBalancer = svc["spec"]?["type"]?.GetValue<string>() == "LoadBalancer"
-            && svc["spec"]?["loadBalancerClass"] is null;
-        var wanted = isLoadBalancer ? Addresses(_nodes.List()) : [];
+        var wanted = svc["spec"]?["type"]?.GetValue<string>() == "LoadBalancer" ? Addresses(_nodes.List()) : [];
         var current = svc["status"]?["loadBalancer"]?["ingress"]?.AsArray().OfType<JsonObject>().Select(i => i["ip"]?.GetValue<string>() ?? string.Empty).ToList() ?? [];
-        if (current.SequenceEqual(wanted, StringComparer.Ordinal) || (!isLoadBalancer && svc["spec"]?["loadBalancerClass"] is not null))
+        if (current.SequenceEqual(wanted, StringComparer.Ordinal))
         {
             return;
         }

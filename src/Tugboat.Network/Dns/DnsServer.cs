@@ -166,30 +166,29 @@ public sealed class DnsServer : IDisposable
         return DnsMessage.Reply(query, code, answers, additional).Encode(max);
     }
 
-    private async Task<byte[]?> ForwardUdpAsync(byte[] query, CancellationToken ct)
+    /// <summary>The first upstream's answer over UDP; SERVFAIL when none answers.</summary>
+    private Task<byte[]?> ForwardUdpAsync(byte[] query, CancellationToken ct) => ForwardAsync(query, "UDP", async (upstream, timeout) =>
     {
-        foreach (var upstream in _upstreams)
-        {
-            try
-            {
-                using var socket = new Socket(upstream.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-                await socket.ConnectAsync(upstream, ct).ConfigureAwait(false);
-                await socket.SendAsync(query, SocketFlags.None, ct).ConfigureAwait(false);
-                var buffer = new byte[4096];
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                timeout.CancelAfter(ForwardTimeout);
-                var n = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                return buffer[..n];
-            }
-            catch (Exception e) when (e is SocketException or OperationCanceledException && !ct.IsCancellationRequested)
-            {
-                OnError?.Invoke($"forwarding to {upstream} failed: {e.Message}");
-            }
-        }
-        return ServerFailure(query);
-    }
+        using var socket = new Socket(upstream.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        await socket.ConnectAsync(upstream, timeout).ConfigureAwait(false);
+        await socket.SendAsync(query, SocketFlags.None, timeout).ConfigureAwait(false);
+        var buffer = new byte[4096];
+        var n = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout).ConfigureAwait(false);
+        return buffer[..n];
+    }, ct);
 
-    private async Task<byte[]?> ForwardTcpAsync(byte[] query, CancellationToken ct)
+    /// <summary>The first upstream's answer over TCP; SERVFAIL when none answers.</summary>
+    private Task<byte[]?> ForwardTcpAsync(byte[] query, CancellationToken ct) => ForwardAsync(query, "TCP", async (upstream, timeout) =>
+    {
+        using var client = new TcpClient(upstream.AddressFamily);
+        await client.ConnectAsync(upstream, timeout).ConfigureAwait(false);
+        var stream = client.GetStream();
+        await WriteFrameAsync(stream, query, timeout).ConfigureAwait(false);
+        return await ReadFrameAsync(stream, timeout).ConfigureAwait(false);
+    }, ct);
+
+    /// <summary>Asks each upstream in turn, each within <see cref="ForwardTimeout"/>.</summary>
+    private async Task<byte[]?> ForwardAsync(byte[] query, string transport, Func<IPEndPoint, CancellationToken, Task<byte[]?>> exchange, CancellationToken ct)
     {
         foreach (var upstream in _upstreams)
         {
@@ -197,15 +196,11 @@ public sealed class DnsServer : IDisposable
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(ForwardTimeout);
-                using var client = new TcpClient(upstream.AddressFamily);
-                await client.ConnectAsync(upstream, timeout.Token).ConfigureAwait(false);
-                var stream = client.GetStream();
-                await WriteFrameAsync(stream, query, timeout.Token).ConfigureAwait(false);
-                return await ReadFrameAsync(stream, timeout.Token).ConfigureAwait(false);
+                return await exchange(upstream, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
             {
-                OnError?.Invoke($"forwarding to {upstream} over TCP failed: {e.Message}");
+                OnError?.Invoke($"forwarding to {upstream} over {transport} failed: {e.Message}");
             }
         }
         return ServerFailure(query);

@@ -40,10 +40,7 @@ public sealed class DnsZone
         domain = zone.Domain;
         zone.AddName($"svc.{domain}");
         zone.AddName($"pod.{domain}");
-        var slicesByService = slices
-            .Where(s => s["metadata"]?["labels"]?[ServiceTable.ServiceNameLabel] is not null)
-            .GroupBy(s => $"{s["metadata"]!["namespace"]}/{s["metadata"]!["labels"]![ServiceTable.ServiceNameLabel]}", StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        var slicesByService = ServiceTable.SlicesByService(slices);
         foreach (var svc in services)
         {
             var ns = svc["metadata"]!["namespace"]!.GetValue<string>();

@@ -50,10 +50,7 @@ public sealed class IngressTable
     public static IngressTable Build(IEnumerable<JsonObject> ingresses, IEnumerable<JsonObject> services, IEnumerable<JsonObject> slices, IEnumerable<JsonObject> secrets)
     {
         var servicesByKey = services.ToDictionary(s => $"{s["metadata"]!["namespace"]}/{s["metadata"]!["name"]}", StringComparer.Ordinal);
-        var slicesByService = slices
-            .Where(s => s["metadata"]?["labels"]?[ServiceTable.ServiceNameLabel] is not null)
-            .GroupBy(s => $"{s["metadata"]!["namespace"]}/{s["metadata"]!["labels"]![ServiceTable.ServiceNameLabel]}", StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        var slicesByService = ServiceTable.SlicesByService(slices);
         var secretsByKey = secrets.ToDictionary(s => $"{s["metadata"]!["namespace"]}/{s["metadata"]!["name"]}", StringComparer.Ordinal);
         var problems = new List<(string, string, string)>();
         var certificates = new Dictionary<string, (string, string)>(StringComparer.Ordinal);
@@ -170,25 +167,9 @@ public sealed class IngressTable
             return new IngressBackend(ns, name, portText, [], $"service \"{ns}/{name}\" has no port {portText}");
         }
         var portName = servicePort["name"]?.GetValue<string>() ?? string.Empty;
-        var endpoints = new List<string>();
-        foreach (var slice in slices.GetValueOrDefault($"{ns}/{name}") ?? [])
-        {
-            var slicePort = slice["ports"]?.AsArray().OfType<JsonObject>().FirstOrDefault(p => (p["name"]?.GetValue<string>() ?? string.Empty) == portName && (p["protocol"]?.GetValue<string>() ?? "TCP") == "TCP");
-            if (slicePort?["port"] is not { } number)
-            {
-                continue;
-            }
-            foreach (var ep in slice["endpoints"]?.AsArray().OfType<JsonObject>() ?? [])
-            {
-                if (ep["conditions"]?["ready"]?.GetValue<bool>() == false)
-                {
-                    continue;
-                }
-                endpoints.AddRange(ep["addresses"]?.AsArray().Select(a => $"{a!.GetValue<string>()}:{number}") ?? []);
-            }
-        }
-        return new IngressBackend(ns, name, portText, endpoints.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(),
-            endpoints.Count == 0 ? $"no ready endpoints for service \"{ns}/{name}\"" : null);
+        var endpoints = ServiceTable.Endpoints(slices.GetValueOrDefault($"{ns}/{name}") ?? [], portName, "TCP")
+            .Where(e => e.Ready).Select(e => $"{e.Endpoint.Ip}:{e.Endpoint.Port}").Order(StringComparer.Ordinal).ToList();
+        return new IngressBackend(ns, name, portText, endpoints, endpoints.Count == 0 ? $"no ready endpoints for service \"{ns}/{name}\"" : null);
     }
 
     /// <summary>

@@ -53,10 +53,7 @@ public static class ServiceTable
 
     public static IReadOnlyList<ProxyPort> Build(IEnumerable<JsonObject> services, IEnumerable<JsonObject> slices, string nodeName)
     {
-        var slicesByService = slices
-            .Where(s => s["metadata"]?["labels"]?[ServiceNameLabel] is not null && (s["addressType"]?.GetValue<string>() ?? "IPv4") == "IPv4")
-            .GroupBy(s => $"{s["metadata"]!["namespace"]}/{s["metadata"]!["labels"]![ServiceNameLabel]}", StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        var slicesByService = SlicesByService(slices.Where(s => (s["addressType"]?.GetValue<string>() ?? "IPv4") == "IPv4"));
         var result = new List<ProxyPort>();
         foreach (var svc in services)
         {
@@ -103,8 +100,14 @@ public static class ServiceTable
         return result;
     }
 
-    /// <summary>The endpoints of the slices' port with this name and protocol, each with its conditions.</summary>
-    private static List<(ProxyEndpoint Endpoint, bool Ready, bool Serving)> Endpoints(List<JsonObject> slices, string portName, string protocol)
+    /// <summary>EndpointSlices by the Service they belong to ("ns/name", from their kubernetes.io/service-name label).</summary>
+    public static Dictionary<string, List<JsonObject>> SlicesByService(IEnumerable<JsonObject> slices) =>
+        slices.Where(s => s["metadata"]?["labels"]?[ServiceNameLabel] is not null)
+            .GroupBy(s => $"{s["metadata"]!["namespace"]}/{s["metadata"]!["labels"]![ServiceNameLabel]}", StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+
+    /// <summary>The endpoints of the slices' port with this name and protocol, each with its conditions (once per address and port).</summary>
+    internal static List<(ProxyEndpoint Endpoint, bool Ready, bool Serving)> Endpoints(List<JsonObject> slices, string portName, string protocol)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var list = new List<(ProxyEndpoint, bool, bool)>();
