@@ -18,9 +18,10 @@ internal static class CommandLine
                      [--default-unreachable-toleration-seconds 300] [--node-name NAME] [--node-ip IP]
                      [--kubelet-port 10250] [--cluster-cidr 10.42.0.0/16] [--service-cidr 10.43.0.0/16]
                      [--terminated-pod-gc-threshold 12500] [--ingress-http-port 80] [--ingress-https-port 443]
+                     [--proxy-mode auto|nftables|userspace]
           tug agent --server URL --token TOKEN [--ca-file FILE] [--data-dir DIR] [--node-name NAME] [--node-ip IP]
                     [--kubelet-port 10250] [--runtime auto|process] [--node-lease-duration-seconds 40]
-                    [--ingress-http-port 80] [--ingress-https-port 443]
+                    [--ingress-http-port 80] [--ingress-https-port 443] [--proxy-mode auto|nftables|userspace]
           tug agent --server URL --token TOKEN [--ca-file FILE] --hollow-nodes N [--node-name PREFIX]
           tug killall [--data-dir DIR]
           tug version
@@ -85,6 +86,14 @@ internal static class CommandLine
         });
     }
 
+    private static Tugboat.Network.Proxy.ProxyMode ProxyMode(string value) => value switch
+    {
+        "auto" => Tugboat.Network.Proxy.ProxyMode.Auto,
+        "nftables" => Tugboat.Network.Proxy.ProxyMode.Nftables,
+        "userspace" => Tugboat.Network.Proxy.ProxyMode.Userspace,
+        _ => throw new UsageException("--proxy-mode must be auto, nftables or userspace"),
+    };
+
     /// <summary>A TCP port, or 0 for none.</summary>
     private static int Port(string flag, string value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port < 65536 ? port : throw new UsageException($"{flag} takes a port number (0 for none)");
@@ -111,6 +120,7 @@ internal static class CommandLine
         var kubeletPort = 10250;
         var ingressHttp = 80;
         var ingressHttps = 443;
+        var proxyMode = Tugboat.Network.Proxy.ProxyMode.Auto;
         var hollow = 0;
         var leaseSeconds = 40;
         for (var i = 0; i < args.Length; i++)
@@ -155,6 +165,9 @@ internal static class CommandLine
                 case "--ingress-https-port":
                     ingressHttps = Port(flag, Value());
                     break;
+                case "--proxy-mode":
+                    proxyMode = ProxyMode(Value());
+                    break;
                 case "--node-lease-duration-seconds":
                     leaseSeconds = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var ls) && ls > 0 ? ls : throw new UsageException("--node-lease-duration-seconds must be a positive number");
                     break;
@@ -193,6 +206,7 @@ internal static class CommandLine
                 KubeletPort = kubeletPort,
                 IngressHttpPort = ingressHttp,
                 IngressHttpsPort = ingressHttps,
+                ProxyMode = proxyMode,
                 LeaseDurationSeconds = leaseSeconds,
             };
             await RunAgentAsync(config, options, loggers, cts.Token).ConfigureAwait(false);
@@ -291,6 +305,7 @@ internal static class CommandLine
                 "--kubelet-port" => options with { KubeletPort = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var kp) && kp < 65536 ? kp : throw new UsageException("invalid --kubelet-port") },
                 "--ingress-http-port" => options with { IngressHttpPort = Port(flag, Value()) },
                 "--ingress-https-port" => options with { IngressHttpsPort = Port(flag, Value()) },
+                "--proxy-mode" => options with { ProxyMode = ProxyMode(Value()).ToString().ToLowerInvariant() },
                 "--cluster-cidr" => options with { ClusterCidr = System.Net.IPNetwork.TryParse(Value(), out var cidr) && cidr.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && cidr.PrefixLength <= 24 ? cidr.ToString() : throw new UsageException("--cluster-cidr must be an IPv4 range of /24 or larger") },
                 _ => throw new UsageException($"unknown flag: {flag}"),
             };
@@ -325,6 +340,7 @@ internal static class CommandLine
                 KubeletPort = options.KubeletPort,
                 IngressHttpPort = options.IngressHttpPort,
                 IngressHttpsPort = options.IngressHttpsPort,
+                ProxyMode = ProxyMode(options.ProxyMode),
                 ClusterCidr = System.Net.IPNetwork.Parse(options.ClusterCidr),
                 ServiceCidr = System.Net.IPNetwork.Parse(options.ServiceCidr),
                 Labels = new Dictionary<string, string> { ["node-role.kubernetes.io/control-plane"] = "true" },

@@ -4,9 +4,19 @@ using System.Text.Json.Nodes;
 namespace Tugboat.E2E.Tests;
 
 /// <summary>A tug server with its embedded node agent running real pods (process runtime, CNI pod network as root).</summary>
-public sealed class AgentClusterFixture : IAsyncLifetime
+public class AgentClusterFixture : IAsyncLifetime
 {
-    public TugServer Server { get; } = new() { Agent = true };
+    public AgentClusterFixture()
+        : this([])
+    {
+    }
+
+    protected AgentClusterFixture(params string[] serverArgs)
+    {
+        Server = new TugServer(extraArgs: serverArgs) { Agent = true };
+    }
+
+    public TugServer Server { get; }
 
     public async Task InitializeAsync()
     {
@@ -22,3 +32,6 @@ public sealed class AgentClusterFixture : IAsyncLifetime
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
 }
+
+/// <summary>A cluster whose node proxies Services in userspace.</summary>
+public sealed class UserspaceProxyClusterFixture() : AgentClusterFixture("--proxy-mode", "userspace");

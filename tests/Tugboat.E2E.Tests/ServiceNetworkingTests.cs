@@ -5,12 +5,32 @@ using Tugboat.Network.Dns;
 
 namespace Tugboat.E2E.Tests;
 
+/// <summary>Services on the kernel data path (nftables), the default where the node allows it.</summary>
+public sealed class ServiceNetworkingTests(AgentClusterFixture fixture) : ServiceNetworkingSuite(fixture), IClassFixture<AgentClusterFixture>;
+
+/// <summary>The same Services on the userspace proxy (<c>--proxy-mode userspace</c>), the fallback where nftables cannot be used.</summary>
+public sealed class UserspaceServiceNetworkingTests(UserspaceProxyClusterFixture fixture) : ServiceNetworkingSuite(fixture), IClassFixture<UserspaceProxyClusterFixture>
+{
+    [Fact]
+    public async Task TheNodeProxiesInUserspaceWithoutAnNftablesTable()
+    {
+        await Eventually.ForAsync(() => Task.FromResult(Server.Output.Contains("proxies services (userspace)", StringComparison.Ordinal) ? "yes" : null), TimeSpan.FromSeconds(30));
+        var octets = System.Net.IPNetwork.Parse(Server.ClusterCidr).BaseAddress.GetAddressBytes();
+        var bridge = $"tug{octets[0]:x2}{octets[1]:x2}{octets[2]:x2}";
+        using var nft = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("nft", ["list", "table", "ip", bridge]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        await nft.WaitForExitAsync();
+        Assert.NotEqual(0, nft.ExitCode);
+    }
+}
+
 /// <summary>
 /// Services on real pods, driven with real kubectl: NodePort, ClusterIP and LoadBalancer traffic balanced over ready
-/// pods, rollouts without lost requests, and the cluster DNS as pods use it.
+/// pods, rollouts without lost requests, and the cluster DNS as pods use it; run against each proxy mode.
 /// </summary>
-public sealed class ServiceNetworkingTests(AgentClusterFixture fixture) : IClassFixture<AgentClusterFixture>
+public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
 {
+    protected TugServer Server => fixture.Server;
+
     private Kubectl K => new(Kubectl.V132, fixture.Server.Kubeconfig);
 
     /// <summary>A namespace with a Deployment of HTTP servers that answer with their pod's name.</summary>

@@ -39,6 +39,9 @@ public sealed record AgentOptions
 
     public int IngressHttpsPort { get; init; } = 443;
 
+    /// <summary>How the node proxies Services: nftables where it can (root, pod network, nft), else the userspace proxy.</summary>
+    public Tugboat.Network.Proxy.ProxyMode ProxyMode { get; init; } = Tugboat.Network.Proxy.ProxyMode.Auto;
+
     /// <summary>Labels the node carries (the embedded agent marks its node as the control plane).</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 

@@ -11,6 +11,7 @@ using Tugboat.Agent.Services;
 using Tugboat.Api.Meta;
 using Tugboat.Client;
 using Tugboat.Network.Cni;
+using Tugboat.Network.Proxy;
 
 namespace Tugboat.Agent.Kubelet;
 
@@ -177,6 +178,7 @@ public sealed partial class NodeAgent
         else
         {
             LogHostNetworkOnly(Runtime.Capabilities.NetworkNamespaces ? "no CNI plugins found in /usr/lib/cni or /opt/cni/bin" : "not running as root");
+            serviceNetwork = StartServiceNetwork(null, ct);
         }
         var recovered = Runtime.Recover().GroupBy(c => c.Config.Labels.GetValueOrDefault(PodUidLabel, string.Empty), StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => (IReadOnlyList<ContainerInfo>)g.ToList(), StringComparer.Ordinal);
@@ -209,28 +211,34 @@ public sealed partial class NodeAgent
     }
 
     /// <summary>
-    /// Starts the node's service proxy, cluster DNS and Ingress controller (needs nftables; the Ingress needs nginx);
-    /// pods get the cluster DNS as their nameserver from then on.
+    /// Starts the node's service proxy (nftables where the node has a pod network and the nft tool, the userspace
+    /// proxy otherwise, or as --proxy-mode says), cluster DNS and Ingress controller (both need the pod network; the
+    /// Ingress needs nginx); pods get the cluster DNS as their nameserver from then on.
     /// </summary>
-    private Task StartServiceNetwork(PodNetwork network, CancellationToken ct)
+    private Task StartServiceNetwork(PodNetwork? network, CancellationToken ct)
     {
-        if (!PodNetwork.HasNftables())
+        var mode = _options.ProxyMode;
+        if (mode == ProxyMode.Auto)
         {
-            LogNoServices("nft (Debian package nftables) is not installed");
+            mode = network is not null && PodNetwork.HasNftables() ? ProxyMode.Nftables : ProxyMode.Userspace;
+        }
+        else if (mode == ProxyMode.Nftables && (network is null || !PodNetwork.HasNftables()))
+        {
+            LogNoServices(network is null ? "--proxy-mode nftables needs the pod network (root and the CNI plugins)" : "--proxy-mode nftables needs nft (Debian package nftables)");
             return Task.CompletedTask;
         }
         var dns = _options.ClusterDns is { } configured ? IPAddress.Parse(configured) : ServiceNetwork.DefaultDnsAddress(_options.ServiceCidr);
-        var ingress = _options.IngressHttpPort > 0 || _options.IngressHttpsPort > 0;
+        var ingress = network is not null && (_options.IngressHttpPort > 0 || _options.IngressHttpsPort > 0);
         if (ingress && IngressController.FindNginx() is null)
         {
             LogNoIngress("nginx (Debian package nginx-light) is not installed");
             ingress = false;
         }
-        var services = new ServiceNetwork(Client, Services, network, NodeName, _options.ServiceCidr, dns, _options.ClusterDomain, _logger)
+        var services = new ServiceNetwork(Client, Services, network, mode, NodeName, _options.ServiceCidr, dns, _options.ClusterDomain, _logger)
         {
             Ingress = ingress ? new IngressController(Client, Path.Combine(_options.DataDir, "ingress"), NodeIp, _options.IngressHttpPort, _options.IngressHttpsPort, _logger) : null,
         };
-        _clusterDns = dns.ToString();
+        _clusterDns = network is not null ? dns.ToString() : null;
         return Task.Run(async () =>
         {
             try

@@ -10,11 +10,13 @@ namespace Tugboat.Agent.Services;
 
 /// <summary>
 /// A node's part of service networking (the kube-proxy and node-local DNS roles): watches Services and
-/// EndpointSlices, keeps the node's nftables proxy table in step with them (a change is applied within tens of
-/// milliseconds of the informer seeing it), and serves the cluster DNS on the bridge's address, where the proxy
-/// sends the cluster DNS service address.
+/// EndpointSlices and keeps the node's proxy in step with them (a change is applied within tens of milliseconds of
+/// the informer seeing it) — the nftables table, or the userspace proxy's sockets — and serves the cluster DNS: on the
+/// bridge's address, where the nftables rules send the cluster DNS service address, or on that address itself when
+/// the userspace proxy has made the service range local. Without a pod network (no root) only node ports are
+/// proxied and there is no cluster DNS.
 /// </summary>
-internal sealed partial class ServiceNetwork(ApiClient client, Informer services, PodNetwork network, string nodeName, IPNetwork serviceCidr, IPAddress clusterDns, string clusterDomain, ILogger logger)
+internal sealed partial class ServiceNetwork(ApiClient client, Informer services, PodNetwork? network, ProxyMode mode, string nodeName, IPNetwork serviceCidr, IPAddress clusterDns, string clusterDomain, ILogger logger)
 {
     /// <summary>The node's Ingress controller, kept in step with the same Services and EndpointSlices; null when off.</summary>
     public IngressController? Ingress { get; init; }
@@ -48,27 +50,51 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
             };
             informer.Deleted += _ => Changed();
         }
-        await network.EnableServicesAsync(serviceCidr, ct).ConfigureAwait(false);
-        using var dns = new DnsServer(new IPEndPoint(network.Gateway, 53), DnsZone.Empty(clusterDomain), DnsServer.Upstreams("/etc/resolv.conf", network.Gateway))
+        DnsServer? dns = null;
+        if (network is not null)
         {
-            OnError = e => LogDnsError(e),
-        };
-        var serving = dns.RunAsync(ct);
-        await EnsureDnsServiceAsync(ct).ConfigureAwait(false);
+            var listen = mode == ProxyMode.Nftables ? network.Gateway : clusterDns;
+            if (mode == ProxyMode.Nftables)
+            {
+                await network.EnableServicesAsync(serviceCidr, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await network.EnableUserspaceServicesAsync(serviceCidr, ct).ConfigureAwait(false);
+            }
+            dns = new DnsServer(new IPEndPoint(listen, 53), DnsZone.Empty(clusterDomain), DnsServer.Upstreams("/etc/resolv.conf", listen))
+            {
+                OnError = e => LogDnsError(e),
+            };
+        }
+        using var userspace = mode == ProxyMode.Userspace ? new UserspaceProxy { ServeClusterIps = network is not null, OnError = e => LogSyncFailed(e) } : null;
+        using var _ = dns;
+        var serving = dns?.RunAsync(ct) ?? Task.CompletedTask;
+        if (dns is not null)
+        {
+            await EnsureDnsServiceAsync(ct).ConfigureAwait(false);
+        }
         if (Ingress is not null)
         {
             await Ingress.StartAsync(ct).ConfigureAwait(false);
         }
         var watching = Task.WhenAll(all.Select(i => i.RunAsync(ct)));
         await Task.WhenAny(Task.WhenAll(all.Select(i => i.Synced)), watching).ConfigureAwait(false);
-        LogStarted(nodeName, clusterDns.ToString(), dns.Endpoint.ToString());
+        if (dns is not null)
+        {
+            LogStarted(nodeName, mode.ToString().ToLowerInvariant(), clusterDns.ToString(), dns.Endpoint.ToString());
+        }
+        else
+        {
+            LogNodePortsOnly(nodeName);
+        }
         try
         {
             while (!ct.IsCancellationRequested)
             {
                 try
                 {
-                    await SyncAsync(services, slices, dns, ct).ConfigureAwait(false);
+                    await SyncAsync(services, slices, dns, userspace, ct).ConfigureAwait(false);
                 }
                 catch (InvalidOperationException e)
                 {
@@ -138,24 +164,18 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
         }
     }
 
-    private async Task SyncAsync(Informer services, Informer slices, DnsServer dns, CancellationToken ct)
+    private async Task SyncAsync(Informer services, Informer slices, DnsServer? dns, UserspaceProxy? userspace, CancellationToken ct)
     {
         var allServices = services.List();
         var allSlices = slices.List();
-        dns.Zone = DnsZone.Build(allServices, allSlices, clusterDomain);
-        var script = new NftRuleset
+        dns?.Zone = DnsZone.Build(allServices, allSlices, clusterDomain);
+        if (userspace is not null)
         {
-            Table = network.BridgeName,
-            Bridge = network.BridgeName,
-            PodRange = network.PodRange,
-            ServiceRanges = [serviceCidr],
-            Dns = (clusterDns, network.Gateway),
-            Ports = ServiceTable.Build(allServices, allSlices, nodeName),
-        }.Render();
-        if (script != _applied)
+            userspace.Apply(ServiceTable.Build(allServices, allSlices, nodeName));
+        }
+        else if (network is not null)
         {
-            await PodNetwork.NftAsync(script, ct).ConfigureAwait(false);
-            _applied = script;
+            await ApplyTableAsync(network, allServices, allSlices, ct).ConfigureAwait(false);
         }
         if (Ingress is not null)
         {
@@ -170,11 +190,32 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
         }
     }
 
+    private async Task ApplyTableAsync(PodNetwork network, IReadOnlyList<JsonObject> allServices, IReadOnlyList<JsonObject> allSlices, CancellationToken ct)
+    {
+        var script = new NftRuleset
+        {
+            Table = network.BridgeName,
+            Bridge = network.BridgeName,
+            PodRange = network.PodRange,
+            ServiceRanges = [serviceCidr],
+            Dns = (clusterDns, network.Gateway),
+            Ports = ServiceTable.Build(allServices, allSlices, nodeName),
+        }.Render();
+        if (script != _applied)
+        {
+            await PodNetwork.NftAsync(script, ct).ConfigureAwait(false);
+            _applied = script;
+        }
+    }
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "ingress: {Error}")]
     private partial void LogIngressFailed(string error);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "node {Node} proxies services; cluster DNS {Dns} served at {Endpoint}")]
-    private partial void LogStarted(string node, string dns, string endpoint);
+    [LoggerMessage(Level = LogLevel.Information, Message = "node {Node} proxies services ({Mode}); cluster DNS {Dns} served at {Endpoint}")]
+    private partial void LogStarted(string node, string mode, string dns, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node} proxies node ports only (userspace): cluster IPs and the cluster DNS need a pod network (root and the CNI plugins)")]
+    private partial void LogNodePortsOnly(string node);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "service proxy: {Error}")]
     private partial void LogSyncFailed(string error);

@@ -22,6 +22,9 @@ public sealed record ServerOptions
 
     public int IngressHttpsPort { get; init; } = 443;
 
+    /// <summary>How the embedded agent proxies Services: auto, nftables or userspace (<c>--proxy-mode</c>).</summary>
+    public string ProxyMode { get; init; } = "auto";
+
     /// <summary>The cluster's pod range (k3s's default 10.42.0.0/16); nodes take /24s of it.</summary>
     public string ClusterCidr { get; init; } = "10.42.0.0/16";
 

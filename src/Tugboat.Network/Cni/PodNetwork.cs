@@ -183,10 +183,43 @@ public sealed class PodNetwork
     /// </summary>
     public async Task EnableServicesAsync(IPNetwork serviceRange, CancellationToken ct)
     {
+        await DeleteLocalRouteAsync(serviceRange, ct).ConfigureAwait(false);
         await IpAsync(["route", "replace", serviceRange.ToString(), "dev", BridgeName, "src", Gateway.ToString()], ct).ConfigureAwait(false);
         foreach (var setting in (string[])["forwarding", "route_localnet"])
         {
             await File.WriteAllTextAsync($"/proc/sys/net/ipv4/conf/{BridgeName}/{setting}", "1", ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Lets the userspace proxy serve <paramref name="serviceRange"/>: the whole range becomes local to the machine
+    /// (a <c>local</c> route in the local table, as for AnyIP), so that its sockets can bind cluster IPs and what pods
+    /// send there ends on the node; nothing is forwarded. A kernel-path table left from an earlier run is removed.
+    /// </summary>
+    public async Task EnableUserspaceServicesAsync(IPNetwork serviceRange, CancellationToken ct)
+    {
+        if (HasNftables())
+        {
+            try
+            {
+                await NftAsync(Proxy.NftRuleset.Delete(BridgeName), ct).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+        await IpAsync(["route", "replace", "local", serviceRange.ToString(), "dev", "lo", "table", "local"], ct).ConfigureAwait(false);
+    }
+
+    private async Task DeleteLocalRouteAsync(IPNetwork serviceRange, CancellationToken ct)
+    {
+        try
+        {
+            await IpAsync(["route", "del", "local", serviceRange.ToString(), "dev", "lo", "table", "local"], ct).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            // None (the usual case).
         }
     }
 
@@ -217,6 +250,10 @@ public sealed class PodNetwork
         // in it, or, for ranges without pods (services), any other bridge at all.
         var others = Directory.GetDirectories("/sys/class/net").Select(Path.GetFileName).OfType<string>()
             .Where(n => n.Length == 9 && n.StartsWith("tug", StringComparison.Ordinal)).Select(GatewayOf).OfType<IPAddress>().ToList();
+        foreach (var range in ClusterRanges.Where(r => !r.Contains(Gateway)))
+        {
+            await DeleteLocalRouteAsync(range, ct).ConfigureAwait(false);
+        }
         foreach (var range in ClusterRanges)
         {
             var inUse = others.Any(range.Contains) || (!range.Contains(Gateway) && others.Count > 0);
