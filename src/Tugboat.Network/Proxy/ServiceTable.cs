@@ -109,8 +109,8 @@ public static class ServiceTable
     /// <summary>The endpoints of the slices' port with this name and protocol, each with its conditions (once per address and port).</summary>
     internal static List<(ProxyEndpoint Endpoint, bool Ready, bool Serving)> Endpoints(List<JsonObject> slices, string portName, string protocol)
     {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var list = new List<(ProxyEndpoint, bool, bool)>();
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        var list = new List<(ProxyEndpoint Endpoint, bool Ready, bool Serving)>();
         foreach (var slice in slices)
         {
             var port = slice["ports"]?.AsArray().OfType<JsonObject>()
@@ -128,8 +128,14 @@ public static class ServiceTable
                 foreach (var address in ep["addresses"]?.AsArray().Select(a => a!.GetValue<string>()) ?? [])
                 {
                     var endpoint = new ProxyEndpoint(address, (int)number.GetValue<long>(), ep["nodeName"]?.GetValue<string>());
-                    if (seen.Add($"{address}:{endpoint.Port}"))
+                    // Host-network pods share the node's address: one of them ready makes the address ready.
+                    if (seen.TryGetValue($"{address}:{endpoint.Port}", out var index))
                     {
+                        list[index] = (list[index].Endpoint, list[index].Ready || ready, list[index].Serving || serving);
+                    }
+                    else
+                    {
+                        seen[$"{address}:{endpoint.Port}"] = list.Count;
                         list.Add((endpoint, ready, serving));
                     }
                 }

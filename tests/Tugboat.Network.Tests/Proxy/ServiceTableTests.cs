@@ -66,6 +66,9 @@ public sealed class ServiceTableTests
         Assert.Equal(["10.42.0.4"], Assert.Single(ServiceTable.Build([svc], [draining], "a")).ClusterEndpoints.Select(e => e.Ip));
         var none = Slice("web", """[{"port":8080}]""", ("10.42.0.3", "a", false, false));
         Assert.Empty(Assert.Single(ServiceTable.Build([svc], [none], "a")).ClusterEndpoints);
+        // Host-network pods share the node's address: the address serves while one of them is ready, whatever the order.
+        var shared = Slice("web", """[{"port":8080}]""", ("192.0.2.2", "a", false, false), ("192.0.2.2", "a", true, true));
+        Assert.Equal(["192.0.2.2"], Assert.Single(ServiceTable.Build([svc], [shared], "a")).ClusterEndpoints.Select(e => e.Ip));
     }
 
     [Fact]
