@@ -38,7 +38,8 @@ internal static partial class ServiceBench
         }
         """;
 
-    public static async Task RunAsync(string work, Action<string> line, bool quick)
+    /// <param name="userspace">Proxy with the userspace fallback instead of nftables (kept-alive runs and DNS only).</param>
+    public static async Task RunAsync(string work, Action<string> line, bool quick, bool userspace)
     {
         var rounds = quick ? 1 : 3;
         var seconds = quick ? 5 : 10;
@@ -47,7 +48,7 @@ internal static partial class ServiceBench
         var token = (await File.ReadAllTextAsync(Path.Combine(server.DataDir, "token"))).Trim();
         var agentDir = Path.Combine(work, "services-agent");
         var ingressPort = ServerProcess.FreePort();
-        using var agent = PodBench.StartAgent(server, token, agentDir, "--ingress-http-port", ingressPort.ToString(CultureInfo.InvariantCulture), "--ingress-https-port", "0");
+        using var agent = PodBench.StartAgent(server, token, agentDir, "--ingress-http-port", ingressPort.ToString(CultureInfo.InvariantCulture), "--ingress-https-port", "0", "--proxy-mode", userspace ? "userspace" : "nftables");
         var admin = server.Client();
         try
         {
@@ -132,7 +133,7 @@ internal static partial class ServiceBench
                 return true;
             }, TimeSpan.FromSeconds(30));
 
-            foreach (var keepAlive in new[] { true, false })
+            foreach (var keepAlive in userspace ? [true] : new[] { true, false })
             {
                 // With a new connection per request the pod (which closes first) keeps every connection in TIME_WAIT
                 // for 60 s, and conntrack keeps it for 120 s. Two paths from one client address reach the pod from the

@@ -23,6 +23,50 @@ public sealed class ApiSemanticsTests(ApiOnlyServerFixture fixture) : IClassFixt
     private static string Message(JsonNode? status) => status?["message"]?.GetValue<string>() ?? string.Empty;
 
     [Fact]
+    public async Task PodsWithoutAPriorityClassGetTheGlobalDefaultOne()
+    {
+        var k = new Kubectl(Kubectl.V132, fixture.Server.Kubeconfig);
+        (await k.RunAsync("create", "namespace", "default-priority")).Ok();
+        try
+        {
+            (await k.RunWithInputAsync("""
+                apiVersion: scheduling.k8s.io/v1
+                kind: PriorityClass
+                metadata: {name: usual}
+                value: 500
+                globalDefault: true
+                preemptionPolicy: Never
+                ---
+                apiVersion: scheduling.k8s.io/v1
+                kind: PriorityClass
+                metadata: {name: special}
+                value: 900
+                """, "apply", "-f", "-")).Ok();
+            (await k.RunAsync("run", "plain", "-n", "default-priority", "--image=nginx")).Ok();
+            Assert.Equal("usual 500 Never", (await k.RunAsync("get", "pod", "plain", "-n", "default-priority", "-o", "jsonpath={.spec.priorityClassName} {.spec.priority} {.spec.preemptionPolicy}")).Ok().Out);
+            (await k.RunAsync("run", "named", "-n", "default-priority", "--image=nginx", "--overrides", """{"spec":{"priorityClassName":"special"}}""")).Ok();
+            Assert.Equal("special 900", (await k.RunAsync("get", "pod", "named", "-n", "default-priority", "-o", "jsonpath={.spec.priorityClassName} {.spec.priority}")).Ok().Out);
+
+            // One default at most; the class itself may be re-applied as it is.
+            var second = await k.RunWithInputAsync("""
+                apiVersion: scheduling.k8s.io/v1
+                kind: PriorityClass
+                metadata: {name: another}
+                value: 10
+                globalDefault: true
+                """, "create", "-f", "-");
+            Assert.Contains("priorityclasses.scheduling.k8s.io \"another\" is forbidden: PriorityClass usual is already marked as default. Only one default can exist", second.Fails().Err, StringComparison.Ordinal);
+            (await k.RunAsync("label", "priorityclass", "usual", "tier=base")).Ok();
+            Assert.Contains("NotFound", (await k.RunAsync("get", "priorityclass", "another")).Fails().Err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await k.RunAsync("delete", "priorityclass", "usual", "special", "--ignore-not-found");
+            await k.RunAsync("delete", "namespace", "default-priority", "--wait=false");
+        }
+    }
+
+    [Fact]
     public async Task AnonymousRequestsAreUnauthorized()
     {
         using var client = fixture.Server.AdminClient(withCertificate: false);

@@ -91,8 +91,7 @@ public sealed class NginxConfig
 
     private void Server(StringBuilder sb, string name, IngressHost? host, IngressTable table, bool defaultServer)
     {
-        // reuseport: a listening socket per worker, so that the kernel spreads connections evenly over them.
-        var flag = defaultServer ? " default_server reuseport" : string.Empty;
+        var flag = defaultServer ? " default_server" : string.Empty;
         sb.Append("  server {\n");
         foreach (var address in Addresses)
         {

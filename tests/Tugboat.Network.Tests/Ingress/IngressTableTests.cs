@@ -100,7 +100,7 @@ public sealed class IngressTableTests
         Assert.True(server.IndexOf("location = \"/api\"", StringComparison.Ordinal) < server.IndexOf("\"^/api(/|$)\"", StringComparison.Ordinal));
         Assert.Contains("return 503 \"503 Service Unavailable: no ready endpoints for service \\\"shop/docs\\\"\\n\";", config, StringComparison.Ordinal);
         Assert.Contains("server_name \"~^[^.]+\\.shop\\.test$\";", config, StringComparison.Ordinal);
-        Assert.Contains("listen 127.0.0.1:8443 ssl http2 default_server reuseport;", config, StringComparison.Ordinal);
+        Assert.Contains("listen 127.0.0.1:8443 ssl http2 default_server;", config, StringComparison.Ordinal);
         Assert.Contains("proxy_buffering off;", config, StringComparison.Ordinal);
         Assert.Contains("server 10.42.0.4:8080;", config, StringComparison.Ordinal);
     }

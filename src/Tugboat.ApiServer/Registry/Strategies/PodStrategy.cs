@@ -59,15 +59,26 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
 
     /// <summary>
     /// Upstream's Priority admission on create: a pod naming a PriorityClass gets its value as spec.priority and its
-    /// preemptionPolicy; naming a class that does not exist is forbidden.
+    /// preemptionPolicy; naming a class that does not exist is forbidden; a pod naming none gets the global default
+    /// class (its name too), or priority 0 when there is none.
     /// </summary>
     public override async Task AllocateAsync(JsonObject obj, JsonObject? old, RequestContext ctx)
     {
-        if (old is not null || obj.Str("spec", "priorityClassName") is not { Length: > 0 } className)
+        if (old is not null)
         {
             return;
         }
         var spec = obj.Ensure("spec");
+        if (obj.Str("spec", "priorityClassName") is not { Length: > 0 } className)
+        {
+            if (await DefaultPriorityClassAsync(ctx.Registry).ConfigureAwait(false) is { } globalDefault)
+            {
+                spec["priorityClassName"] = globalDefault.Str("metadata", "name");
+                spec["priority"] = globalDefault.Long("value") ?? 0;
+                spec["preemptionPolicy"] = globalDefault.Str("preemptionPolicy") ?? "PreemptLowerPriority";
+            }
+            return;
+        }
         if (SystemPriorities.TryGetValue(className, out var system))
         {
             spec["priority"] = system;
@@ -85,6 +96,15 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
         {
             spec["preemptionPolicy"] = policy;
         }
+    }
+
+    /// <summary>The PriorityClass marked globalDefault (the lowest-valued one, as upstream, should several be), or null.</summary>
+    internal static async Task<JsonObject?> DefaultPriorityClassAsync(Registry registry)
+    {
+        var classes = registry.Catalog.Get("scheduling.k8s.io", "PriorityClass");
+        var all = await registry.Store.ListAsync(classes.KeyPrefix).ConfigureAwait(false);
+        return all.Items.Select(e => ObjectCodec.Decode(e)).Where(c => c.Bool("globalDefault") == true)
+            .OrderBy(c => c.Long("value") ?? 0).FirstOrDefault();
     }
 
     public override void Default(JsonObject obj)

@@ -149,5 +149,18 @@ internal static class PolicyKinds
             }
         },
         Immutable = ["value", "preemptionPolicy"],
+        // Upstream's Priority admission: one global default at most.
+        Admission = async (o, old, ctx) =>
+        {
+            if (o.Bool("globalDefault") != true)
+            {
+                return;
+            }
+            var name = o.Str("metadata", "name") ?? string.Empty;
+            if (await PodStrategy.DefaultPriorityClassAsync(ctx.Registry).ConfigureAwait(false) is { } existing && existing.Str("metadata", "name") != name)
+            {
+                throw ApiException.Forbidden("priorityclasses", name, $"priorityclasses.scheduling.k8s.io \"{name}\" is forbidden: PriorityClass {existing.Str("metadata", "name")} is already marked as default. Only one default can exist");
+            }
+        },
     };
 }

@@ -18,6 +18,11 @@ internal sealed class TableStrategy(IReadOnlyList<Column> columns) : Strategy
 
     public Action<JsonObject, List<FieldError>>? Validation { get; init; }
 
+    /// <summary>Admission that needs the registry (other objects), run on create and update as <see cref="Strategy.AllocateAsync"/>.</summary>
+    public Func<JsonObject, JsonObject?, RequestContext, Task>? Admission { get; init; }
+
+    public override Task AllocateAsync(JsonObject obj, JsonObject? old, RequestContext ctx) => Admission?.Invoke(obj, old, ctx) ?? Task.CompletedTask;
+
     /// <summary>Fields that may not change after creation, as paths from the object's root.</summary>
     public string[] Immutable { get; init; } = [];
 
