@@ -280,6 +280,21 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
             var updated = (await fixture.Server.PodsAsync("ds", "app=agent")).Where(p => p["metadata"]!["deletionTimestamp"] is null).ToList();
             Assert.Equal(2, updated.Count);
             Assert.All(updated, p => Assert.Equal("busybox:1.37", p["spec"]!["containers"]![0]!["image"]!.GetValue<string>()));
+
+            // History and undo through the ControllerRevisions, as kubectl reads and applies them.
+            var history = (await k.RunAsync("rollout", "history", "ds/agent", "-n", "ds")).Ok().Out;
+            Assert.Matches(@"(?m)^1\s+<none>\s*$", history);
+            Assert.Matches(@"(?m)^2\s+<none>\s*$", history);
+            Assert.Contains("Image:\tbusybox:1.36", (await k.RunAsync("rollout", "history", "ds/agent", "-n", "ds", "--revision=1")).Ok().Out, StringComparison.Ordinal);
+            Assert.Contains("rolled back", (await k.RunAsync("rollout", "undo", "ds/agent", "-n", "ds")).Ok().Out, StringComparison.Ordinal);
+            (await k.RunAsync("rollout", "status", "ds/agent", "-n", "ds", "--timeout=60s")).Ok();
+            await WaitForAsync(async () => (await fixture.Server.PodsAsync("ds", "app=agent")).Where(p => p["metadata"]!["deletionTimestamp"] is null)
+                .Select(p => p["spec"]!["containers"]![0]!["image"]!.GetValue<string>()).ToList() is ["busybox:1.36", "busybox:1.36"] ? new JsonObject() : null);
+            // The old template's revision came back as the newest rather than being copied.
+            history = (await k.RunAsync("rollout", "history", "ds/agent", "-n", "ds")).Ok().Out;
+            Assert.DoesNotMatch(@"(?m)^1\s", history);
+            Assert.Matches(@"(?m)^3\s+<none>\s*$", history);
+            Assert.Contains("Image:\tbusybox:1.36", (await k.RunAsync("rollout", "history", "ds/agent", "-n", "ds", "--revision=3")).Ok().Out, StringComparison.Ordinal);
         }
         finally
         {
@@ -378,6 +393,13 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
         var status = JsonNode.Parse((await k.RunAsync("get", "sts", "db", "-n", "sts", "-o", "json")).Ok().Out)!["status"]!;
         Assert.Equal(2, status["updatedReplicas"]!.GetValue<int>());
         Assert.NotEqual(status["currentRevision"]!.GetValue<string>(), status["updateRevision"]!.GetValue<string>());
+
+        // Undo goes back to the first template: the updated pods return to it.
+        Assert.Matches(@"(?m)^2\s+<none>\s*$", (await k.RunAsync("rollout", "history", "sts/db", "-n", "sts")).Ok().Out);
+        Assert.Contains("Image:\tpostgres:17", (await k.RunAsync("rollout", "history", "sts/db", "-n", "sts", "--revision=2")).Ok().Out, StringComparison.Ordinal);
+        Assert.Contains("rolled back", (await k.RunAsync("rollout", "undo", "sts/db", "-n", "sts")).Ok().Out, StringComparison.Ordinal);
+        await WaitForAsync(async () => (await fixture.Server.PodsAsync("sts", "app=db")).Where(p => p["metadata"]!["deletionTimestamp"] is null && Pods.IsReady(p))
+            .Count(p => p["spec"]!["containers"]![0]!["image"]!.GetValue<string>() == "postgres:16") == 3 ? new JsonObject() : null);
 
         // Scaling down removes the highest ordinals; the claims stay.
         (await k.RunAsync("scale", "sts/db", "-n", "sts", "--replicas=1")).Ok();

@@ -15,7 +15,8 @@ namespace Tugboat.Controllers.DaemonSet;
 /// upstream's extra tolerations: not-ready, unreachable, pressure conditions, unschedulable). Pods are created with a
 /// node affinity for their node (the scheduler binds them) and the <c>controller-revision-hash</c> label; surplus,
 /// misplaced and failed pods are deleted; RollingUpdate replaces outdated pods at most <c>maxUnavailable</c> at a time,
-/// OnDelete only when they are deleted. Status counts are written from what is observed.
+/// OnDelete only when they are deleted. Each template is recorded as a ControllerRevision (rollout history and undo).
+/// Status counts are written from what is observed.
 /// </summary>
 public sealed class DaemonSetController : IReconciler
 {
@@ -24,6 +25,8 @@ public sealed class DaemonSetController : IReconciler
     private readonly Informer _sets;
     private readonly Informer _pods;
     private readonly Informer _nodes;
+    private readonly Informer _revisions;
+    private readonly ControllerHistory _history;
     private readonly Expectations _expectations = new();
 
     public DaemonSetController(ApiClient client, InformerFactory informers, WorkQueue<string> queue)
@@ -33,6 +36,8 @@ public sealed class DaemonSetController : IReconciler
         _sets = informers.For("/apis/apps/v1/daemonsets", TimeSpan.FromMinutes(10));
         _pods = informers.For("/api/v1/pods", TimeSpan.FromMinutes(10));
         _nodes = informers.For("/api/v1/nodes");
+        _revisions = informers.For(ControllerHistory.Path, TimeSpan.FromMinutes(10));
+        _history = new ControllerHistory(client, _revisions);
         _sets.Added += s => queue.Add(Informer.KeyOf(s));
         _sets.Updated += (_, s) => queue.Add(Informer.KeyOf(s));
         _sets.Deleted += s => _expectations.Forget(Informer.KeyOf(s));
@@ -55,7 +60,7 @@ public sealed class DaemonSetController : IReconciler
 
     public WorkQueue<string> Queue { get; }
 
-    public IReadOnlyList<Informer> Informers => [_sets, _pods, _nodes];
+    public IReadOnlyList<Informer> Informers => [_sets, _pods, _nodes, _revisions];
 
     private void EnqueueAll()
     {
@@ -146,6 +151,10 @@ public sealed class DaemonSetController : IReconciler
         var uid = set["metadata"]!["uid"]!.GetValue<string>();
         var template = set["spec"]?["template"] as JsonObject;
         var hash = Deployment.PodTemplateHash.Of(template);
+        // The template's ControllerRevision (what kubectl rollout history and undo read), named as upstream names it.
+        var revisionLabels = LabelsOf(template?["metadata"]?["labels"] as JsonObject);
+        revisionLabels[RevisionLabel] = hash;
+        await _history.EnsureNewestAsync(set, "apps/v1", "DaemonSet", $"{Name(set)}-{hash}", template ?? [], revisionLabels, ct).ConfigureAwait(false);
         var pods = _pods.List().Where(p => Namespace(p) == ns && ControllerUid(p) == uid && !Deleting(p)).ToList();
         var byNode = pods.GroupBy(p => NodeOf(p) ?? string.Empty).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
         var nodes = _nodes.List();
@@ -192,6 +201,8 @@ public sealed class DaemonSetController : IReconciler
             }
         }
         await WriteStatusAsync(set, byNode, eligible, hash, ct).ConfigureAwait(false);
+        var live = pods.Select(p => p["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>()).OfType<string>().Append(hash).Select(h => $"{Name(set)}-{h}").ToHashSet(StringComparer.Ordinal);
+        await _history.TruncateAsync(set, live, ct).ConfigureAwait(false);
     }
 
     /// <summary>Outdated pods to replace now: at most maxUnavailable (default 1) pods may be unavailable at a time.</summary>

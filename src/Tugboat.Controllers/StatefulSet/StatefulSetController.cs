@@ -24,6 +24,7 @@ public sealed class StatefulSetController : IReconciler
     private readonly Informer _sets;
     private readonly Informer _pods;
     private readonly Informer _revisions;
+    private readonly ControllerHistory _history;
     private readonly Expectations _expectations = new();
 
     public StatefulSetController(ApiClient client, InformerFactory informers, WorkQueue<string> queue)
@@ -32,7 +33,8 @@ public sealed class StatefulSetController : IReconciler
         Queue = queue;
         _sets = informers.For("/apis/apps/v1/statefulsets", TimeSpan.FromMinutes(10));
         _pods = informers.For("/api/v1/pods", TimeSpan.FromMinutes(10));
-        _revisions = informers.For("/apis/apps/v1/controllerrevisions", TimeSpan.FromMinutes(10));
+        _revisions = informers.For(ControllerHistory.Path, TimeSpan.FromMinutes(10));
+        _history = new ControllerHistory(client, _revisions);
         _sets.Added += s => queue.Add(Informer.KeyOf(s));
         _sets.Updated += (_, s) => queue.Add(Informer.KeyOf(s));
         _sets.Deleted += s => _expectations.Forget(Informer.KeyOf(s));
@@ -72,7 +74,7 @@ public sealed class StatefulSetController : IReconciler
         var replicas = (int)Long(set["spec"]?["replicas"], 1);
         var template = set["spec"]?["template"] as JsonObject ?? [];
         var updateRevision = name + "-" + Deployment.PodTemplateHash.Of(template);
-        await EnsureRevisionAsync(set, updateRevision, template, ct).ConfigureAwait(false);
+        await _history.EnsureNewestAsync(set, "apps/v1", "StatefulSet", updateRevision, template, LabelsOf(template["metadata"]?["labels"] as JsonObject), ct).ConfigureAwait(false);
 
         var pods = _pods.List().Where(p => Namespace(p) == ns && ControllerUid(p) == uid).ToList();
         var byOrdinal = new SortedDictionary<int, JsonObject>();
@@ -91,6 +93,8 @@ public sealed class StatefulSetController : IReconciler
             await StepAsync(key, set, byOrdinal, replicas, template, updateRevision, currentRevision, parallel, ct).ConfigureAwait(false);
         }
         await WriteStatusAsync(set, byOrdinal.Values.ToList(), replicas, currentRevision, updateRevision, ct).ConfigureAwait(false);
+        var live = new HashSet<string>(byOrdinal.Values.Select(RevisionOf).OfType<string>(), StringComparer.Ordinal) { currentRevision, updateRevision };
+        await _history.TruncateAsync(set, live, ct).ConfigureAwait(false);
     }
 
     /// <summary>One step towards the wanted state: creations, deletions and updates, in upstream's order and pace.</summary>
@@ -113,7 +117,7 @@ public sealed class StatefulSetController : IReconciler
             {
                 // A missing pod is created at the update revision if it is at or above the partition, else at the current one.
                 var revision = ordinal >= Partition(set) ? updateRevision : currentRevision;
-                var revisionTemplate = revision == updateRevision ? template : await TemplateOfAsync(ns, revision, ct).ConfigureAwait(false) ?? template;
+                var revisionTemplate = revision == updateRevision ? template : await _history.TemplateOfAsync(ns, revision, ct).ConfigureAwait(false) ?? template;
                 await CreateAsync(key, set, ordinal, revisionTemplate, revision, ct).ConfigureAwait(false);
                 if (!parallel)
                 {
@@ -269,55 +273,6 @@ public sealed class StatefulSetController : IReconciler
         {
             _expectations.Failed(key, add: false);
         }
-    }
-
-    /// <summary>Records the template as a ControllerRevision named after it, numbered after the newest one.</summary>
-    private async Task EnsureRevisionAsync(JsonObject set, string revisionName, JsonObject template, CancellationToken ct)
-    {
-        var ns = Namespace(set);
-        if (_revisions.Get(ns + "/" + revisionName) is not null)
-        {
-            return;
-        }
-        var uid = set["metadata"]!["uid"]!.GetValue<string>();
-        var newest = _revisions.List().Where(r => Namespace(r) == ns && ControllerUid(r) == uid).Select(r => Long(r["revision"])).DefaultIfEmpty(0).Max();
-        try
-        {
-            await _client.CreateAsync($"/apis/apps/v1/namespaces/{ns}/controllerrevisions", new JsonObject
-            {
-                ["apiVersion"] = "apps/v1",
-                ["kind"] = "ControllerRevision",
-                ["metadata"] = new JsonObject
-                {
-                    ["name"] = revisionName,
-                    ["namespace"] = ns,
-                    ["labels"] = set["spec"]?["selector"]?["matchLabels"]?.DeepClone(),
-                    ["ownerReferences"] = new JsonArray(Reference(set, "apps/v1", "StatefulSet")),
-                },
-                ["data"] = new JsonObject { ["spec"] = new JsonObject { ["template"] = template.DeepClone() } },
-                ["revision"] = newest + 1,
-            }, ct).ConfigureAwait(false);
-        }
-        catch (ApiError e) when (e.IsAlreadyExists)
-        {
-        }
-    }
-
-    private async Task<JsonObject?> TemplateOfAsync(string ns, string revision, CancellationToken ct)
-    {
-        var cached = _revisions.Get(ns + "/" + revision);
-        if (cached is null)
-        {
-            try
-            {
-                cached = await _client.GetAsync($"/apis/apps/v1/namespaces/{ns}/controllerrevisions/{revision}", ct).ConfigureAwait(false);
-            }
-            catch (ApiError e) when (e.IsNotFound)
-            {
-                return null;
-            }
-        }
-        return cached["data"]?["spec"]?["template"] as JsonObject;
     }
 
     private async Task WriteStatusAsync(JsonObject set, List<JsonObject> pods, int replicas, string currentRevision, string updateRevision, CancellationToken ct)
