@@ -64,8 +64,11 @@ public static class ControllerManager
         var ttl = new TtlAfterFinished.TtlAfterFinishedController(client, informers, ttlQueue);
         using var loadBalancerQueue = new WorkQueue<string>();
         var loadBalancers = new ServiceLoadBalancer.ServiceLoadBalancerController(client, informers, loadBalancerQueue);
+        using var disruptionQueue = new WorkQueue<string>();
+        var disruption = new Disruption.DisruptionController(client, informers, disruptionQueue) { Events = Recorder("controllermanager") };
         var loops = new[]
         {
+            new ControllerLoop("disruption", disruption, disruption.Informers, disruptionQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("service-lb", loadBalancers, loadBalancers.Informers, loadBalancerQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("ttlafterfinished", ttl, ttl.Informers, ttlQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("podgc", podGc, podGc.Informers, podGcQueue, loggers.CreateLogger<ControllerLoop>()),

@@ -49,6 +49,11 @@ public sealed partial class Scheduler
     {
         var nodes = _informers.For("/api/v1/nodes");
         var pods = _informers.For("/api/v1/pods", TimeSpan.FromMinutes(10));
+        var budgets = _informers.For("/apis/policy/v1/poddisruptionbudgets");
+        if (_profile.Plugin<Plugins.DefaultPreemption.DefaultPreemption>() is { } preemption)
+        {
+            preemption.DisruptionBudgets = budgets.List;
+        }
         nodes.Added += OnNode;
         nodes.Updated += (old, node) =>
         {
@@ -69,7 +74,7 @@ public sealed partial class Scheduler
         pods.Added += pod => OnPod(null, pod);
         pods.Updated += OnPod;
         pods.Deleted += OnPodDeleted;
-        var informers = new[] { nodes.RunAsync(ct), pods.RunAsync(ct) };
+        var informers = new[] { nodes.RunAsync(ct), pods.RunAsync(ct), budgets.RunAsync(ct) };
         await Task.WhenAll(nodes.Synced, pods.Synced).WaitAsync(ct).ConfigureAwait(false);
         var flush = FlushAsync(ct);
         var events = _recorder.RunAsync(ct);

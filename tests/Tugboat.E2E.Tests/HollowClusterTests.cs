@@ -448,6 +448,66 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task DrainEvictsOnlyWhatTheDisruptionBudgetAllows()
+    {
+        var k = K;
+        (await k.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: drain}
+            ---
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: web, namespace: drain}
+            spec:
+              replicas: 2
+              selector: {matchLabels: {app: drained}}
+              template:
+                metadata: {labels: {app: drained}}
+                spec:
+                  containers: [{name: c, image: nginx}]
+            ---
+            apiVersion: policy/v1
+            kind: PodDisruptionBudget
+            metadata: {name: web, namespace: drain}
+            spec:
+              minAvailable: 2
+              selector: {matchLabels: {app: drained}}
+            """, "apply", "-f", "-")).Ok();
+        (await k.RunAsync("rollout", "status", "deploy/web", "-n", "drain", "--timeout=60s")).Ok();
+        // The disruption controller counts the healthy pods: none may go.
+        await WaitForAsync(async () => (await k.RunAsync("get", "pdb", "web", "-n", "drain")).Out is var row && System.Text.RegularExpressions.Regex.IsMatch(row, @"(?m)^web\s+2\s+N/A\s+0\s") ? new JsonObject() : null);
+        var status = JsonNode.Parse((await k.RunAsync("get", "pdb", "web", "-n", "drain", "-o", "json")).Ok().Out)!["status"]!;
+        Assert.Equal((2, 2, 2), (status["currentHealthy"]!.GetValue<int>(), status["desiredHealthy"]!.GetValue<int>(), status["expectedPods"]!.GetValue<int>()));
+        Assert.Equal("InsufficientPods", status["conditions"]![0]!["reason"]!.GetValue<string>());
+
+        var victim = (await fixture.Server.PodsAsync("drain", "app=drained"))[0];
+        var node = victim["spec"]!["nodeName"]!.GetValue<string>();
+        try
+        {
+            var blocked = await k.RunAsync("drain", node, "--pod-selector=app=drained", "--timeout=7s");
+            Assert.NotEqual(0, blocked.ExitCode);
+            Assert.Contains("Cannot evict pod as it would violate the pod's disruption budget.", blocked.Err, StringComparison.Ordinal);
+            Assert.Equal(2, (await fixture.Server.PodsAsync("drain", "app=drained")).Count(p => p["metadata"]!["deletionTimestamp"] is null));
+
+            // With one disruption allowed, the drain evicts the pod and its replacement lands on another node.
+            (await k.RunAsync("patch", "pdb", "web", "-n", "drain", "--type=merge", "-p", """{"spec":{"minAvailable":1}}""")).Ok();
+            await WaitForAsync(async () => (await k.RunAsync("get", "pdb", "web", "-n", "drain")).Out.Contains(" 1 ", StringComparison.Ordinal) ? new JsonObject() : null);
+            var drained = (await k.RunAsync("drain", node, "--pod-selector=app=drained", "--timeout=60s")).Ok();
+            Assert.Contains($"evicting pod drain/{victim["metadata"]!["name"]}", drained.Err + drained.Out, StringComparison.Ordinal);
+            Assert.Contains($"node/{node} drained", drained.Out, StringComparison.Ordinal);
+            (await k.RunAsync("rollout", "status", "deploy/web", "-n", "drain", "--timeout=60s")).Ok();
+            await WaitForAsync(async () => (await fixture.Server.PodsAsync("drain", "app=drained")) is var pods && pods.Count == 2
+                && pods.All(p => Pods.IsReady(p) && p["spec"]!["nodeName"]!.GetValue<string>() != node) ? new JsonObject() : null);
+        }
+        finally
+        {
+            await k.RunAsync("uncordon", node);
+            await k.RunAsync("delete", "namespace", "drain", "--wait=false");
+        }
+    }
+
+    [Fact]
     public async Task HigherPriorityPodsPreemptLowerOnes()
     {
         var k = K;

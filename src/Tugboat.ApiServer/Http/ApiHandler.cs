@@ -447,6 +447,15 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                     return;
                 }
                 break;
+            case "eviction" when rt.Group.Length == 0 && rt.Kind == "Pod":
+                if (method == "POST")
+                {
+                    var eviction = await ReadObjectAsync(http, checkKind: false).ConfigureAwait(false);
+                    await EvictAsync(rt, req.Namespace!, name, eviction, dryRun, ct).ConfigureAwait(false);
+                    await WriteSuccessAsync(http, 201).ConfigureAwait(false);
+                    return;
+                }
+                break;
             case "finalize" when rt.Group.Length == 0 && rt.Kind == "Namespace":
                 if (method == "PUT")
                 {
@@ -488,7 +497,6 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
     private static string? NotBuilt(ResourceType rt, string subresource) => (rt.Group, rt.Kind, subresource) switch
     {
         ("", "Pod", "proxy") => "proxying to pods is not built yet",
-        ("", "Pod", "eviction") => "evictions honour disruption budgets, whose controller is not built yet",
         ("", "Pod", "ephemeralcontainers" or "resize") => "the node agent does not support ephemeral containers or in-place resize yet",
         ("", "Service" or "Node", "proxy") => "proxying needs service networking and the node agent, which are not built yet",
         ("", "ServiceAccount", "token") => "service account tokens are not issued yet",
@@ -524,14 +532,82 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             pod.Ensure("status")["conditions"] = conditions;
             return pod;
         }, "binding", dryRun, http.RequestAborted).ConfigureAwait(false);
-        await WriteJsonAsync(http, 201, new JsonObject
+        await WriteSuccessAsync(http, 201).ConfigureAwait(false);
+    }
+
+    private static Task WriteSuccessAsync(HttpContext http, int code) => WriteJsonAsync(http, code, new JsonObject
+    {
+        ["kind"] = "Status",
+        ["apiVersion"] = "v1",
+        ["metadata"] = new JsonObject(),
+        ["status"] = "Success",
+        ["code"] = code,
+    });
+
+    /// <summary>
+    /// The eviction subresource, as upstream's: a running pod selected by a PodDisruptionBudget is deleted only when
+    /// the budget allows a disruption (which is spent, and the pod recorded in disruptedPods until the disruption
+    /// controller sees it go); otherwise 429 TooManyRequests with the budget's numbers. Pods that are not running (or
+    /// already being deleted) and pods without a budget are deleted at once; more than one budget is an error.
+    /// </summary>
+    private async Task EvictAsync(ResourceType rt, string ns, string name, JsonObject eviction, bool dryRun, CancellationToken ct)
+    {
+        if (eviction.Str("metadata", "name") is { Length: > 0 } evicted && evicted != name)
         {
-            ["kind"] = "Status",
-            ["apiVersion"] = "v1",
-            ["metadata"] = new JsonObject(),
-            ["status"] = "Success",
-            ["code"] = 201,
-        }).ConfigureAwait(false);
+            throw ApiException.BadRequest("name in URL does not match name in Eviction object");
+        }
+        var pod = ObjectCodec.Decode(await registry.GetRequiredAsync(rt, ns, name, ct).ConfigureAwait(false));
+        var options = DeleteOptions.From(eviction["deleteOptions"] as JsonObject, _ => null) with { DryRun = dryRun };
+        var running = pod.Str("status", "phase") is not ("Succeeded" or "Failed" or "Pending") && pod.Str("metadata", "deletionTimestamp") is null;
+        if (running)
+        {
+            var budgets = registry.Catalog.Get("policy", "PodDisruptionBudget");
+            var labels = pod.Labels();
+            var matching = (await registry.Store.ListAsync(budgets.CollectionPrefix(ns), cancellationToken: ct).ConfigureAwait(false)).Items
+                .Select(e => ObjectCodec.Decode(e))
+                .Where(b => b.Obj("spec", "selector") is { } selector && LabelSelector.FromJson(selector).Matches(labels)).ToList();
+            if (matching.Count > 1)
+            {
+                throw new ApiException(500, "InternalError", "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.");
+            }
+            if (matching is [var budget])
+            {
+                var ready = pod.Arr("status", "conditions").Objects().Any(c => c.Str("type") == "Ready" && c.Str("status") == "True");
+                var (healthy, desired) = (budget.Long("status", "currentHealthy") ?? 0, budget.Long("status", "desiredHealthy") ?? 0);
+                // An unready pod may go while the budget is met anyway (upstream's IfHealthyBudget), without spending it.
+                if (ready || healthy < desired || desired == 0)
+                {
+                    await SpendDisruptionAsync(budgets, ns, budget.Str("metadata", "name")!, name, dryRun, ct).ConfigureAwait(false);
+                }
+            }
+        }
+        await registry.DeleteAsync(rt, ns, name, options, ct).ConfigureAwait(false);
+    }
+
+    private async Task SpendDisruptionAsync(ResourceType budgets, string ns, string budgetName, string podName, bool dryRun, CancellationToken ct)
+    {
+        static ApiException TooManyRequests(string cause) => new(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.")
+        {
+            Details = new JsonObject { ["causes"] = new JsonArray(new JsonObject { ["reason"] = "DisruptionBudget", ["message"] = cause }) },
+        };
+        await registry.PatchAsync(budgets, ns, budgetName, budget =>
+        {
+            if ((budget.Long("status", "observedGeneration") ?? 0) < (budget.Long("metadata", "generation") ?? 0))
+            {
+                throw TooManyRequests($"The disruption budget {budgetName} is still being processed by the server.");
+            }
+            var allowed = budget.Long("status", "disruptionsAllowed") ?? 0;
+            if (allowed <= 0)
+            {
+                throw TooManyRequests($"The disruption budget {budgetName} needs {budget.Long("status", "desiredHealthy") ?? 0} healthy pods and has {budget.Long("status", "currentHealthy") ?? 0} currently");
+            }
+            var status = budget.Ensure("status");
+            status["disruptionsAllowed"] = allowed - 1;
+            var disrupted = status["disruptedPods"] as JsonObject ?? [];
+            disrupted[podName] = registry.Now();
+            status["disruptedPods"] = disrupted;
+            return budget;
+        }, "status", dryRun, ct).ConfigureAwait(false);
     }
 
     private async Task<StoreEntry> FinalizeNamespaceAsync(string name, JsonObject body, bool dryRun, CancellationToken ct)

@@ -78,6 +78,8 @@ internal sealed class Discovery(Catalog catalog)
             if (t.Group.Length == 0 && t.Kind == "Pod")
             {
                 resources.Add(Sub(t, "binding", "Binding", null, null, "create"));
+                // kubectl drain evicts (honouring disruption budgets) only where discovery lists this.
+                resources.Add(Sub(t, "eviction", "Eviction", "policy", "v1", "create"));
             }
             if (t.Group.Length == 0 && t.Kind == "Namespace")
             {

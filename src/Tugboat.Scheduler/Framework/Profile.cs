@@ -88,6 +88,10 @@ public sealed class Profile
         }
     }
 
+    /// <summary>The profile's instance of a plugin, or null when the profile does not enable it.</summary>
+    public T? Plugin<T>()
+        where T : class, IPlugin => _postFilters.OfType<T>().Concat(_filters.OfType<T>()).Concat(_preFilters.OfType<T>()).Concat(_scores.Select(s => s.Plugin).OfType<T>()).FirstOrDefault();
+
     /// <summary>The default-scheduler profile with every built plugin, in upstream's order.</summary>
     public static Profile Default() => new("default-scheduler", Registry.Keys);
 

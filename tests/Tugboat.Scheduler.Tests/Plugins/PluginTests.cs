@@ -207,6 +207,45 @@ public sealed class PluginTests
     }
 
     [Fact]
+    public void PreemptionSparesPodsThatADisruptionBudgetProtects()
+    {
+        // Two nodes, each with one 1-cpu pod of priority 0; the db pods' budget allows no disruption, the web ones' one.
+        NodeInfo Full(string name, string app)
+        {
+            var node = Node("{\"metadata\":{\"name\":\"" + name + "\"},\"status\":{\"allocatable\":{\"cpu\":\"1\",\"memory\":\"1Gi\",\"pods\":\"10\"}}}");
+            node.AddPod(Pod(Requests("1", "0"), $"{{\"name\":\"{app}-{name}\",\"namespace\":\"default\",\"uid\":\"{app}-{name}\",\"labels\":{{\"app\":\"{app}\"}}}}"));
+            return node;
+        }
+        var budgets = new List<JsonObject>
+        {
+            JsonNode.Parse("""{"metadata":{"name":"db","namespace":"default"},"spec":{"selector":{"matchLabels":{"app":"db"}}},"status":{"disruptionsAllowed":0}}""")!.AsObject(),
+            JsonNode.Parse("""{"metadata":{"name":"web","namespace":"default"},"spec":{"selector":{"matchLabels":{"app":"web"}}},"status":{"disruptionsAllowed":1}}""")!.AsObject(),
+        };
+        var profile = Profile.Default();
+        profile.Plugin<Tugboat.Scheduler.Plugins.DefaultPreemption.DefaultPreemption>()!.DisruptionBudgets = () => budgets;
+        var preemptor = Pod("{\"priority\":10," + Requests("1", "0")[1..]);
+        var start = 0;
+        // Node order does not matter: the node whose victim no budget protects wins.
+        foreach (var order in new[] { new[] { Full("a", "db"), Full("b", "web") }, [Full("b", "web"), Full("a", "db")] })
+        {
+            var result = profile.Schedule(preemptor, order, ref start);
+            Assert.Equal("b", result.Nominated!.Name);
+            Assert.Equal(["web-b"], result.Victims.Select(v => v.Name));
+        }
+        // When every choice breaks a budget, preemption still happens (upstream only prefers not to).
+        var result2 = profile.Schedule(preemptor, [Full("a", "db")], ref start);
+        Assert.Equal(["db-a"], result2.Victims.Select(v => v.Name));
+
+        // One allowed disruption covers one pod: the second pod the budget selects violates it; pods already
+        // recorded as disrupted and budgets with an empty selector do not count.
+        var web = Enumerable.Range(0, 3).Select(i => Pod("{}", $"{{\"name\":\"w{i}\",\"namespace\":\"default\",\"uid\":\"w{i}\",\"labels\":{{\"app\":\"web\"}}}}")).ToList();
+        Assert.Equal(["w1", "w2"], Tugboat.Scheduler.Plugins.DefaultPreemption.DefaultPreemption.Violating(web, budgets).Select(p => p.Name).Order());
+        budgets[1]["status"]!["disruptedPods"] = new JsonObject { ["w0"] = "2026-01-01T00:00:00Z" };
+        Assert.Equal(["w2"], Tugboat.Scheduler.Plugins.DefaultPreemption.DefaultPreemption.Violating(web, budgets).Select(p => p.Name));
+        Assert.Empty(Tugboat.Scheduler.Plugins.DefaultPreemption.DefaultPreemption.Violating(web, [JsonNode.Parse("""{"metadata":{"name":"all","namespace":"default"},"spec":{"selector":{}},"status":{"disruptionsAllowed":0}}""")!.AsObject()]));
+    }
+
+    [Fact]
     public void ProfileCountsReasonsLikeUpstreamAndSamplesLargeClusters()
     {
         var nodes = new List<NodeInfo>
