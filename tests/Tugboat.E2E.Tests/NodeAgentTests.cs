@@ -593,6 +593,33 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task APodPastItsActiveDeadlineIsStoppedAndFails()
+    {
+        await NamespaceAsync("deadline");
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: slow, namespace: deadline}
+            spec:
+              activeDeadlineSeconds: 3
+              terminationGracePeriodSeconds: 2
+              containers: [{name: c, image: busybox, command: ["sleep", "3600"]}]
+            """, "apply", "-f", "-")).Ok();
+        var pod = await WaitPodAsync("deadline", "slow", p => p["status"]?["phase"]?.GetValue<string>() == "Failed", 60);
+        Assert.Equal("DeadlineExceeded", pod["status"]!["reason"]!.GetValue<string>());
+        Assert.Equal("Pod was active on the node longer than the specified deadline", pod["status"]!["message"]!.GetValue<string>());
+        Assert.NotNull(Pods.Container(pod, "c")!["state"]!["terminated"]);
+        Assert.Equal(0, Pods.Container(pod, "c")!["restartCount"]!.GetValue<int>());
+        // The printer's rules put the stopped container's reason in STATUS, as upstream's kubelet reports it.
+        Assert.Matches(@"(?m)^slow\s+0/1\s+Error\s+0\s", (await K.RunAsync("get", "pod", "slow", "-n", "deadline")).Ok().Out);
+        Assert.Equal("Failed DeadlineExceeded", (await K.RunAsync("get", "pod", "slow", "-n", "deadline", "-o", "jsonpath={.status.phase} {.status.reason}")).Ok().Out);
+        Assert.Contains("Pod was active on the node longer than the specified deadline", (await K.RunAsync("get", "events", "-n", "deadline", "--field-selector", "reason=DeadlineExceeded")).Ok().Out, StringComparison.Ordinal);
+        // The container stays stopped.
+        await Task.Delay(2000);
+        Assert.Equal(0, Pods.Container(await fixture.Server.PodAsync("deadline", "slow"), "c")!["restartCount"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task DeletionHonoursTheGracePeriod()
     {
         await NamespaceAsync("grace");

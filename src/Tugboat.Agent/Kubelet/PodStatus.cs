@@ -9,7 +9,7 @@ internal static class PodStatus
     private static readonly string[] Owned = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"];
 
     public static JsonObject Build(JsonObject pod, IReadOnlyList<ContainerRecord> init, IReadOnlyList<ContainerRecord> app, string runtime,
-        string? hostIp, string? podIp, bool sandboxReady, DateTimeOffset startTime, string? phaseOverride)
+        string? hostIp, string? podIp, bool sandboxReady, DateTimeOffset startTime, string? phaseOverride, (string Reason, string Message)? failure = null)
     {
         var existing = pod["status"]?["conditions"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
         var now = Times.Format(DateTimeOffset.UtcNow);
@@ -64,6 +64,11 @@ internal static class PodStatus
             ["hostIPs"] = hostIp is null ? null : new JsonArray(new JsonObject { ["ip"] = hostIp }),
             ["startTime"] = Times.Format(startTime),
         };
+        if (failure is { } why)
+        {
+            status["reason"] = why.Reason;
+            status["message"] = why.Message;
+        }
         if (podIp is not null)
         {
             status["podIP"] = podIp;

@@ -28,6 +28,8 @@ internal sealed partial class PodWorker
     private readonly List<ContainerRecord> _app = [];
     private readonly SemaphoreSlim _statusSignal = new(0);
     private readonly TaskCompletionSource _terminate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _deadlineExceeded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private (string Reason, string Message)? _failure;
     private readonly CancellationTokenSource _containersCts = new();
     private readonly Dictionary<string, List<ContainerInfo>> _recovered;
     private VolumeManager? _volumes;
@@ -130,7 +132,7 @@ internal sealed partial class PodWorker
                 _phaseOverride = phase;
                 AdoptFinishedState();
             }
-            else if (await SetUpSandboxAsync(linked.Token).ConfigureAwait(false) && await RunInitContainersAsync(linked.Token).ConfigureAwait(false))
+            else if (await SetUpSandboxAsync(linked.Token).ConfigureAwait(false) && StartDeadline(linked.Token) && await RunInitContainersAsync(linked.Token).ConfigureAwait(false))
             {
                 _ = RefreshVolumesAsync(linked.Token);
                 var supervisors = _app.Select(r => SuperviseAsync(r, linked.Token)).ToList();
@@ -374,7 +376,7 @@ internal sealed partial class PodWorker
             r.LastExit = exit;
             r.State = ContainerRecord.Terminated(exit, startedAt, r.Id is null ? null : $"{_agent.Runtime.Name}://{r.Id}");
             SignalStatus();
-            var restart = !_terminate.Task.IsCompleted && (policy == "Always" || (policy == "OnFailure" && exit.ExitCode != 0));
+            var restart = !_terminate.Task.IsCompleted && !_deadlineExceeded.Task.IsCompleted && (policy == "Always" || (policy == "OnFailure" && exit.ExitCode != 0));
             if (!restart)
             {
                 r.Done = true;
@@ -388,7 +390,7 @@ internal sealed partial class PodWorker
                 r.State = ContainerRecord.Waiting("CrashLoopBackOff", $"back-off {Go(delay)} restarting failed container={r.Name} pod={Name}_{Namespace}({Uid})");
                 Event("Warning", "BackOff", $"Back-off restarting failed container {r.Name} in pod {Name}_{Namespace}({Uid})");
                 SignalStatus();
-                if (await Task.WhenAny(_terminate.Task, Task.Delay(delay, ct)).ConfigureAwait(false) == _terminate.Task)
+                if (await Task.WhenAny(_terminate.Task, _deadlineExceeded.Task, Task.Delay(delay, ct)).ConfigureAwait(false) is var woke && (woke == _terminate.Task || woke == _deadlineExceeded.Task))
                 {
                     r.State = r.LastState;
                     r.Done = true;
@@ -398,6 +400,50 @@ internal sealed partial class PodWorker
             // Only the previous attempt is kept (for `logs --previous`), as the kubelet's container GC keeps one.
             await DropOldAttemptsAsync(r, ct).ConfigureAwait(false);
             r.RestartCount++;
+        }
+    }
+
+    /// <summary>Starts watching spec.activeDeadlineSeconds (it may be set or lowered while the pod runs); always true.</summary>
+    private bool StartDeadline(CancellationToken ct)
+    {
+        _ = DeadlineAsync(ct);
+        return true;
+    }
+
+    /// <summary>
+    /// Upstream's active deadline: a pod active on the node longer than spec.activeDeadlineSeconds (counted from its
+    /// start time) has its containers stopped within their grace period and none restarted, and ends Failed with
+    /// reason DeadlineExceeded.
+    /// </summary>
+    private async Task DeadlineAsync(CancellationToken ct)
+    {
+        try
+        {
+            while (!_terminate.Task.IsCompleted)
+            {
+                if (Pod["spec"]?["activeDeadlineSeconds"]?.GetValue<long>() is { } seconds && DateTimeOffset.UtcNow - _startTime >= TimeSpan.FromSeconds(seconds))
+                {
+                    break;
+                }
+                await Task.WhenAny(_terminate.Task, Task.Delay(TimeSpan.FromSeconds(1), ct)).ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+            }
+            if (_terminate.Task.IsCompleted || _init.Concat(_app).All(r => r.Done))
+            {
+                return;
+            }
+            const string message = "Pod was active on the node longer than the specified deadline";
+            _failure = ("DeadlineExceeded", message);
+            _phaseOverride = "Failed";
+            _deadlineExceeded.TrySetResult();
+            Event("Warning", "DeadlineExceeded", message);
+            SignalStatus();
+            var grace = TerminationGrace();
+            await Task.WhenAll(_init.Concat(_app).Where(r => r.Id is not null && _agent.Runtime.Inspect(r.Id!)?.Status == ContainerStatus.Running)
+                .Select(r => StopContainerAsync(r, r.Id!, grace, $"Stopping container {r.Name}", ct))).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
         }
     }
 
@@ -874,7 +920,7 @@ internal sealed partial class PodWorker
         await _publishing.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            var status = PodStatus.Build(Pod, _init, _app, _agent.Runtime.Name, _agent.NodeIp, _podIp, _sandboxReady, _startTime, _phaseOverride);
+            var status = PodStatus.Build(Pod, _init, _app, _agent.Runtime.Name, _agent.NodeIp, _podIp, _sandboxReady, _startTime, _phaseOverride, _failure);
             var json = status.ToJsonString();
             if (json == _lastStatusJson)
             {
