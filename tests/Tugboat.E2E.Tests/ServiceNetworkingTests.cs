@@ -308,6 +308,58 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
     }
 
     [Fact]
+    public async Task HostPortsAnswerOnTheNode()
+    {
+        var hostPort = TugServer.FreePort();
+        (await K.RunWithInputAsync($$$"""
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: hostport}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: web, namespace: hostport}
+            spec:
+              containers:
+              - name: web
+                image: python:3
+                command: ["sh", "-c", "mkdir -p /tmp/www && echo hostport-ok > /tmp/www/index.html && cd /tmp/www && exec python3 -m http.server 8080"]
+                ports: [{containerPort: 8080, hostPort: {{{hostPort}}}}]
+                readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+            """, "apply", "-f", "-")).Ok();
+        (await K.RunAsync("wait", "--for=condition=Ready", "pod/web", "-n", "hostport", "--timeout=60s")).Ok();
+        var body = await Eventually.ForAsync(async () =>
+        {
+            try
+            {
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+                return (await http.GetStringAsync($"http://127.0.0.1:{hostPort}/")).Trim();
+            }
+            catch (HttpRequestException)
+            {
+                return null;
+            }
+        }, TimeSpan.FromSeconds(30));
+        Assert.Equal("hostport-ok", body);
+
+        // Deleting the pod takes the port away.
+        (await K.RunAsync("delete", "pod", "web", "-n", "hostport", "--grace-period=1")).Ok();
+        await Eventually.ForAsync(async () =>
+        {
+            try
+            {
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+                await http.GetStringAsync($"http://127.0.0.1:{hostPort}/");
+                return null;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                return "gone";
+            }
+        }, TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task UdpServicesAreProxiedToo()
     {
         (await K.RunWithInputAsync("""

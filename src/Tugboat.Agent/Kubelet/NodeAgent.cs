@@ -71,6 +71,10 @@ public sealed partial class NodeAgent
 
     /// <summary>The nameserver pods get: the cluster DNS once this node serves it, else null (the node's resolvers).</summary>
     private string? _clusterDns;
+    private ServiceNetwork? _serviceNetwork;
+
+    /// <summary>A pod with host ports got or lost its address: the proxy serves them (the CNI portmap plugin's role).</summary>
+    internal void HostPortsChanged() => _serviceNetwork?.HostPortsChanged();
 
     /// <summary>Completes once the node is registered and its pods are being synced.</summary>
     public Task Ready => _ready.Task;
@@ -236,9 +240,11 @@ public sealed partial class NodeAgent
         }
         var services = new ServiceNetwork(Client, Services, network, mode, NodeName, _options.ServiceCidr, dns, _options.ClusterDomain, _logger)
         {
+            LocalPods = () => _workers.Values.Select(w => (w.Current, w.PodIp)).Where(p => p.PodIp is not null).Select(p => (p.Current, p.PodIp!)),
             Ingress = ingress ? new IngressController(Client, Path.Combine(_options.DataDir, "ingress"), NodeIp, _options.IngressHttpPort, _options.IngressHttpsPort, _logger) : null,
         };
         _clusterDns = network is not null ? dns.ToString() : null;
+        _serviceNetwork = services;
         return Task.Run(async () =>
         {
             try

@@ -114,6 +114,18 @@ internal sealed partial class PodWorker
 
     private void SignalStatus() => _statusSignal.Release();
 
+    /// <summary>The pod as last seen (spec and status).</summary>
+    public JsonObject Current => Pod;
+
+    /// <summary>Tells the node's proxy when a pod with host ports gains or loses its address.</summary>
+    private void HostPortsChanged()
+    {
+        if ((Pod["spec"]?["containers"]?.AsArray() ?? []).Any(c => c?["ports"]?.AsArray().Any(p => p?["hostPort"] is not null) == true))
+        {
+            _agent.HostPortsChanged();
+        }
+    }
+
     private void Event(string type, string reason, string message) => _agent.Events.Record(Pod, "v1", "Pod", type, reason, message);
 
     private string FieldPath(ContainerRecord r) => $"spec.{(r.Init ? "initContainers" : "containers")}{{{r.Name}}}";
@@ -198,6 +210,7 @@ internal sealed partial class PodWorker
                 await _volumes.SetUpAsync(Pod, Environment(), ct).ConfigureAwait(false);
                 WriteEtcFiles();
                 _sandboxReady = true;
+                HostPortsChanged();
                 SignalStatus();
                 return true;
             }
@@ -877,6 +890,7 @@ internal sealed partial class PodWorker
             }
         }
         _sandboxReady = false;
+        HostPortsChanged();
     }
 
     /// <summary>Writes the pod's status whenever something changed (coalesced), until the worker ends.</summary>

@@ -21,6 +21,12 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
     /// <summary>The node's Ingress controller, kept in step with the same Services and EndpointSlices; null when off.</summary>
     public IngressController? Ingress { get; init; }
 
+    /// <summary>The pods running on this node with their addresses, whose host ports the proxy serves.</summary>
+    public Func<IEnumerable<(JsonObject Pod, string PodIp)>> LocalPods { get; init; } = () => [];
+
+    /// <summary>A pod of this node with host ports got or lost its address.</summary>
+    public void HostPortsChanged() => Changed();
+
     private readonly SemaphoreSlim _changed = new(0, 1);
     private string? _applied;
 
@@ -169,13 +175,15 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
         var allServices = services.List();
         var allSlices = slices.List();
         dns?.Zone = DnsZone.Build(allServices, allSlices, clusterDomain);
+        var ports = ServiceTable.Build(allServices, allSlices, nodeName);
+        ports = [.. ports, .. ServiceTable.HostPorts(LocalPods(), ports, nodeName)];
         if (userspace is not null)
         {
-            userspace.Apply(ServiceTable.Build(allServices, allSlices, nodeName));
+            userspace.Apply(ports);
         }
         else if (network is not null)
         {
-            await ApplyTableAsync(network, allServices, allSlices, ct).ConfigureAwait(false);
+            await ApplyTableAsync(network, ports, ct).ConfigureAwait(false);
         }
         if (Ingress is not null)
         {
@@ -190,7 +198,7 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
         }
     }
 
-    private async Task ApplyTableAsync(PodNetwork network, IReadOnlyList<JsonObject> allServices, IReadOnlyList<JsonObject> allSlices, CancellationToken ct)
+    private async Task ApplyTableAsync(PodNetwork network, IReadOnlyList<ProxyPort> ports, CancellationToken ct)
     {
         var script = new NftRuleset
         {
@@ -199,7 +207,7 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
             PodRange = network.PodRange,
             ServiceRanges = [serviceCidr],
             Dns = (clusterDns, network.Gateway),
-            Ports = ServiceTable.Build(allServices, allSlices, nodeName),
+            Ports = ports,
         }.Render();
         if (script != _applied)
         {

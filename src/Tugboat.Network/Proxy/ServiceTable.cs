@@ -100,6 +100,51 @@ public static class ServiceTable
         return result;
     }
 
+    /// <summary>
+    /// The host ports of pods running on this node (the CNI portmap plugin's role) as proxied ports: a container port
+    /// with hostPort answers there on every node address (or on its hostIP) and goes to the pod's address and
+    /// container port. A host port already taken by a node port or an earlier pod is left out, as the scheduler's
+    /// NodePorts filter keeps such pods apart.
+    /// </summary>
+    public static IReadOnlyList<ProxyPort> HostPorts(IEnumerable<(JsonObject Pod, string PodIp)> pods, IEnumerable<ProxyPort> taken, string nodeName)
+    {
+        var used = taken.Where(p => p.NodePort > 0).Select(p => (p.Protocol, p.NodePort, "0.0.0.0")).ToHashSet();
+        var result = new List<ProxyPort>();
+        foreach (var (pod, podIp) in pods)
+        {
+            if (pod["spec"]?["hostNetwork"]?.GetValue<bool>() == true)
+            {
+                continue;
+            }
+            foreach (var port in (pod["spec"]?["containers"]?.AsArray() ?? []).SelectMany(c => c?["ports"]?.AsArray() ?? []).OfType<JsonObject>())
+            {
+                if (port["hostPort"]?.GetValue<long>() is not ({ } hostPort and > 0) || port["containerPort"]?.GetValue<long>() is not { } containerPort)
+                {
+                    continue;
+                }
+                var protocol = port["protocol"]?.GetValue<string>() ?? "TCP";
+                var hostIp = port["hostIP"]?.GetValue<string>() is { Length: > 0 } h && h != "0.0.0.0" ? h : null;
+                if (used.Contains((protocol, (int)hostPort, "0.0.0.0")) || !used.Add((protocol, (int)hostPort, hostIp ?? "0.0.0.0")))
+                {
+                    continue;
+                }
+                var endpoint = new ProxyEndpoint(podIp, (int)containerPort, nodeName);
+                result.Add(new ProxyPort
+                {
+                    Namespace = pod["metadata"]?["namespace"]?.GetValue<string>() ?? string.Empty,
+                    Service = pod["metadata"]?["name"]?.GetValue<string>() ?? string.Empty,
+                    PortName = "hostPort",
+                    Protocol = protocol,
+                    Port = (int)hostPort,
+                    NodePort = hostIp is null ? (int)hostPort : 0,
+                    ExternalIps = hostIp is null ? [] : [hostIp],
+                    ExternalEndpoints = [endpoint],
+                });
+            }
+        }
+        return result;
+    }
+
     /// <summary>EndpointSlices by the Service they belong to ("ns/name", from their kubernetes.io/service-name label).</summary>
     public static Dictionary<string, List<JsonObject>> SlicesByService(IEnumerable<JsonObject> slices) =>
         slices.Where(s => s["metadata"]?["labels"]?[ServiceNameLabel] is not null)

@@ -72,6 +72,23 @@ public sealed class ServiceTableTests
     }
 
     [Fact]
+    public void HostPortsOfRunningPodsAreServedLikeNodePorts()
+    {
+        var pod = JsonNode.Parse("""{"metadata":{"namespace":"default","name":"web"},"spec":{"containers":[{"name":"c","ports":[{"containerPort":8080,"hostPort":18080},{"containerPort":53,"hostPort":1053,"protocol":"UDP","hostIP":"127.0.0.1"},{"containerPort":9090}]}]}}""")!.AsObject();
+        var other = JsonNode.Parse("""{"metadata":{"namespace":"default","name":"late"},"spec":{"containers":[{"name":"c","ports":[{"containerPort":80,"hostPort":18080},{"containerPort":81,"hostPort":30080}]}]}}""")!.AsObject();
+        var hostNetwork = JsonNode.Parse("""{"metadata":{"namespace":"default","name":"host"},"spec":{"hostNetwork":true,"containers":[{"name":"c","ports":[{"containerPort":7070,"hostPort":7070}]}]}}""")!.AsObject();
+        var nodePort = new ProxyPort { Namespace = "default", Service = "svc", PortName = "", Protocol = "TCP", Port = 80, NodePort = 30080 };
+        var ports = ServiceTable.HostPorts([(pod, "10.42.0.5"), (other, "10.42.0.6"), (hostNetwork, "192.0.2.2")], [nodePort], "a");
+        Assert.Equal(2, ports.Count);
+        var tcp = ports.Single(p => p.Protocol == "TCP");
+        Assert.Equal((18080, 0), (tcp.NodePort, tcp.ClusterIps.Count));
+        Assert.Equal(new ProxyEndpoint("10.42.0.5", 8080, "a"), Assert.Single(tcp.ExternalEndpoints));
+        var udp = ports.Single(p => p.Protocol == "UDP");
+        Assert.Equal((0, 1053, "127.0.0.1"), (udp.NodePort, udp.Port, Assert.Single(udp.ExternalIps)));
+        Assert.Equal(new ProxyEndpoint("10.42.0.5", 53, "a"), Assert.Single(udp.ExternalEndpoints));
+    }
+
+    [Fact]
     public void PortsMatchSlicePortsByNameAndProtocol()
     {
         var svc = Service("dns", """{"clusterIP":"10.43.0.5","ports":[{"name":"dns","port":53,"protocol":"UDP"},{"name":"dns-tcp","port":53,"protocol":"TCP"},{"name":"metrics","port":9153}]}""");
