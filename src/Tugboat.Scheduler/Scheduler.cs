@@ -45,6 +45,58 @@ public sealed partial class Scheduler
 
     private long _scheduled;
 
+    /// <summary>
+    /// Upstream's DefaultSelector for the system-default spread: the selectors of the pod's namespace's Services that
+    /// select it, merged with its controlling ReplicaSet's or StatefulSet's; null when there is none.
+    /// </summary>
+    internal static LabelSelector? DefaultSelector(PodInfo pod, IEnumerable<JsonObject> services, Func<string, JsonObject?> replicaSet, Func<string, JsonObject?> statefulSet)
+    {
+        var matchLabels = new JsonObject();
+        var expressions = new JsonArray();
+        foreach (var service in services)
+        {
+            if (service["metadata"]?["namespace"]?.GetValue<string>() == pod.Namespace && service["spec"]?["selector"] is JsonObject { Count: > 0 } selector
+                && selector.All(kv => pod.Labels.TryGetValue(kv.Key, out var v) && v == kv.Value?.ToString()))
+            {
+                foreach (var (key, value) in selector)
+                {
+                    matchLabels[key] = value?.DeepClone();
+                }
+            }
+        }
+        var owner = pod.Pod["metadata"]?["ownerReferences"]?.AsArray().OfType<JsonObject>().FirstOrDefault(r => r["controller"]?.GetValue<bool>() == true);
+        var ownerKey = $"{pod.Namespace}/{owner?["name"]}";
+        var controller = owner?["kind"]?.GetValue<string>() switch
+        {
+            "ReplicaSet" => replicaSet(ownerKey),
+            "StatefulSet" => statefulSet(ownerKey),
+            _ => null,
+        };
+        if (controller?["spec"]?["selector"] is JsonObject own)
+        {
+            foreach (var (key, value) in own["matchLabels"] as JsonObject ?? [])
+            {
+                matchLabels[key] = value?.DeepClone();
+            }
+            foreach (var expression in own["matchExpressions"]?.AsArray() ?? [])
+            {
+                expressions.Add(expression?.DeepClone());
+            }
+        }
+        if (matchLabels.Count == 0 && expressions.Count == 0)
+        {
+            return null;
+        }
+        try
+        {
+            return LabelSelector.FromJson(new JsonObject { ["matchLabels"] = matchLabels, ["matchExpressions"] = expressions });
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
     public async Task RunAsync(CancellationToken ct)
     {
         var nodes = _informers.For("/api/v1/nodes");
@@ -53,6 +105,13 @@ public sealed partial class Scheduler
         if (_profile.Plugin<Plugins.DefaultPreemption.DefaultPreemption>() is { } preemption)
         {
             preemption.DisruptionBudgets = budgets.List;
+        }
+        var services = _informers.For("/api/v1/services");
+        var replicaSets = _informers.For("/apis/apps/v1/replicasets");
+        var statefulSets = _informers.For("/apis/apps/v1/statefulsets");
+        if (_profile.Plugin<Plugins.PodTopologySpread.PodTopologySpread>() is { } spread)
+        {
+            spread.DefaultSelector = pod => DefaultSelector(pod, services.List(), key => replicaSets.Get(key), key => statefulSets.Get(key));
         }
         nodes.Added += OnNode;
         nodes.Updated += (old, node) =>
@@ -74,7 +133,7 @@ public sealed partial class Scheduler
         pods.Added += pod => OnPod(null, pod);
         pods.Updated += OnPod;
         pods.Deleted += OnPodDeleted;
-        var informers = new[] { nodes.RunAsync(ct), pods.RunAsync(ct), budgets.RunAsync(ct) };
+        var informers = new[] { nodes.RunAsync(ct), pods.RunAsync(ct), budgets.RunAsync(ct), services.RunAsync(ct), replicaSets.RunAsync(ct), statefulSets.RunAsync(ct) };
         await Task.WhenAll(nodes.Synced, pods.Synced).WaitAsync(ct).ConfigureAwait(false);
         var flush = FlushAsync(ct);
         var events = _recorder.RunAsync(ct);

@@ -176,6 +176,45 @@ public sealed class PluginTests
     }
 
     [Fact]
+    public void PodsWithoutConstraintsAreSpreadBySystemDefaultsOverWhatTheirServicesAndControllerSelect()
+    {
+        NodeInfo N(string name) => new(JsonNode.Parse("{\"metadata\":{\"name\":\"" + name + "\",\"labels\":{\"kubernetes.io/hostname\":\"" + name + "\"}}}")!.AsObject());
+        var busy = N("busy");
+        var idle = N("idle");
+        busy.AddPod(Pod("{}", """{"name":"w1","namespace":"default","uid":"w1","labels":{"app":"web","tier":"front"}}"""));
+        busy.AddPod(Pod("{}", """{"name":"w2","namespace":"default","uid":"w2","labels":{"app":"web","tier":"front"}}"""));
+        idle.AddPod(Pod("{}", """{"name":"o1","namespace":"default","uid":"o1","labels":{"app":"other"}}"""));
+        var pod = Pod("{}", """{"name":"w3","namespace":"default","uid":"w3","labels":{"app":"web","tier":"front"},"ownerReferences":[{"kind":"ReplicaSet","name":"web-1","controller":true}]}""");
+
+        var services = new[]
+        {
+            JsonNode.Parse("""{"metadata":{"namespace":"default","name":"web"},"spec":{"selector":{"app":"web"}}}""")!.AsObject(),
+            JsonNode.Parse("""{"metadata":{"namespace":"default","name":"db"},"spec":{"selector":{"app":"db"}}}""")!.AsObject(),
+            JsonNode.Parse("""{"metadata":{"namespace":"other","name":"web"},"spec":{"selector":{"app":"nothing"}}}""")!.AsObject(),
+        };
+        var replicaSet = JsonNode.Parse("""{"spec":{"selector":{"matchLabels":{"tier":"front"},"matchExpressions":[{"key":"app","operator":"Exists"}]}}}""")!.AsObject();
+        var selector = Scheduler.DefaultSelector(pod, services, key => key == "default/web-1" ? replicaSet : null, _ => null);
+        Assert.NotNull(selector);
+        Assert.True(selector.Matches(new Dictionary<string, string> { ["app"] = "web", ["tier"] = "front" }));
+        Assert.False(selector.Matches(new Dictionary<string, string> { ["app"] = "web" }));
+        Assert.Null(Scheduler.DefaultSelector(Pod("{}", """{"name":"lone","namespace":"default","uid":"l"}"""), services, _ => null, _ => null));
+
+        var plugin = new PodTopologySpread { DefaultSelector = _ => selector };
+        var state = new CycleState();
+        plugin.PreScore(state, pod, [busy, idle]);
+        long[] scores = [plugin.Score(state, pod, busy), plugin.Score(state, pod, idle)];
+        plugin.Normalize(state, pod, scores);
+        Assert.True(scores[1] > scores[0], $"idle {scores[1]} should beat busy {scores[0]}");
+        // Without a selector nothing is spread (and nothing is computed).
+        var none = new PodTopologySpread();
+        state = new CycleState();
+        none.PreScore(state, pod, [busy, idle]);
+        scores = [none.Score(state, pod, busy), none.Score(state, pod, idle)];
+        none.Normalize(state, pod, scores);
+        Assert.Equal(scores[0], scores[1]);
+    }
+
+    [Fact]
     public void TopologySpreadBoundsTheSkewAndPrefersEmptierDomains()
     {
         NodeInfo N(string name, string? zone) => new(JsonNode.Parse(

@@ -10,7 +10,9 @@ namespace Tugboat.Scheduler.Plugins.PodTopologySpread;
 /// upstream's default nodeAffinityPolicy Honor; taints ignored — nodeTaintsPolicy Ignore). DoNotSchedule constraints
 /// filter out a node whose domain would exceed <c>maxSkew</c> over the least-populated domain (taken as 0 while fewer
 /// than <c>minDomains</c> domains exist); ScheduleAnyway constraints score domains with fewer matching pods higher.
-/// Constraints upstream's scheduler derives when a pod has none (system defaults) are not applied.
+/// A pod without constraints gets upstream's system defaults for scoring — ScheduleAnyway by hostname (maxSkew 3) and
+/// by zone (maxSkew 5) — over the pods its Services and controller select (<see cref="DefaultSelector"/>); nodes
+/// without a zone label simply do not count for the zone.
 /// </summary>
 public sealed class PodTopologySpread : IPreFilterPlugin, IFilterPlugin, IPreScorePlugin, IScorePlugin
 {
@@ -21,34 +23,63 @@ public sealed class PodTopologySpread : IPreFilterPlugin, IFilterPlugin, IPreSco
 
     public string Name => nameof(PodTopologySpread);
 
+    /// <summary>Upstream's system-default constraints (defaultingType: System).</summary>
+    private static readonly (string Key, int MaxSkew)[] SystemDefaults = [("kubernetes.io/hostname", 3), ("topology.kubernetes.io/zone", 5)];
+
+    /// <summary>
+    /// The selector a pod's system-default constraints count with: the selectors of the Services that select it and
+    /// of its controller merged (upstream's DefaultSelector), or null when there is none; unset, no defaults apply.
+    /// </summary>
+    public Func<PodInfo, LabelSelector?> DefaultSelector { get; set; } = _ => null;
+
     private sealed record Constraint(string TopologyKey, int MaxSkew, int MinDomains, LabelSelector Selector, bool SelfMatch, Dictionary<string, int> Counts);
 
-    private static List<Constraint> Constraints(PodInfo pod, IReadOnlyList<NodeInfo> nodes, string when)
+    private List<Constraint> Constraints(PodInfo pod, IReadOnlyList<NodeInfo> nodes, string when)
     {
         var result = new List<Constraint>();
+        var explicitConstraints = pod.Spec["topologySpreadConstraints"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
+        var defaultSelector = explicitConstraints.Count == 0 && when == "ScheduleAnyway" ? DefaultSelector(pod) : null;
+        if (explicitConstraints.Count == 0 && defaultSelector is not { IsEmpty: false })
+        {
+            return result;
+        }
         var affinity = new NodeAffinity.NodeAffinity();
         var eligible = nodes.Where(n => affinity.Filter(new CycleState(), pod, n).IsSuccess).ToList();
-        foreach (var c in pod.Spec["topologySpreadConstraints"]?.AsArray().OfType<JsonObject>() ?? [])
+        if (explicitConstraints.Count == 0 && defaultSelector is not null)
+        {
+            foreach (var (key, maxSkew) in SystemDefaults)
+            {
+                result.Add(new Constraint(key, maxSkew, 1, defaultSelector, defaultSelector.Matches(pod.Labels), Count(eligible, key, pod.Namespace, defaultSelector)));
+            }
+            return result;
+        }
+        foreach (var c in explicitConstraints)
         {
             if ((c["whenUnsatisfiable"]?.GetValue<string>() ?? "DoNotSchedule") != when || c["topologyKey"]?.GetValue<string>() is not { Length: > 0 } key)
             {
                 continue;
             }
             var selector = c["labelSelector"] is JsonObject s ? LabelSelector.FromJson(s) : LabelSelector.Parse("__never__ in (x)");
-            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-            foreach (var node in eligible)
-            {
-                if (!node.Labels.TryGetValue(key, out var domain))
-                {
-                    continue;
-                }
-                counts[domain] = counts.GetValueOrDefault(domain) + node.Pods.Count(p => p.Namespace == pod.Namespace && selector.Matches(p.Labels));
-            }
+            var counts = Count(eligible, key, pod.Namespace, selector);
             var maxSkew = c["maxSkew"] is JsonValue m && m.TryGetValue<int>(out var ms) ? ms : 1;
             var minDomains = c["minDomains"] is JsonValue d && d.TryGetValue<int>(out var md) ? md : 1;
             result.Add(new Constraint(key, maxSkew, minDomains, selector, selector.Matches(pod.Labels), counts));
         }
         return result;
+    }
+
+    /// <summary>Matching pods of the namespace per domain of <paramref name="key"/>, over the nodes that have the label.</summary>
+    private static Dictionary<string, int> Count(List<NodeInfo> nodes, string key, string ns, LabelSelector selector)
+    {
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var node in nodes)
+        {
+            if (node.Labels.TryGetValue(key, out var domain))
+            {
+                counts[domain] = counts.GetValueOrDefault(domain) + node.Pods.Count(p => p.Namespace == ns && selector.Matches(p.Labels));
+            }
+        }
+        return counts;
     }
 
     public Status PreFilter(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes)
@@ -82,13 +113,8 @@ public sealed class PodTopologySpread : IPreFilterPlugin, IFilterPlugin, IPreSco
         return Status.Success;
     }
 
-    public void PreScore(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes)
-    {
-        if (pod.Spec["topologySpreadConstraints"] is JsonArray { Count: > 0 })
-        {
-            state.Write(ScoreKey, Constraints(pod, nodes, "ScheduleAnyway"));
-        }
-    }
+    public void PreScore(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes) =>
+        state.Write(ScoreKey, Constraints(pod, nodes, "ScheduleAnyway"));
 
     /// <summary>The matching pods in the node's domains; fewer is better after normalization.</summary>
     public long Score(CycleState state, PodInfo pod, NodeInfo node)
