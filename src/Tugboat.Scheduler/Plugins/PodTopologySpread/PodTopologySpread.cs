@@ -43,13 +43,32 @@ public sealed class PodTopologySpread : IPreFilterPlugin, IFilterPlugin, IPreSco
         {
             return result;
         }
+        // Only the nodes the pod may go to count (nodeAffinityPolicy Honor); without placement rules, all of them.
+        var placed = pod.Spec["nodeSelector"] is JsonObject { Count: > 0 } || pod.Affinity?["nodeAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"] is not null;
         var affinity = new NodeAffinity.NodeAffinity();
-        var eligible = nodes.Where(n => affinity.Filter(new CycleState(), pod, n).IsSuccess).ToList();
+        var eligible = placed ? nodes.Where(n => affinity.Filter(new CycleState(), pod, n).IsSuccess).ToList() : nodes;
         if (explicitConstraints.Count == 0 && defaultSelector is not null)
         {
-            foreach (var (key, maxSkew) in SystemDefaults)
+            // One pass counts both default topologies; a topology no node has (zones, often) is left out.
+            var domains = SystemDefaults.Select(_ => new Dictionary<string, int>(StringComparer.Ordinal)).ToArray();
+            foreach (var node in eligible)
             {
-                result.Add(new Constraint(key, maxSkew, 1, defaultSelector, defaultSelector.Matches(pod.Labels), Count(eligible, key, pod.Namespace, defaultSelector)));
+                var count = -1;
+                for (var i = 0; i < SystemDefaults.Length; i++)
+                {
+                    if (node.Labels.TryGetValue(SystemDefaults[i].Key, out var domain))
+                    {
+                        count = count >= 0 ? count : node.Pods.Count(p => p.Namespace == pod.Namespace && defaultSelector.Matches(p.Labels));
+                        domains[i][domain] = domains[i].GetValueOrDefault(domain) + count;
+                    }
+                }
+            }
+            for (var i = 0; i < SystemDefaults.Length; i++)
+            {
+                if (domains[i].Count > 0)
+                {
+                    result.Add(new Constraint(SystemDefaults[i].Key, SystemDefaults[i].MaxSkew, 1, defaultSelector, defaultSelector.Matches(pod.Labels), domains[i]));
+                }
             }
             return result;
         }
@@ -69,7 +88,7 @@ public sealed class PodTopologySpread : IPreFilterPlugin, IFilterPlugin, IPreSco
     }
 
     /// <summary>Matching pods of the namespace per domain of <paramref name="key"/>, over the nodes that have the label.</summary>
-    private static Dictionary<string, int> Count(List<NodeInfo> nodes, string key, string ns, LabelSelector selector)
+    private static Dictionary<string, int> Count(IReadOnlyList<NodeInfo> nodes, string key, string ns, LabelSelector selector)
     {
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var node in nodes)
