@@ -57,7 +57,7 @@ public static class ControllerManager
         using var statefulQueue = new WorkQueue<string>();
         var statefulSets = new StatefulSet.StatefulSetController(client, informers, statefulQueue) { Events = Recorder("statefulset-controller") };
         using var nodeQueue = new WorkQueue<string>();
-        var nodes = new NodeLifecycle.NodeLifecycleController(client, informers, nodeQueue, nodeMonitorGracePeriod ?? TimeSpan.FromSeconds(40));
+        var nodes = new NodeLifecycle.NodeLifecycleController(client, informers, nodeQueue, nodeMonitorGracePeriod ?? TimeSpan.FromSeconds(40)) { Events = Recorder("node-controller") };
         using var podGcQueue = new WorkQueue<string>();
         var podGc = new PodGC.PodGCController(client, informers, podGcQueue, terminatedPodThreshold);
         using var ttlQueue = new WorkQueue<string>();

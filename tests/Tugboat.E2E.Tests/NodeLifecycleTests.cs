@@ -57,6 +57,14 @@ public sealed class NodeLifecycleTests : IAsyncLifetime
         (await k.RunAsync("rollout", "status", "deploy/spread", "--timeout=60s")).Ok();
         Assert.Matches(@"(?m)^doomed-0\s+NotReady\s", (await k.RunAsync("get", "nodes")).Ok().Out);
 
+        // The node controller's events, in upstream's words: on the node, and on the pods it marked and evicted.
+        var nodeEvents = (await k.RunAsync("get", "events", "--field-selector", "involvedObject.kind=Node,involvedObject.name=doomed-0", "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}")).Ok().Out;
+        Assert.Contains("RegisteredNode: Node doomed-0 event: Registered Node doomed-0 in Controller", nodeEvents, StringComparison.Ordinal);
+        Assert.Contains("NodeNotReady: Node doomed-0 status is now: NodeNotReady", nodeEvents, StringComparison.Ordinal);
+        var podEvents = (await k.RunAsync("get", "events", "--field-selector", $"involvedObject.name={onDoomed[0]}", "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}")).Ok().Out;
+        Assert.Contains("NodeNotReady: Node is not ready", podEvents, StringComparison.Ordinal);
+        Assert.Contains($"TaintManagerEviction: Marking for deletion Pod default/{onDoomed[0]}", podEvents, StringComparison.Ordinal);
+
         // Pods of a node that is deleted go too.
         (await k.RunAsync("delete", "node", "doomed-0")).Ok();
         await WaitAsync(async () => (await PodsAsync()).All(p => p["spec"]!["nodeName"]!.GetValue<string>() != "doomed-0"), "orphaned pods removed");

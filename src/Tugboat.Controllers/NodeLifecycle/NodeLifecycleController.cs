@@ -38,9 +38,17 @@ public sealed class NodeLifecycleController : IReconciler
         _nodes = informers.For("/api/v1/nodes");
         _leases = informers.For("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases");
         _pods = informers.For("/api/v1/pods");
-        _nodes.Added += n => queue.Add(Name(n));
+        _nodes.Added += n =>
+        {
+            queue.Add(Name(n));
+            NodeEvent(n, "RegisteredNode", $"Registered Node {Name(n)} in Controller");
+        };
         _nodes.Updated += (_, n) => queue.Add(Name(n));
-        _nodes.Deleted += n => OrphansOf(Name(n));
+        _nodes.Deleted += n =>
+        {
+            OrphansOf(Name(n));
+            NodeEvent(n, "RemovingNode", $"Removing Node {Name(n)} from Controller");
+        };
         _leases.Added += l => queue.Add(Name(l));
         _pods.Added += p => Index(null, p);
         _pods.Updated += Index;
@@ -49,7 +57,14 @@ public sealed class NodeLifecycleController : IReconciler
 
     public WorkQueue<string> Queue { get; }
 
+    /// <summary>Where the events this controller records go (none when null): upstream's node-controller events.</summary>
+    public EventRecorder? Events { get; init; }
+
     public IReadOnlyList<Informer> Informers => [_nodes, _leases, _pods];
+
+    /// <summary>An event about a node in upstream's words ("Node n event: …").</summary>
+    private void NodeEvent(JsonObject node, string reason, string what) =>
+        Events?.Record(node, "v1", "Node", "Normal", reason, $"Node {Name(node)} event: {what}");
 
     /// <summary>How often a node is looked at while nothing happens to it (upstream's node monitor period is 5 s).</summary>
     private TimeSpan MonitorPeriod => TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(5).Ticks, _gracePeriod.Ticks / 4));
@@ -154,6 +169,7 @@ public sealed class NodeLifecycleController : IReconciler
             });
         }
         await _client.StrategicMergePatchAsync($"/api/v1/nodes/{Name(node)}/status", new JsonObject { ["status"] = new JsonObject { ["conditions"] = patched } }, ct).ConfigureAwait(false);
+        Events?.Record(node, "v1", "Node", "Normal", "NodeNotReady", $"Node {Name(node)} status is now: NodeNotReady");
         // As upstream: the pods of a node that went silent are no longer ready (endpoints drop them).
         foreach (var pod in PodsOn(Name(node)))
         {
@@ -171,6 +187,7 @@ public sealed class NodeLifecycleController : IReconciler
                         ["conditions"] = new JsonArray(new JsonObject { ["type"] = "Ready", ["status"] = "False", ["lastTransitionTime"] = Times.Format(now), ["lastProbeTime"] = null }),
                     },
                 }, ct).ConfigureAwait(false);
+                Events?.Record(pod, "v1", "Pod", "Warning", "NodeNotReady", "Node is not ready");
             }
             catch (ApiError e) when (e.IsNotFound)
             {
@@ -261,6 +278,7 @@ public sealed class NodeLifecycleController : IReconciler
                 try
                 {
                     await _client.DeleteAsync($"/api/v1/namespaces/{pod["metadata"]!["namespace"]}/pods/{pod["metadata"]!["name"]}", null, ct).ConfigureAwait(false);
+                    Events?.Record(pod, "v1", "Pod", "Normal", "TaintManagerEviction", $"Marking for deletion Pod {pod["metadata"]!["namespace"]}/{pod["metadata"]!["name"]}");
                 }
                 catch (ApiError e) when (e.IsNotFound)
                 {
