@@ -406,6 +406,39 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
             }, TimeSpan.FromSeconds(30));
             Assert.Equal("echo:ping", answer);
         }
+
+        // A client that keeps one socket (one tracked flow) follows the service to a new pod once the old one goes,
+        // as kube-proxy clears the UDP flows of removed endpoints.
+        using var steady = new UdpClient(new IPEndPoint(IPAddress.Any, 0));
+        var service = new IPEndPoint(IPAddress.Parse(clusterIp), 53);
+        async Task<string?> AskAsync()
+        {
+            try
+            {
+                // While the service has no endpoint the node refuses the datagram at once (an error on this socket).
+                await steady.SendAsync("ping"u8.ToArray(), service);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+                return System.Text.Encoding.ASCII.GetString((await steady.ReceiveAsync(timeout.Token)).Buffer);
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException)
+            {
+                return null;
+            }
+        }
+        Assert.Equal("echo:ping", await Eventually.ForAsync(async () => await AskAsync() is "echo:ping" ? "echo:ping" : null, TimeSpan.FromSeconds(30)));
+        (await K.RunAsync("delete", "pod", "echo", "-n", "udp", "--grace-period=1")).Ok();
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: echo2, namespace: udp, labels: {app: echo}}
+            spec:
+              containers:
+              - name: echo
+                image: python:3
+                command: ["python3", "-c", "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 9000))\nwhile True:\n    d, a = s.recvfrom(2048)\n    s.sendto(b'echo2:' + d, a)\n"]
+                ports: [{containerPort: 9000, protocol: UDP, name: echo}]
+            """, "apply", "-f", "-")).Ok();
+        Assert.Equal("echo2:ping", await Eventually.ForAsync(async () => await AskAsync() is "echo2:ping" ? "echo2:ping" : null, TimeSpan.FromSeconds(60)));
     }
 
     private static async Task<DnsMessage> QueryUdpAsync(IPEndPoint server, string name, DnsType type)

@@ -29,6 +29,7 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
 
     private readonly SemaphoreSlim _changed = new(0, 1);
     private string? _applied;
+    private IReadOnlyList<ProxyPort> _appliedPorts = [];
 
     /// <summary>The first address of the range plus ten (10.43.0.10 for 10.43.0.0/16), as k3s places its DNS service.</summary>
     public static IPAddress DefaultDnsAddress(IPNetwork serviceCidr)
@@ -213,6 +214,56 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
         {
             await PodNetwork.NftAsync(script, ct).ConfigureAwait(false);
             _applied = script;
+            var before = _appliedPorts;
+            _appliedPorts = ports;
+            await ClearStaleUdpAsync(before, ports, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// What kube-proxy does for UDP after a change: tracked flows keep their NAT decision for as long as packets keep
+    /// coming, so flows to endpoints that went are deleted (they would go on to a dead address), and so are flows to a
+    /// service address or node port that had no endpoint (they were refused, and would stay refused).
+    /// </summary>
+    private static async Task ClearStaleUdpAsync(IReadOnlyList<ProxyPort> before, IReadOnlyList<ProxyPort> after, CancellationToken ct)
+    {
+        if (!PodNetwork.HasConntrack())
+        {
+            return;
+        }
+        static string Key(ProxyPort p) => $"{p.Namespace}/{p.Service}/{p.PortName}/{p.Protocol}/{p.Port}/{string.Join(',', p.ExternalIps)}";
+        var now = after.Where(p => p.Protocol == "UDP").GroupBy(Key).ToDictionary(g => g.Key, g => g.First());
+        foreach (var old in before.Where(p => p.Protocol == "UDP"))
+        {
+            var current = now.GetValueOrDefault(Key(old));
+            var remaining = current is null ? [] : current.ClusterEndpoints.Concat(current.ExternalEndpoints).Select(e => e.Ip).ToHashSet(StringComparer.Ordinal);
+            foreach (var gone in old.ClusterEndpoints.Concat(old.ExternalEndpoints).Select(e => e.Ip).Distinct().Where(ip => !remaining.Contains(ip)))
+            {
+                foreach (var ip in old.ClusterIps.Concat(old.ExternalIps))
+                {
+                    await PodNetwork.ConntrackDeleteAsync(["-p", "udp", "--orig-dst", ip, "--dst-nat", gone], ct).ConfigureAwait(false);
+                }
+                if (old.NodePort > 0)
+                {
+                    await PodNetwork.ConntrackDeleteAsync(["-p", "udp", "--dport", old.NodePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--dst-nat", gone], ct).ConfigureAwait(false);
+                }
+            }
+        }
+        var had = before.Where(p => p.Protocol == "UDP").GroupBy(Key).ToDictionary(g => g.Key, g => g.First());
+        foreach (var port in now.Values)
+        {
+            var previous = had.GetValueOrDefault(Key(port));
+            if (port.ClusterEndpoints.Count > 0 && previous?.ClusterEndpoints.Count is null or 0)
+            {
+                foreach (var ip in port.ClusterIps)
+                {
+                    await PodNetwork.ConntrackDeleteAsync(["-p", "udp", "--orig-dst", ip, "--orig-port-dst", port.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)], ct).ConfigureAwait(false);
+                }
+            }
+            if (port.NodePort > 0 && port.ExternalEndpoints.Count > 0 && previous?.ExternalEndpoints.Count is null or 0)
+            {
+                await PodNetwork.ConntrackDeleteAsync(["-p", "udp", "--orig-port-dst", port.NodePort.ToString(System.Globalization.CultureInfo.InvariantCulture)], ct).ConfigureAwait(false);
+            }
         }
     }
 

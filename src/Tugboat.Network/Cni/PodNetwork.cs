@@ -226,6 +226,22 @@ public sealed class PodNetwork
     /// <summary>Applies an nft script (the service proxy's table, named as the bridge).</summary>
     public static Task NftAsync(string script, CancellationToken ct) => HostCommand.RunAsync("nft", ["-f", "-"], ct, script);
 
+    /// <summary>True when this machine has the conntrack tool (Debian package conntrack).</summary>
+    public static bool HasConntrack() => File.Exists("/usr/sbin/conntrack") || File.Exists("/sbin/conntrack") || File.Exists("/usr/bin/conntrack");
+
+    /// <summary>Deletes the connection-tracking entries matching a conntrack(8) filter; none matching is not an error.</summary>
+    public static async Task ConntrackDeleteAsync(IReadOnlyList<string> filter, CancellationToken ct)
+    {
+        try
+        {
+            await HostCommand.RunAsync("conntrack", ["-D", .. filter], ct).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            // conntrack exits 1 when no entry matched.
+        }
+    }
+
     /// <summary>True when this machine has the nft tool.</summary>
     public static bool HasNftables() => File.Exists("/usr/sbin/nft") || File.Exists("/sbin/nft") || File.Exists("/usr/bin/nft");
 

@@ -165,7 +165,16 @@ public sealed class UserspaceProxy : IDisposable
         public Backends Backends
         {
             get => _backends;
-            set => _backends = value;
+            set
+            {
+                _backends = value;
+                EndpointsChanged(value.Endpoints);
+            }
+        }
+
+        /// <summary>The served endpoints changed (the listener stays).</summary>
+        protected virtual void EndpointsChanged(IReadOnlyList<ProxyEndpoint> endpoints)
+        {
         }
 
         public abstract void Start();
@@ -393,7 +402,7 @@ public sealed class UserspaceProxy : IDisposable
                     {
                         continue;
                     }
-                    session = new Session(this, client, new IPEndPoint(IPAddress.Parse(endpoint.Ip), endpoint.Port));
+                    session = new Session(this, client, endpoint);
                     _sessions[client] = session;
                     session.Start();
                 }
@@ -434,6 +443,19 @@ public sealed class UserspaceProxy : IDisposable
             }
         }
 
+        /// <summary>Clients relayed to an endpoint that went start over with another one (as kube-proxy clears UDP flows).</summary>
+        protected override void EndpointsChanged(IReadOnlyList<ProxyEndpoint> endpoints)
+        {
+            foreach (var (client, session) in _sessions)
+            {
+                if (!endpoints.Contains(session.Endpoint))
+                {
+                    _sessions.TryRemove(client, out _);
+                    session.Dispose();
+                }
+            }
+        }
+
         public override void Dispose()
         {
             base.Dispose();
@@ -453,13 +475,16 @@ public sealed class UserspaceProxy : IDisposable
             private long _lastActive = Environment.TickCount64;
             private volatile bool _alive = true;
 
-            public Session(UdpFrontend frontend, IPEndPoint client, IPEndPoint endpoint)
+            public Session(UdpFrontend frontend, IPEndPoint client, ProxyEndpoint endpoint)
             {
                 _frontend = frontend;
                 _client = client;
+                Endpoint = endpoint;
                 Socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-                Socket.Connect(endpoint);
+                Socket.Connect(new IPEndPoint(IPAddress.Parse(endpoint.Ip), endpoint.Port));
             }
+
+            public ProxyEndpoint Endpoint { get; }
 
             public Socket Socket { get; }
 
