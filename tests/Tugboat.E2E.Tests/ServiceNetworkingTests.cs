@@ -298,6 +298,24 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
         var sticky = await ClusterIpAsync("lb", "sticky");
         var stuck = await Eventually.ForAsync(async () => await GetManyAsync($"http://{sticky}/", 30) is var a && a.Distinct().Count() == 1 && pods.Contains(a[0]) ? a : null, TimeSpan.FromSeconds(30));
         Assert.Single(stuck.Distinct());
+        // Stickiness survives the node's proxy being rewritten for other Services' changes.
+        foreach (var other in new[] { "other-a", "other-b" })
+        {
+            (await K.RunAsync("expose", "deployment", "web", "-n", "lb", $"--name={other}", "--port=81", "--target-port=http")).Ok();
+            var otherIp = await ClusterIpAsync("lb", other);
+            await Eventually.ForAsync(async () =>
+            {
+                try
+                {
+                    return await GetManyAsync($"http://{otherIp}:81/", 1) is [var one] ? one : null;
+                }
+                catch (HttpRequestException)
+                {
+                    return null;
+                }
+            }, TimeSpan.FromSeconds(30));
+            Assert.Equal([stuck[0]], (await GetManyAsync($"http://{sticky}/", 10)).Distinct());
+        }
 
         // A service whose selector matches nothing refuses at once; the others keep working.
         var nobody = await ClusterIpAsync("lb", "nobody");

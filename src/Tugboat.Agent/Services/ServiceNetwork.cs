@@ -201,7 +201,7 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
 
     private async Task ApplyTableAsync(PodNetwork network, IReadOnlyList<ProxyPort> ports, CancellationToken ct)
     {
-        var script = new NftRuleset
+        var ruleset = new NftRuleset
         {
             Table = network.BridgeName,
             Bridge = network.BridgeName,
@@ -209,10 +209,16 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
             ServiceRanges = [serviceCidr],
             Dns = (clusterDns, network.Gateway),
             Ports = ports,
-        }.Render();
+        };
+        var script = ruleset.Render();
         if (script != _applied)
         {
-            await PodNetwork.NftAsync(script, ct).ConfigureAwait(false);
+            // Sticky clients are carried over from the table being replaced (with the time they have left).
+            if (_appliedPorts.Any(p => p.AffinitySeconds > 0) && ports.Any(p => p.AffinitySeconds > 0))
+            {
+                ruleset = ruleset with { Affinity = await PodNetwork.AffinityOfAsync(network.BridgeName, ct).ConfigureAwait(false) };
+            }
+            await PodNetwork.NftAsync(ruleset.Render(), ct).ConfigureAwait(false);
             _applied = script;
             var before = _appliedPorts;
             _appliedPorts = ports;

@@ -226,6 +226,41 @@ public sealed class PodNetwork
     /// <summary>Applies an nft script (the service proxy's table, named as the bridge).</summary>
     public static Task NftAsync(string script, CancellationToken ct) => HostCommand.RunAsync("nft", ["-f", "-"], ct, script);
 
+    /// <summary>
+    /// The clients in the affinity sets (<c>aff-*</c>) of a proxy table and the seconds each has left; empty when the
+    /// table or its sets are not there.
+    /// </summary>
+    public static async Task<Dictionary<string, IReadOnlyList<(string Ip, long ExpiresSeconds)>>> AffinityOfAsync(string table, CancellationToken ct)
+    {
+        var result = new Dictionary<string, IReadOnlyList<(string Ip, long ExpiresSeconds)>>(StringComparer.Ordinal);
+        string json;
+        try
+        {
+            json = await HostCommand.OutputAsync("nft", ["-j", "list", "sets", "table", "ip", table], ct).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            return result;
+        }
+        foreach (var item in System.Text.Json.Nodes.JsonNode.Parse(json)?["nftables"]?.AsArray() ?? [])
+        {
+            if (item?["set"] is not System.Text.Json.Nodes.JsonObject set || set["name"]?.GetValue<string>() is not { } name || !name.StartsWith("aff-", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            var clients = new List<(string, long)>();
+            foreach (var element in set["elem"]?.AsArray() ?? [])
+            {
+                if (element?["elem"]?["val"]?.GetValue<string>() is { } ip && element["elem"]?["expires"]?.GetValue<long>() is { } expires and > 0)
+                {
+                    clients.Add((ip, expires));
+                }
+            }
+            result[name] = clients;
+        }
+        return result;
+    }
+
     /// <summary>True when this machine has the conntrack tool (Debian package conntrack).</summary>
     public static bool HasConntrack() => File.Exists("/usr/sbin/conntrack") || File.Exists("/sbin/conntrack") || File.Exists("/usr/bin/conntrack");
 

@@ -22,7 +22,7 @@ namespace Tugboat.Network.Proxy;
 /// <item>Safety: packets from the bridge may only be forwarded to Tugboat bridges, never out of the machine.</item>
 /// </list>
 /// </remarks>
-public sealed class NftRuleset
+public sealed record NftRuleset
 {
     /// <summary>The packet mark bit that asks for masquerading (kube-proxy uses 0x4000; this one is Tugboat's own).</summary>
     public const string MasqueradeMark = "0x10000000";
@@ -40,6 +40,23 @@ public sealed class NftRuleset
     public (IPAddress Service, IPAddress Server)? Dns { get; init; }
 
     public IReadOnlyList<ProxyPort> Ports { get; init; } = [];
+
+    /// <summary>
+    /// Client addresses to keep in the affinity sets, by set name, with the seconds their stickiness has left (read
+    /// from the table being replaced), so that rewriting the table does not forget ClientIP affinity.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<(string Ip, long ExpiresSeconds)>> Affinity { get; init; } =
+        new Dictionary<string, IReadOnlyList<(string Ip, long ExpiresSeconds)>>();
+
+    /// <summary>
+    /// The name of the affinity set of one endpoint of one service port: stable across rewrites (a hash of the port
+    /// and the endpoint), so that its clients can be carried over.
+    /// </summary>
+    public static string AffinitySet(ProxyPort port, ProxyEndpoint endpoint)
+    {
+        var key = $"{port.Namespace}/{port.Service}/{port.PortName}/{port.Protocol}/{endpoint.Ip}:{endpoint.Port}";
+        return "aff-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(key)), 0, 8);
+    }
 
     /// <summary>The nft script that replaces the table with this ruleset.</summary>
     public string Render()
@@ -59,15 +76,21 @@ public sealed class NftRuleset
             for (var j = 0; j < all.Count; j++)
             {
                 var ep = all[j];
+                var set = AffinitySet(port, ep);
                 if (port.AffinitySeconds > 0)
                 {
-                    sb.Append($"  set aff-{i}-{j} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout {port.AffinitySeconds}s\n  }}\n");
+                    sb.Append($"  set {set} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout {port.AffinitySeconds}s\n");
+                    if (Affinity.TryGetValue(set, out var clients) && clients.Count > 0)
+                    {
+                        sb.Append("    elements = { ").AppendJoin(", ", clients.Select(c => $"{c.Ip} expires {Math.Clamp(c.ExpiresSeconds, 1, port.AffinitySeconds)}s")).Append(" }\n");
+                    }
+                    sb.Append("  }\n");
                 }
                 chains.Append($"  chain ep-{i}-{j} {{\n");
                 chains.Append($"    ip saddr {ep.Ip} meta mark set meta mark | {MasqueradeMark}\n");
                 if (port.AffinitySeconds > 0)
                 {
-                    chains.Append($"    update @aff-{i}-{j} {{ ip saddr }}\n");
+                    chains.Append($"    update @{set} {{ ip saddr }}\n");
                 }
                 chains.Append($"    meta l4proto {proto} dnat to {ep.Ip}:{ep.Port}\n  }}\n");
             }
@@ -130,7 +153,7 @@ public sealed class NftRuleset
         {
             foreach (var j in indexes)
             {
-                chains.Append($"    ip saddr @aff-{i}-{j} jump ep-{i}-{j}\n");
+                chains.Append($"    ip saddr @{AffinitySet(port, all[j])} jump ep-{i}-{j}\n");
             }
         }
         if (indexes.Count == 1)

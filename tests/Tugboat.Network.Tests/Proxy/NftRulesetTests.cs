@@ -58,10 +58,12 @@ public sealed class NftRulesetTests
         Assert.Contains("10.43.255.21 . udp . 53 : jump svc-1", script, StringComparison.Ordinal);
         // Affinity: a timed set per endpoint, checked before the random pick and refreshed on each new connection.
         Assert.Contains("timeout 60s", script, StringComparison.Ordinal);
-        Assert.Contains("ip saddr @aff-0-0 jump ep-0-0", script, StringComparison.Ordinal);
-        Assert.Contains("update @aff-0-0 { ip saddr }", script, StringComparison.Ordinal);
+        var set = NftRuleset.AffinitySet(Web, Web.ClusterEndpoints[0]);
+        Assert.Matches("^aff-[0-9a-f]{16}$", set);
+        Assert.Contains($"ip saddr @{set} jump ep-0-0", script, StringComparison.Ordinal);
+        Assert.Contains($"update @{set} {{ ip saddr }}", script, StringComparison.Ordinal);
         // The local-only external chain has only the local endpoint.
-        Assert.Contains("chain ext-0 {\n    ip saddr @aff-0-0 jump ep-0-0\n    jump ep-0-0\n  }", script, StringComparison.Ordinal);
+        Assert.Contains($"chain ext-0 {{\n    ip saddr @{set} jump ep-0-0\n    jump ep-0-0\n  }}", script, StringComparison.Ordinal);
         // A port without endpoints gets no entry: its address stays in the service range and is rejected.
         Assert.DoesNotContain("10.43.255.22", script, StringComparison.Ordinal);
         Assert.DoesNotContain("30081", script, StringComparison.Ordinal);
@@ -71,13 +73,26 @@ public sealed class NftRulesetTests
     }
 
     [Fact]
+    public void StickyClientsAreCarriedOverByStableSetNames()
+    {
+        var set = NftRuleset.AffinitySet(Web, Web.ClusterEndpoints[1]);
+        // The name follows the service port and the endpoint, not their place in the table.
+        Assert.Equal(set, NftRuleset.AffinitySet(Web with { ClusterIps = ["10.43.255.30"] }, Web.ClusterEndpoints[1]));
+        Assert.NotEqual(set, NftRuleset.AffinitySet(Web with { Service = "other" }, Web.ClusterEndpoints[1]));
+        var script = (Ruleset(Dns, Web) with { Affinity = new Dictionary<string, IReadOnlyList<(string, long)>> { [set] = [("10.42.255.9", 30), ("10.42.255.10", 999_999)] } }).Render();
+        // Carried with the time left, never beyond the service's timeout.
+        Assert.Contains($"set {set} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout 60s\n    elements = {{ 10.42.255.9 expires 30s, 10.42.255.10 expires 60s }}\n  }}", script, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TheKernelAcceptsTheScript()
     {
         if (!File.Exists("/usr/sbin/nft") || Environment.UserName != "root")
         {
             Assert.Fail("nftables (Debian package nftables) and root are required; .ci/run installs it and runs as root");
         }
-        foreach (var script in new[] { Ruleset(Web, Dns, Empty).Render(), Ruleset().Render(), NftRuleset.Delete("tug0a2aff") })
+        var sticky = Ruleset(Web, Dns, Empty) with { Affinity = new Dictionary<string, IReadOnlyList<(string, long)>> { [NftRuleset.AffinitySet(Web, Web.ClusterEndpoints[0])] = [("10.42.255.9", 30)] } };
+        foreach (var script in new[] { Ruleset(Web, Dns, Empty).Render(), Ruleset().Render(), NftRuleset.Delete("tug0a2aff"), sticky.Render() })
         {
             // --check: the whole transaction is evaluated by the kernel and then discarded.
             var psi = new ProcessStartInfo("nft", "--check -f -") { RedirectStandardInput = true, RedirectStandardError = true, UseShellExecute = false };
