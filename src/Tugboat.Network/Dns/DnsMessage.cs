@@ -68,6 +68,9 @@ public sealed class DnsMessage
 
     public IReadOnlyList<DnsRecord> Answers { get; init; } = [];
 
+    /// <summary>The authority section (the zone's SOA in negative answers).</summary>
+    public IReadOnlyList<DnsRecord> Authority { get; init; } = [];
+
     public IReadOnlyList<DnsRecord> Additional { get; init; } = [];
 
     /// <summary>The UDP payload size the client advertised with EDNS(0), or null without an OPT record.</summary>
@@ -93,6 +96,7 @@ public sealed class DnsMessage
             at += 4;
         }
         var answers = new List<DnsRecord>();
+        var authority = new List<DnsRecord>();
         var additional = new List<DnsRecord>();
         ushort? edns = null;
         for (var i = 0; i < an + ns + ar; i++)
@@ -122,6 +126,17 @@ public sealed class DnsMessage
                 case DnsType.Cname or DnsType.Ptr or DnsType.Ns:
                     text = ReadName(data, ref rdataAt);
                     break;
+                case DnsType.Soa when length >= 22:
+                    var mname = ReadName(data, ref rdataAt);
+                    var rname = ReadName(data, ref rdataAt);
+                    Need(data, rdataAt, 20);
+                    var numbers = new uint[5];
+                    for (var k = 0; k < 5; k++)
+                    {
+                        numbers[k] = BinaryPrimitives.ReadUInt32BigEndian(data[(rdataAt + (4 * k))..]);
+                    }
+                    text = $"{mname} {rname} {string.Join(' ', numbers)}";
+                    break;
                 case DnsType.Srv when length >= 7:
                     rdataAt += 6;
                     var target = ReadName(data, ref rdataAt);
@@ -133,7 +148,7 @@ public sealed class DnsMessage
             }
             at += length;
             var record = new DnsRecord(name, type, ttl, text);
-            (i < an ? answers : additional).Add(record);
+            (i < an ? answers : i < an + ns ? authority : additional).Add(record);
         }
         return new DnsMessage
         {
@@ -147,6 +162,7 @@ public sealed class DnsMessage
             Code = (DnsCode)(flags & 0xf),
             Questions = questions,
             Answers = answers,
+            Authority = authority,
             Additional = additional,
             EdnsPayload = edns,
         };
@@ -239,9 +255,10 @@ public sealed class DnsMessage
             writer.U16(q.Class);
         }
         var truncated = false;
-        int answers = 0, additional = 0;
-        foreach (var (list, isAnswer) in new[] { (Answers, true), (Additional, false) })
+        int answers = 0, authority = 0, additional = 0;
+        foreach (var (list, section) in new[] { (Answers, 0), (Authority, 1), (Additional, 2) })
         {
+            var isAnswer = section < 2;
             foreach (var r in list)
             {
                 var mark = writer.Mark();
@@ -252,14 +269,12 @@ public sealed class DnsMessage
                     truncated = isAnswer;
                     break;
                 }
-                if (isAnswer)
+                _ = section switch
                 {
-                    answers++;
-                }
-                else
-                {
-                    additional++;
-                }
+                    0 => answers++,
+                    1 => authority++,
+                    _ => additional++,
+                };
             }
             if (truncated)
             {
@@ -281,12 +296,13 @@ public sealed class DnsMessage
         var bytes = writer.ToArray();
         BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(2), flags);
         BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(6), (ushort)answers);
+        BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(8), (ushort)authority);
         BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(10), (ushort)additional);
         return bytes;
     }
 
     /// <summary>A response to <paramref name="query"/> with its ID, question and flags, carrying these records.</summary>
-    public static DnsMessage Reply(DnsMessage query, DnsCode code, IReadOnlyList<DnsRecord> answers, IReadOnlyList<DnsRecord>? additional = null, bool authoritative = true) => new()
+    public static DnsMessage Reply(DnsMessage query, DnsCode code, IReadOnlyList<DnsRecord> answers, IReadOnlyList<DnsRecord>? additional = null, bool authoritative = true, IReadOnlyList<DnsRecord>? authority = null) => new()
     {
         Id = query.Id,
         IsResponse = true,
@@ -298,6 +314,7 @@ public sealed class DnsMessage
         Questions = query.Questions,
         Answers = answers,
         Additional = additional ?? [],
+        Authority = authority ?? [],
         EdnsPayload = query.EdnsPayload is null ? null : (ushort)4096,
     };
 
@@ -403,6 +420,15 @@ public sealed class DnsMessage
                         _bytes.AddRange(bytes);
                     }
                     _bytes.Add(0);
+                    break;
+                case DnsType.Soa:
+                    var soa = r.Data.Split(' ');
+                    Name(soa[0]);
+                    Name(soa[1]);
+                    foreach (var number in soa[2..7])
+                    {
+                        U32(uint.Parse(number, System.Globalization.CultureInfo.InvariantCulture));
+                    }
                     break;
                 case DnsType.Txt:
                     var text = Encoding.UTF8.GetBytes(r.Data);

@@ -163,7 +163,9 @@ public sealed class DnsServer : IDisposable
             return null;
         }
         var (code, answers, additional) = zone.Resolve(question);
-        return DnsMessage.Reply(query, code, answers, additional).Encode(max);
+        // Negative answers (NXDOMAIN, or a name without records of the type) carry the zone's SOA, for negative caching.
+        var authority = answers.Count == 0 && (question.Name == zone.Domain || question.Name.EndsWith("." + zone.Domain, StringComparison.Ordinal)) ? [zone.Soa] : Array.Empty<DnsRecord>();
+        return DnsMessage.Reply(query, code, answers, additional, authority: authority).Encode(max);
     }
 
     /// <summary>The first upstream's answer over UDP; SERVFAIL when none answers.</summary>

@@ -28,9 +28,17 @@ public sealed class DnsZone
     private readonly Dictionary<string, List<DnsRecord>> _records = new(StringComparer.Ordinal);
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
 
-    private DnsZone(string domain) => Domain = domain;
+    private DnsZone(string domain)
+    {
+        Domain = domain;
+        // As CoreDNS's kubernetes plugin: the serial is when the zone was last built.
+        Soa = new DnsRecord(domain, DnsType.Soa, Ttl, $"ns.dns.{domain} hostmaster.{domain} {(uint)DateTimeOffset.UtcNow.ToUnixTimeSeconds()} 7200 1800 86400 {Ttl}");
+    }
 
     public string Domain { get; }
+
+    /// <summary>The zone's SOA record: the answer to an SOA question for the domain, and the authority of negative answers.</summary>
+    public DnsRecord Soa { get; }
 
     public static DnsZone Empty(string domain) => new(domain.TrimEnd('.').ToLowerInvariant());
 
@@ -186,6 +194,10 @@ public sealed class DnsZone
         }
         if (!_names.Contains(name) && !_records.ContainsKey(name))
         {
+            if (name == Domain && question.Type is DnsType.Soa or DnsType.Any)
+            {
+                answers.Add(Soa);
+            }
             return (name == Domain ? DnsCode.NoError : DnsCode.NxDomain, answers, additional);
         }
         var records = _records.GetValueOrDefault(name) ?? [];

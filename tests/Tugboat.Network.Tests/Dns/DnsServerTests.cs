@@ -76,6 +76,24 @@ public sealed class DnsServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task NegativeAnswersCarryTheZonesSoaAndTheDomainAnswersForIt()
+    {
+        var missing = DnsMessage.Parse(await UdpAsync(_server.Endpoint, Query("nothing.big.svc.cluster.local", DnsType.A)));
+        Assert.Equal(DnsCode.NxDomain, missing.Code);
+        var soa = Assert.Single(missing.Authority);
+        Assert.Equal(("cluster.local", DnsType.Soa, 5u), (soa.Name, soa.Type, soa.Ttl));
+        Assert.Matches(@"^ns\.dns\.cluster\.local hostmaster\.cluster\.local \d+ 7200 1800 86400 5$", soa.Data);
+        // No data of the asked type: NOERROR, no answer, the SOA all the same.
+        var noData = DnsMessage.Parse(await UdpAsync(_server.Endpoint, Query("many.big.svc.cluster.local", DnsType.Aaaa)));
+        Assert.Equal((DnsCode.NoError, 0, 1), (noData.Code, noData.Answers.Count, noData.Authority.Count));
+        var positive = DnsMessage.Parse(await UdpAsync(_upstream.Endpoint, Query("y.x.svc.upstream.test", DnsType.A)));
+        Assert.Equal("10.0.0.1", Assert.Single(positive.Answers).Data);
+        Assert.Empty(positive.Authority);
+        var apex = DnsMessage.Parse(await UdpAsync(_server.Endpoint, Query("cluster.local", DnsType.Soa)));
+        Assert.Equal(soa.Data, Assert.Single(apex.Answers).Data);
+    }
+
+    [Fact]
     public async Task OtherNamesAreForwardedUpstreamAndAnsweredAsItAnswered()
     {
         var reply = DnsMessage.Parse(await UdpAsync(_server.Endpoint, Query("y.x.svc.upstream.test", DnsType.A)));
