@@ -1,4 +1,4 @@
-// Tugboat benchmarks. Run:  dotnet run -c Release --project bench/Tugboat.Bench [-- --quick] [-- --scale] [-- --pods] [-- --services [--userspace]]
+// Tugboat benchmarks. Run:  dotnet run -c Release --project bench/Tugboat.Bench [-- --quick] [-- --scale] [-- --pods] [-- --services [--userspace] [--kept-alive]]
 // Prints a markdown report (the figures in docs/benchmarks.md come from it). Targets are reported, never asserted.
 using System.Diagnostics;
 using System.Globalization;
@@ -31,7 +31,7 @@ try
         Line("| figure | result | target / baseline |");
         Line("|---|---|---|");
         await (args.Contains("--pods") ? PodBench.RunAsync(work, Line, quick)
-            : args.Contains("--services") ? ServiceBench.RunAsync(work, Line, quick, args.Contains("--userspace"))
+            : args.Contains("--services") ? ServiceBench.RunAsync(work, Line, quick, args.Contains("--userspace"), args.Contains("--kept-alive"))
             : ScaleBench.RunAsync(work, Line, quick));
         return;
     }

@@ -386,16 +386,6 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
             metadata: {name: udp}
             ---
             apiVersion: v1
-            kind: Pod
-            metadata: {name: echo, namespace: udp, labels: {app: echo}}
-            spec:
-              containers:
-              - name: echo
-                image: python:3
-                command: ["python3", "-c", "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 9000))\nwhile True:\n    d, a = s.recvfrom(2048)\n    s.sendto(b'echo:' + d, a)\n"]
-                ports: [{containerPort: 9000, protocol: UDP, name: echo}]
-            ---
-            apiVersion: v1
             kind: Service
             metadata: {name: echo, namespace: udp}
             spec:
@@ -403,6 +393,7 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
               selector: {app: echo}
               ports: [{port: 53, protocol: UDP, targetPort: echo}]
             """, "apply", "-f", "-")).Ok();
+        (await K.RunWithInputAsync(EchoPod("echo", "echo:"), "apply", "-f", "-")).Ok();
         (await K.RunAsync("wait", "--for=condition=Ready", "pod/echo", "-n", "udp", "--timeout=60s")).Ok();
         var clusterIp = await ClusterIpAsync("udp", "echo");
         var nodePort = await NodePortAsync("udp", "echo");
@@ -445,19 +436,22 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
         }
         Assert.Equal("echo:ping", await Eventually.ForAsync(async () => await AskAsync() is "echo:ping" ? "echo:ping" : null, TimeSpan.FromSeconds(30)));
         (await K.RunAsync("delete", "pod", "echo", "-n", "udp", "--grace-period=1")).Ok();
-        (await K.RunWithInputAsync("""
-            apiVersion: v1
-            kind: Pod
-            metadata: {name: echo2, namespace: udp, labels: {app: echo}}
-            spec:
-              containers:
-              - name: echo
-                image: python:3
-                command: ["python3", "-c", "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 9000))\nwhile True:\n    d, a = s.recvfrom(2048)\n    s.sendto(b'echo2:' + d, a)\n"]
-                ports: [{containerPort: 9000, protocol: UDP, name: echo}]
-            """, "apply", "-f", "-")).Ok();
+        (await K.RunWithInputAsync(EchoPod("echo2", "echo2:"), "apply", "-f", "-")).Ok();
         Assert.Equal("echo2:ping", await Eventually.ForAsync(async () => await AskAsync() is "echo2:ping" ? "echo2:ping" : null, TimeSpan.FromSeconds(60)));
     }
+
+    /// <summary>A pod in namespace udp (label app=echo) answering each datagram on port 9000 with <paramref name="prefix"/> and the datagram.</summary>
+    private static string EchoPod(string name, string prefix) => $$$"""
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: {{{name}}}, namespace: udp, labels: {app: echo}}
+        spec:
+          containers:
+          - name: echo
+            image: python:3
+            command: ["python3", "-c", "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 9000))\nwhile True:\n    d, a = s.recvfrom(2048)\n    s.sendto(b'{{{prefix}}}' + d, a)\n"]
+            ports: [{containerPort: 9000, protocol: UDP, name: echo}]
+        """;
 
     private static async Task<DnsMessage> QueryUdpAsync(IPEndPoint server, string name, DnsType type)
     {
