@@ -361,6 +361,7 @@ public sealed partial class NodeAgent
             {
                 await network.TearDownAsync(uid, ct).ConfigureAwait(false);
             }
+            await network.RemoveStrayNamespacesAsync(ct).ConfigureAwait(false);
             await network.TeardownAsync(ct).ConfigureAwait(false);
         }
     }

@@ -144,7 +144,48 @@ public sealed class PodNetwork
             await IpAsync(["netns", "del", NamespaceName(podUid)], ct).ConfigureAwait(false);
         }
         ReleaseReservations(podUid);
-        File.Delete(state);
+        if (File.Exists(state))
+        {
+            File.Delete(state);
+        }
+    }
+
+    /// <summary>
+    /// Removes pod namespaces (named as this agent names them) whose address lies in this node's pod range but that
+    /// no recorded pod owns: an agent stopped between creating a namespace and recording its address leaves one.
+    /// Namespaces without an address, or with one elsewhere (another node's range on this machine), are left alone.
+    /// </summary>
+    public async Task RemoveStrayNamespacesAsync(CancellationToken ct)
+    {
+        if (!Directory.Exists("/var/run/netns"))
+        {
+            return;
+        }
+        var known = KnownPods().ToHashSet(StringComparer.Ordinal);
+        foreach (var name in Directory.GetFiles("/var/run/netns", "tug-*").Select(Path.GetFileName).OfType<string>())
+        {
+            var uid = name[4..];
+            if (known.Contains(uid))
+            {
+                continue;
+            }
+            string addresses;
+            try
+            {
+                addresses = await HostCommand.OutputAsync("ip", ["-n", name, "-4", "-o", "addr", "show"], ct).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException)
+            {
+                continue;
+            }
+            var mine = addresses.Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries)
+                .Select(t => IPAddress.TryParse(t.Split('/')[0], out var a) && t.Contains('/') ? a : null)
+                .Any(a => a is not null && _podRange.Contains(a));
+            if (mine)
+            {
+                await TearDownAsync(uid, ct).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>host-local keeps one file per address holding the container ID; removes those of <paramref name="podUid"/>.</summary>
