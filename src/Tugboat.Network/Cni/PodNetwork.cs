@@ -348,7 +348,8 @@ public sealed class PodNetwork
         }
         foreach (var range in ClusterRanges)
         {
-            var inUse = others.Any(range.Contains) || (!range.Contains(Gateway) && others.Count > 0);
+            // A service range (no pods in it) is in use while another node on this machine still serves it.
+            var inUse = others.Any(range.Contains) || (!range.Contains(Gateway) && others.Count > 0 && await ServedElsewhereAsync(range, ct).ConfigureAwait(false));
             if (inUse)
             {
                 continue;
@@ -360,6 +361,21 @@ public sealed class PodNetwork
             catch (InvalidOperationException)
             {
             }
+        }
+    }
+
+    /// <summary>Whether another node's service proxy on this machine serves <paramref name="range"/> (a route through a Tugboat bridge, or a local route).</summary>
+    private static async Task<bool> ServedElsewhereAsync(IPNetwork range, CancellationToken ct)
+    {
+        try
+        {
+            var main = await HostCommand.OutputAsync("ip", ["-o", "route", "show", "exact", range.ToString()], ct).ConfigureAwait(false);
+            var local = await HostCommand.OutputAsync("ip", ["-o", "route", "show", "table", "local", "exact", range.ToString()], ct).ConfigureAwait(false);
+            return main.Split('\n').Any(l => l.Contains(" dev tug", StringComparison.Ordinal)) || local.Trim().Length > 0;
+        }
+        catch (InvalidOperationException)
+        {
+            return true;
         }
     }
 
