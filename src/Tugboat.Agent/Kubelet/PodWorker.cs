@@ -120,7 +120,7 @@ internal sealed partial class PodWorker
     /// <summary>Tells the node's proxy when a pod with host ports gains or loses its address.</summary>
     private void HostPortsChanged()
     {
-        if ((Pod["spec"]?["containers"]?.AsArray() ?? []).Any(c => c?["ports"]?.AsArray().Any(p => p?["hostPort"] is not null) == true))
+        if (Tugboat.Network.Proxy.ServiceTable.HasHostPorts(Pod))
         {
             _agent.HostPortsChanged();
         }
@@ -403,7 +403,8 @@ internal sealed partial class PodWorker
                 r.State = ContainerRecord.Waiting("CrashLoopBackOff", $"back-off {Go(delay)} restarting failed container={r.Name} pod={Name}_{Namespace}({Uid})");
                 Event("Warning", "BackOff", $"Back-off restarting failed container {r.Name} in pod {Name}_{Namespace}({Uid})");
                 SignalStatus();
-                if (await Task.WhenAny(_terminate.Task, _deadlineExceeded.Task, Task.Delay(delay, ct)).ConfigureAwait(false) is var woke && (woke == _terminate.Task || woke == _deadlineExceeded.Task))
+                var waited = Task.Delay(delay, ct);
+                if (await Task.WhenAny(_terminate.Task, _deadlineExceeded.Task, waited).ConfigureAwait(false) != waited)
                 {
                     r.State = r.LastState;
                     r.Done = true;

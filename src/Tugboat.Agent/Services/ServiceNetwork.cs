@@ -238,8 +238,9 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
             return;
         }
         static string Key(ProxyPort p) => $"{p.Namespace}/{p.Service}/{p.PortName}/{p.Protocol}/{p.Port}/{string.Join(',', p.ExternalIps)}";
-        var now = after.Where(p => p.Protocol == "UDP").GroupBy(Key).ToDictionary(g => g.Key, g => g.First());
-        foreach (var old in before.Where(p => p.Protocol == "UDP"))
+        static Dictionary<string, ProxyPort> Udp(IReadOnlyList<ProxyPort> ports) => ports.Where(p => p.Protocol == "UDP").GroupBy(Key).ToDictionary(g => g.Key, g => g.First());
+        var (had, now) = (Udp(before), Udp(after));
+        foreach (var old in had.Values)
         {
             var current = now.GetValueOrDefault(Key(old));
             var remaining = current is null ? [] : current.ClusterEndpoints.Concat(current.ExternalEndpoints).Select(e => e.Ip).ToHashSet(StringComparer.Ordinal);
@@ -255,7 +256,6 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
                 }
             }
         }
-        var had = before.Where(p => p.Protocol == "UDP").GroupBy(Key).ToDictionary(g => g.Key, g => g.First());
         foreach (var port in now.Values)
         {
             var previous = had.GetValueOrDefault(Key(port));

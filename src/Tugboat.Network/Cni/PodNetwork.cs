@@ -303,7 +303,7 @@ public sealed class PodNetwork
     }
 
     /// <summary>True when this machine has the conntrack tool (Debian package conntrack).</summary>
-    public static bool HasConntrack() => File.Exists("/usr/sbin/conntrack") || File.Exists("/sbin/conntrack") || File.Exists("/usr/bin/conntrack");
+    public static bool HasConntrack() => HasTool("conntrack");
 
     /// <summary>Deletes the connection-tracking entries matching a conntrack(8) filter; none matching is not an error.</summary>
     public static async Task ConntrackDeleteAsync(IReadOnlyList<string> filter, CancellationToken ct)
@@ -319,7 +319,9 @@ public sealed class PodNetwork
     }
 
     /// <summary>True when this machine has the nft tool.</summary>
-    public static bool HasNftables() => File.Exists("/usr/sbin/nft") || File.Exists("/sbin/nft") || File.Exists("/usr/bin/nft");
+    public static bool HasNftables() => HasTool("nft");
+
+    private static bool HasTool(string name) => ((string[])["/usr/sbin", "/sbin", "/usr/bin"]).Any(dir => File.Exists(Path.Combine(dir, name)));
 
     /// <summary>Removes the bridge, its service proxy table and the unreachable routes (when no pod is left on this node).</summary>
     public async Task TeardownAsync(CancellationToken ct)

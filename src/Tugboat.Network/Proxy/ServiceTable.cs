@@ -116,7 +116,7 @@ public static class ServiceTable
             {
                 continue;
             }
-            foreach (var port in (pod["spec"]?["containers"]?.AsArray() ?? []).SelectMany(c => c?["ports"]?.AsArray() ?? []).OfType<JsonObject>())
+            foreach (var port in ContainerPorts(pod))
             {
                 if (port["hostPort"]?.GetValue<long>() is not ({ } hostPort and > 0) || port["containerPort"]?.GetValue<long>() is not { } containerPort)
                 {
@@ -144,6 +144,12 @@ public static class ServiceTable
         }
         return result;
     }
+
+    /// <summary>Whether a pod asks for host ports (so the proxy must follow its address).</summary>
+    public static bool HasHostPorts(JsonObject pod) => ContainerPorts(pod).Any(p => p["hostPort"]?.GetValue<long>() > 0);
+
+    private static IEnumerable<JsonObject> ContainerPorts(JsonObject pod) =>
+        (pod["spec"]?["containers"]?.AsArray() ?? []).SelectMany(c => c?["ports"]?.AsArray() ?? []).OfType<JsonObject>();
 
     /// <summary>EndpointSlices by the Service they belong to ("ns/name", from their kubernetes.io/service-name label).</summary>
     public static Dictionary<string, List<JsonObject>> SlicesByService(IEnumerable<JsonObject> slices) =>

@@ -179,6 +179,23 @@ public sealed class UserspaceProxy : IDisposable
 
         public abstract void Start();
 
+        /// <summary>A socket bound to <paramref name="address"/> (reusable at once after a listener goes), or the bind's error.</summary>
+        protected static Socket Bound(SocketType type, ProtocolType protocol, IPEndPoint address)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, type, protocol);
+            try
+            {
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                socket.Bind(address);
+                return socket;
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
         /// <summary>
         /// The endpoint for a client: its remembered one while the affinity lasts and the endpoint is still there,
         /// otherwise one at random (leaving out those that already failed for this connection).
@@ -219,11 +236,9 @@ public sealed class UserspaceProxy : IDisposable
         public TcpFrontend(UserspaceProxy owner, IPEndPoint address, Backends backends)
             : base(owner, address, backends)
         {
-            _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            _listener = Bound(SocketType.Stream, ProtocolType.Tcp, address);
             try
             {
-                _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-                _listener.Bind(address);
                 _listener.Listen(512);
             }
             catch
@@ -356,17 +371,7 @@ public sealed class UserspaceProxy : IDisposable
         public UdpFrontend(UserspaceProxy owner, IPEndPoint address, Backends backends)
             : base(owner, address, backends)
         {
-            _socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            try
-            {
-                _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-                _socket.Bind(address);
-            }
-            catch
-            {
-                _socket.Dispose();
-                throw;
-            }
+            _socket = Bound(SocketType.Dgram, ProtocolType.Udp, address);
         }
 
         public override void Start()
