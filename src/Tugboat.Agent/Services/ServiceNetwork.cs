@@ -213,8 +213,9 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
         var script = ruleset.Render();
         if (script != _applied)
         {
-            // Sticky clients are carried over from the table being replaced (with the time they have left).
-            if (_appliedPorts.Any(p => p.AffinitySeconds > 0) && ports.Any(p => p.AffinitySeconds > 0))
+            // Sticky clients are carried over from the table being replaced (with the time they have left), also
+            // from one an earlier run of the agent left.
+            if (ports.Any(p => p.AffinitySeconds > 0))
             {
                 ruleset = ruleset with { Affinity = await PodNetwork.AffinityOfAsync(network.BridgeName, ct).ConfigureAwait(false) };
             }
