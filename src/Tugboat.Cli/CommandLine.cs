@@ -57,6 +57,11 @@ internal static class CommandLine
         {
             return Fail(e.Message);
         }
+        catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+        {
+            // Another server (or agent) holds the port: say so instead of a stack trace.
+            return Fail(e.Message + " Is another tug server or agent running? Choose another port with --port or --kubelet-port.");
+        }
     }
 
     private static int Version()
