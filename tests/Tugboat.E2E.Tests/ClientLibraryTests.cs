@@ -55,11 +55,16 @@ public sealed class ClientLibraryTests(ServerFixture fixture) : IClassFixture<Se
         Assert.Contains("gone 404", output);
     }
 
-    private static async Task<string> RunAsync(string program, string script, string kubeconfig)
+    /// <summary>Runs a client-library script from Clients/ with the kubeconfig and <paramref name="args"/>; fails the test unless it exits 0.</summary>
+    internal static async Task<string> RunAsync(string program, string script, string kubeconfig, params string[] args)
     {
         var psi = new ProcessStartInfo(program) { WorkingDirectory = Clients, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(script);
         psi.ArgumentList.Add(kubeconfig);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

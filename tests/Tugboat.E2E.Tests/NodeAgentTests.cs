@@ -395,6 +395,35 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         (await K.RunAsync("delete", "namespace", ns, "--wait=false")).Ok();
     }
 
+    [Fact]
+    public async Task ClientNodeExecsAndPortForwardsOverWebSockets()
+    {
+        await NamespaceAsync("node-streams");
+        (await K.RunWithInputAsync("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: web, namespace: node-streams}
+            spec:
+              containers:
+              - name: web
+                image: python:3
+                command: ["sh", "-c", "head -c 2000000 /dev/urandom > /srv/blob && exec python3 -m http.server 8080 --directory /srv"]
+                readinessProbe:
+                  tcpSocket: {port: 8080}
+                  periodSeconds: 1
+                volumeMounts: [{name: site, mountPath: /srv}]
+              volumes: [{name: site, emptyDir: {}}]
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync("node-streams", "web", Pods.IsReady);
+        var md5 = (await K.RunAsync("exec", "web", "-n", "node-streams", "--", "md5sum", "/srv/blob")).Ok().Out.Split(' ')[0];
+        var output = await ClientLibraryTests.RunAsync("node", "client-node-streams.mjs", fixture.Server.Kubeconfig, "node-streams", "web", "web", "8080");
+        Assert.Contains("exec out=\"hello from web\\n\" err=\"warn\\n\" status=Success", output, StringComparison.Ordinal);
+        Assert.Contains("exec stdin out=12 status=Failure reason=NonZeroExitCode code=3", output, StringComparison.Ordinal);
+        // Two connections, each forwarded over its own WebSocket (v4.channel.k8s.io, port-prefixed channels).
+        Assert.Equal(2, output.Split('\n').Count(l => l == $"portforward /blob bytes=2000000 md5={md5}"));
+        (await K.RunAsync("delete", "namespace", "node-streams", "--wait=false")).Ok();
+    }
+
     [Theory]
     [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
     public async Task RunWithStdinAttachesAndEndsTheInputAfterTheFirstAttach(string kubectl)

@@ -185,8 +185,14 @@ internal sealed partial class ApiHandler
         }
         if (http.WebSockets.IsWebSocketRequest)
         {
-            // kubectl 1.31+ first offers SPDY tunnelled in a WebSocket; refusing the upgrade makes it use plain SPDY.
-            throw ApiException.BadRequest("port-forward over WebSocket is not supported by this server yet; use SPDY/3.1");
+            if (!http.WebSockets.WebSocketRequestedProtocols.Contains(PortForwardChannelProtocol))
+            {
+                // kubectl 1.31+ first offers SPDY tunnelled in a WebSocket; refusing the upgrade makes it use plain SPDY.
+                throw ApiException.BadRequest($"port-forward over WebSocket speaks {PortForwardChannelProtocol} here (SPDY tunnelled in a WebSocket is not supported yet; use SPDY/3.1)");
+            }
+            var ports = ForwardedPorts(http);
+            await PortForwardWebSocketAsync(http, await KubeletAddressAsync(pod, name, ct).ConfigureAwait(false), ns, name, ports, ct).ConfigureAwait(false);
+            return;
         }
         if (!IsSpdyUpgrade(http))
         {
@@ -225,6 +231,138 @@ internal sealed partial class ApiHandler
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    private const string PortForwardChannelProtocol = "v4.channel.k8s.io";
+
+    /// <summary>The <c>ports</c> query (repeated and comma-separated, as upstream reads it), each 1–65535.</summary>
+    private static List<int> ForwardedPorts(HttpContext http)
+    {
+        var values = http.Request.Query["ports"].SelectMany(v => (v ?? string.Empty).Split(',')).ToList();
+        if (values.Count == 0)
+        {
+            throw ApiException.BadRequest("query parameter \"ports\" is required");
+        }
+        return values.Select(v => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536
+            ? p : throw ApiException.BadRequest($"unable to parse \"{v}\" as a port: must be between 1 and 65535")).ToList();
+    }
+
+    /// <summary>
+    /// Port-forward over one WebSocket with the channel protocol, as the kubelet serves it to <c>@kubernetes/client-node</c>
+    /// and other WebSocket clients: port i has data channel 2i and error channel 2i+1, each opened by a message holding
+    /// the port (two bytes, little-endian); one connection to the pod per port, and the socket closes when they have all ended.
+    /// </summary>
+    private async Task PortForwardWebSocketAsync(HttpContext http, string kubelet, string ns, string name, List<int> ports, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct, stopping);
+        var agents = new List<AgentSocket>();
+        try
+        {
+            foreach (var port in ports)
+            {
+                agents.Add(await ConnectAgentAsync($"{kubelet}/portForward/{ns}/{name}?port={port}", [], cts.Token).ConfigureAwait(false));
+            }
+            using var client = await http.WebSockets.AcceptWebSocketAsync(PortForwardChannelProtocol).ConfigureAwait(false);
+            var sendLock = new SemaphoreSlim(1, 1);
+            async Task SendAsync(int channel, ReadOnlyMemory<byte> data)
+            {
+                var frame = new byte[data.Length + 1];
+                frame[0] = (byte)channel;
+                data.CopyTo(frame.AsMemory(1));
+                await sendLock.WaitAsync(cts.Token).ConfigureAwait(false);
+                try
+                {
+                    await client.SendAsync(frame, WebSocketMessageType.Binary, true, cts.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    sendLock.Release();
+                }
+            }
+            for (var i = 0; i < ports.Count; i++)
+            {
+                byte[] portBytes = [(byte)(ports[i] & 0xff), (byte)(ports[i] >> 8)];
+                await SendAsync(2 * i, portBytes).ConfigureAwait(false);
+                await SendAsync(2 * i + 1, portBytes).ConfigureAwait(false);
+            }
+            var downs = agents.Select((agent, i) => Task.Run(async () =>
+            {
+                if (agent.Socket is not { } ws)
+                {
+                    await SendAsync(2 * i + 1, Encoding.UTF8.GetBytes($"error forwarding port {ports[i]} to pod {name}: {agent.Refusal}")).ConfigureAwait(false);
+                    return;
+                }
+                var buffer = new byte[64 * 1024];
+                while (true)
+                {
+                    var result = await ws.ReceiveAsync(buffer, cts.Token).ConfigureAwait(false);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        if (result.CloseStatus is { } status && status != WebSocketCloseStatus.NormalClosure)
+                        {
+                            await SendAsync(2 * i + 1, Encoding.UTF8.GetBytes($"error forwarding port {ports[i]} to pod {name}, uid : {result.CloseStatusDescription}")).ConfigureAwait(false);
+                        }
+                        return;
+                    }
+                    await SendAsync(2 * i, buffer.AsMemory(0, result.Count)).ConfigureAwait(false);
+                }
+            }, cts.Token)).ToList();
+            var up = Task.Run(async () =>
+            {
+                var buffer = new byte[64 * 1024];
+                var message = new MemoryStream();
+                while (true)
+                {
+                    var result = await client.ReceiveAsync(buffer, cts.Token).ConfigureAwait(false);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        foreach (var ws in agents.Select(a => a.Socket).OfType<ClientWebSocket>().Where(ws => ws.State == WebSocketState.Open))
+                        {
+                            await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, cts.Token).ConfigureAwait(false);
+                        }
+                        return;
+                    }
+                    message.Write(buffer, 0, result.Count);
+                    if (!result.EndOfMessage)
+                    {
+                        continue;
+                    }
+                    var data = message.ToArray();
+                    message.SetLength(0);
+                    // Data for port i arrives on channel 2i; its error channel is written by the server only.
+                    if (data.Length > 1 && data[0] % 2 == 0 && data[0] / 2 < agents.Count && agents[data[0] / 2].Socket is { State: WebSocketState.Open } target)
+                    {
+                        await target.SendAsync(data.AsMemory(1), WebSocketMessageType.Binary, true, cts.Token).ConfigureAwait(false);
+                    }
+                }
+            }, cts.Token);
+            try
+            {
+                await Task.WhenAll(downs).ConfigureAwait(false);
+                await client.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
+                // Give the client a moment to answer the close; the connections to the pod are already over.
+                await Task.WhenAny(up, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The client went away: the connections to the pod end with it.
+            }
+            await cts.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAll([up, .. downs]).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+            {
+            }
+        }
+        finally
+        {
+            foreach (var agent in agents)
+            {
+                agent.Dispose();
+            }
         }
     }
 
