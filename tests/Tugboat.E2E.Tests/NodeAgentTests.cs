@@ -395,6 +395,44 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         (await K.RunAsync("delete", "namespace", ns, "--wait=false")).Ok();
     }
 
+    [Theory]
+    [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
+    public async Task ExecWithATerminalHasTheClientsSizeAndFollowsResizes(string kubectl)
+    {
+        var ns = "tty-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+        await NamespaceAsync(ns);
+        (await K.RunWithInputAsync($$"""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: box, namespace: {{ns}}}
+            spec:
+              containers:
+              - {name: c, image: busybox, command: ["sleep", "3600"]}
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync(ns, "box", Pods.IsReady);
+        // script(1) gives kubectl a terminal of 123x45 that becomes 80x20 a second later; kubectl sends both sizes.
+        const string Command = "stty size; tty; echo TERM=$TERM; i=0; while [ \"$(stty size)\" != \"20 80\" ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done; stty size; exit 5";
+        var psi = new ProcessStartInfo("script") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment["KUBECONFIG"] = fixture.Server.Kubeconfig;
+        foreach (var a in new[] { "-qec", $"stty cols 123 rows 45; (sleep 1; stty cols 80 rows 20 </dev/tty) & {kubectl} exec -it box -n {ns} -- sh -c '{Command}'; echo rc=$?", "/dev/null" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var script = Process.Start(psi)!;
+        var stdout = script.StandardOutput.ReadToEndAsync();
+        await script.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        var lines = (await stdout).Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).ToList();
+        // The command starts at the client's size, on a terminal of its own, and sees the resize.
+        Assert.True(lines.Count >= 6, string.Join("\n", lines));
+        Assert.Equal("45 123", lines[0]);
+        Assert.StartsWith("/dev/pts/", lines[1], StringComparison.Ordinal);
+        Assert.Equal("TERM=xterm", lines[2]);
+        Assert.Equal("20 80", lines[3]);
+        Assert.Contains("command terminated with exit code 5", lines[4], StringComparison.Ordinal);
+        Assert.Equal("rc=5", lines[5]);
+        (await K.RunAsync("delete", "namespace", ns, "--wait=false")).Ok();
+    }
+
     [Fact]
     public async Task ClientNodeExecsAndPortForwardsOverWebSockets()
     {

@@ -132,6 +132,38 @@ public interface IExecRuntime
     /// <summary>Starts <paramref name="command"/> in the container's namespaces with its environment.</summary>
     /// <exception cref="ContainerStartException">The command could not be started.</exception>
     System.Diagnostics.Process Exec(string id, IReadOnlyList<string> command, bool redirectStdin);
+
+    /// <summary>
+    /// Prepares <paramref name="command"/> to run as <see cref="Exec"/> does, on a new pseudo-terminal that will be its
+    /// stdin, stdout, stderr and controlling terminal (kubectl exec -t; TERM is xterm unless the container sets it).
+    /// The terminal is open at once and the command starts with <see cref="TerminalExec.Start"/>, so that the
+    /// client's first window size can be set before the command reads it.
+    /// </summary>
+    /// <exception cref="ContainerStartException">The container is not running or no terminal could be opened.</exception>
+    TerminalExec ExecTerminal(string id, IReadOnlyList<string> command);
+}
+
+/// <summary>A command on a terminal: the terminal's other end (output to read, keys to write), its size, and the command once started.</summary>
+public sealed class TerminalExec(Stream terminal, Action<int, int> resize, Func<System.Diagnostics.Process> start, IDisposable owner) : IDisposable
+{
+    /// <summary>Reads what the command writes to the terminal until it and everything it started have closed it, or until disposed.</summary>
+    public Stream Terminal { get; } = terminal;
+
+    /// <summary>The command, once <see cref="Start"/> has run.</summary>
+    public System.Diagnostics.Process? Process { get; private set; }
+
+    /// <summary>Sets the window size (columns, rows).</summary>
+    public void Resize(int columns, int rows) => resize(columns, rows);
+
+    /// <summary>Starts the command.</summary>
+    /// <exception cref="ContainerStartException">The command could not be started.</exception>
+    public System.Diagnostics.Process Start() => Process ??= start();
+
+    public void Dispose()
+    {
+        Process?.Dispose();
+        owner.Dispose();
+    }
 }
 
 /// <summary>Attaching to a running container's own streams (kubectl attach, kubectl run -i).</summary>

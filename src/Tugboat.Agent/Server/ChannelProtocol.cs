@@ -20,10 +20,11 @@ internal static class ChannelProtocol
 
     /// <summary>
     /// Client to container until the client closes or goes away: stdin data is written to <paramref name="input"/>; a
-    /// v5 close of stdin calls <paramref name="closeInput"/> once and stops the writing; resizes are accepted and dropped
-    /// (the terminal keeps its size). Nothing is written when <paramref name="input"/> is null.
+    /// v5 close of stdin calls <paramref name="closeInput"/> once and stops the writing; resizes (<c>{"Width":…,"Height":…}</c>)
+    /// go to <paramref name="resize"/> (columns, rows), and are dropped without one. Nothing is written when
+    /// <paramref name="input"/> is null.
     /// </summary>
-    public static async Task ReceiveInputAsync(WebSocket socket, Stream? input, bool v5, Func<Task> closeInput, CancellationToken ct)
+    public static async Task ReceiveInputAsync(WebSocket socket, Stream? input, bool v5, Func<Task> closeInput, CancellationToken ct, Action<int, int>? resize = null)
     {
         var buffer = new byte[32 * 1024];
         var message = new MemoryStream();
@@ -43,6 +44,23 @@ internal static class ChannelProtocol
                 }
                 var data = message.ToArray();
                 message.SetLength(0);
+                if (data.Length >= 2 && data[0] == Resize && resize is not null)
+                {
+                    try
+                    {
+                        using var size = System.Text.Json.JsonDocument.Parse(data.AsMemory(1));
+                        if (size.RootElement.TryGetProperty("Width", out var w) && size.RootElement.TryGetProperty("Height", out var h)
+                            && w.TryGetInt32(out var columns) && h.TryGetInt32(out var rows))
+                        {
+                            resize(columns, rows);
+                        }
+                    }
+                    catch (System.Text.Json.JsonException)
+                    {
+                        // A malformed resize changes nothing.
+                    }
+                    continue;
+                }
                 if (data.Length < 2 || input is null)
                 {
                     continue;

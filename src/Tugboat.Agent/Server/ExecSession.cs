@@ -9,7 +9,7 @@ namespace Tugboat.Agent.Server;
 
 /// <summary>
 /// <c>kubectl exec</c> over WebSocket with the Kubernetes channel protocols (<see cref="ChannelProtocol"/>). The command runs in the container's namespaces with its
-/// environment; with a terminal requested it runs under <c>script(1)</c>, which gives it a pseudo-terminal.
+/// environment; with a terminal requested it gets a pseudo-terminal of its own, sized by the client's resize messages.
 /// </summary>
 internal static class ExecSession
 {
@@ -61,15 +61,19 @@ internal static class ExecSession
                 sendLock.Release();
             }
         }
+        if (tty)
+        {
+            await RunOnTerminalAsync(exec, id, command, socket, stdin, v5, SendAsync).ConfigureAwait(false);
+            return;
+        }
         System.Diagnostics.Process process;
         try
         {
-            process = exec.Exec(id, tty ? ["script", "-qfec", ShellJoin(command), "/dev/null"] : command, redirectStdin: true);
+            process = exec.Exec(id, command, redirectStdin: true);
         }
         catch (ContainerStartException e)
         {
-            await SendAsync(Error, Status(null, $"failed to exec in container: {e.Message}")).ConfigureAwait(false);
-            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
+            await FailAsync(socket, SendAsync, e.Message).ConfigureAwait(false);
             return;
         }
         using (process)
@@ -79,32 +83,124 @@ internal static class ExecSession
                 process.StandardInput.Close();
             }
             var output = Copy(process.StandardOutput.BaseStream, Stdout, SendAsync);
-            var errors = Copy(process.StandardError.BaseStream, tty ? Stdout : Stderr, SendAsync);
+            var errors = Copy(process.StandardError.BaseStream, Stderr, SendAsync);
             using var receiving = new CancellationTokenSource();
             var input = ReceiveAsync(socket, process, stdin, v5, receiving.Token);
             await process.WaitForExitAsync().ConfigureAwait(false);
             await Task.WhenAll(output, errors).ConfigureAwait(false);
-            await SendAsync(Error, Status(process.ExitCode, null)).ConfigureAwait(false);
-            // Close our side and let the receive loop take the client's close: cancelling a pending receive would
-            // abort the connection and could drop the last messages before they are on the wire.
+            await FinishAsync(socket, SendAsync, Status(process.ExitCode, null), input, receiving).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// kubectl exec -t: the command's terminal output goes out on stdout (a terminal has no separate stderr), stdin
+    /// goes to the terminal, resize messages set its size. The command starts once the client's first size has arrived
+    /// (kubectl sends it at once; at most a quarter of a second is waited for it), so it starts at the client's size.
+    /// Output left once the command has exited is read for up to two seconds (a background process it left may hold
+    /// the terminal open).
+    /// </summary>
+    private static async Task RunOnTerminalAsync(IExecRuntime exec, string id, List<string> command, WebSocket socket, bool stdin, bool v5, Func<byte, ReadOnlyMemory<byte>, Task> send)
+    {
+        TerminalExec terminal;
+        try
+        {
+            terminal = exec.ExecTerminal(id, command);
+        }
+        catch (ContainerStartException e)
+        {
+            await FailAsync(socket, send, e.Message).ConfigureAwait(false);
+            return;
+        }
+        using (terminal)
+        {
+            var sized = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var receiving = new CancellationTokenSource();
+            var input = Task.Run(async () =>
+            {
+                try
+                {
+                    await ChannelProtocol.ReceiveInputAsync(socket, stdin ? terminal.Terminal : null, v5, () => Task.CompletedTask, receiving.Token, (columns, rows) =>
+                    {
+                        terminal.Resize(columns, rows);
+                        sized.TrySetResult();
+                    }).ConfigureAwait(false);
+                }
+                finally
+                {
+                    sized.TrySetResult();
+                    if (terminal.Process is { } started)
+                    {
+                        Kill(started);
+                    }
+                }
+            });
+            await Task.WhenAny(sized.Task, Task.Delay(250)).ConfigureAwait(false);
+            System.Diagnostics.Process process;
             try
             {
-                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
+                process = terminal.Start();
             }
-            catch (Exception e) when (e is WebSocketException or IOException)
+            catch (ContainerStartException e)
             {
+                await FinishAsync(socket, send, Status(null, $"failed to exec in container: {e.Message}"), input, receiving).ConfigureAwait(false);
+                return;
             }
-            if (await Task.WhenAny(input, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false) != input)
+            if (input.IsCompleted)
             {
-                await receiving.CancelAsync().ConfigureAwait(false);
+                // The client left before the command started.
+                Kill(process);
             }
-            try
+            var output = Copy(terminal.Terminal, Stdout, send);
+            await process.WaitForExitAsync().ConfigureAwait(false);
+            await Task.WhenAny(output, Task.Delay(TimeSpan.FromSeconds(2))).ConfigureAwait(false);
+            terminal.Terminal.Dispose();
+            await output.ConfigureAwait(false);
+            await FinishAsync(socket, send, Status(process.ExitCode, null), input, receiving).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task FailAsync(WebSocket socket, Func<byte, ReadOnlyMemory<byte>, Task> send, string message)
+    {
+        await send(Error, Status(null, $"failed to exec in container: {message}")).ConfigureAwait(false);
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends the final Status, closes our side and lets the receive loop take the client's close.</summary>
+    private static async Task FinishAsync(WebSocket socket, Func<byte, ReadOnlyMemory<byte>, Task> send, byte[] status, Task input, CancellationTokenSource receiving)
+    {
+        await send(Error, status).ConfigureAwait(false);
+        // Cancelling a pending receive would abort the connection and could drop the last messages before they are on the wire.
+        try
+        {
+            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketException or IOException)
+        {
+        }
+        if (await Task.WhenAny(input, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false) != input)
+        {
+            await receiving.CancelAsync().ConfigureAwait(false);
+        }
+        try
+        {
+            await input.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
+        {
+        }
+    }
+
+    private static void Kill(System.Diagnostics.Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
             {
-                await input.ConfigureAwait(false);
+                process.Kill(entireProcessTree: true);
             }
-            catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
-            {
-            }
+        }
+        catch (InvalidOperationException)
+        {
         }
     }
 
@@ -121,16 +217,7 @@ internal static class ExecSession
         }
         finally
         {
-            if (!process.HasExited)
-            {
-                try
-                {
-                    process.Kill(entireProcessTree: true);
-                }
-                catch (InvalidOperationException)
-                {
-                }
-            }
+            Kill(process);
         }
     }
 
@@ -176,6 +263,4 @@ internal static class ExecSession
         }
         return Encoding.UTF8.GetBytes(status.ToJsonString());
     }
-
-    private static string ShellJoin(IEnumerable<string> args) => string.Join(' ', args.Select(a => "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
 }

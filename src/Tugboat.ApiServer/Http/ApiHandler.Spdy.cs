@@ -79,12 +79,20 @@ internal sealed partial class ApiHandler
                 return;
             }
         }
+        // With a terminal the client opens a resize stream, maybe after the others.
+        var resizeStream = new TaskCompletionSource<SpdyStream>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (streams.TryGetValue("resize", out var early))
+        {
+            resizeStream.TrySetResult(early);
+        }
         _ = Task.Run(async () =>
         {
-            // A resize stream may come later (tty); its messages are read and dropped.
             await foreach (var s in connection.Opened.ReadAllAsync(cts.Token).ConfigureAwait(false))
             {
-                streams.TryAdd(s.Header("streamtype") ?? string.Empty, s);
+                if (streams.TryAdd(s.Header("streamtype") ?? string.Empty, s) && s.Header("streamtype") == "resize")
+                {
+                    resizeStream.TrySetResult(s);
+                }
             }
         }, cts.Token);
         using var agent = await ConnectAgentAsync($"{kubelet}/{subresource}/{ns}/{name}/{container}?{ForwardedQuery(http)}", ["v5.channel.k8s.io"], cts.Token).ConfigureAwait(false);
@@ -95,15 +103,53 @@ internal sealed partial class ApiHandler
             return;
         }
         var ws = agent.Socket;
+        var sendLock = new SemaphoreSlim(1, 1);
+        async Task SendAsync(byte[] message)
+        {
+            await sendLock.WaitAsync(cts.Token).ConfigureAwait(false);
+            try
+            {
+                await ws.SendAsync(message, WebSocketMessageType.Binary, true, cts.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                sendLock.Release();
+            }
+        }
         var input = stdin ? Task.Run(async () =>
         {
             try
             {
                 await foreach (var data in streams["stdin"].Incoming.Reader.ReadAllAsync(cts.Token).ConfigureAwait(false))
                 {
-                    await ws.SendAsync((byte[])[0, .. data], WebSocketMessageType.Binary, true, cts.Token).ConfigureAwait(false);
+                    await SendAsync([0, .. data]).ConfigureAwait(false);
                 }
-                await ws.SendAsync((byte[])[255, 0], WebSocketMessageType.Binary, true, cts.Token).ConfigureAwait(false);
+                await SendAsync([255, 0]).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
+            {
+            }
+        }, cts.Token) : Task.CompletedTask;
+        var resizes = tty ? Task.Run(async () =>
+        {
+            // The resize stream is a sequence of JSON objects ({"Width":…,"Height":…}) in arbitrary chunks: each whole object becomes one resize message (channel 4).
+            try
+            {
+                var pending = new List<byte>();
+                await foreach (var data in (await resizeStream.Task.WaitAsync(cts.Token).ConfigureAwait(false)).Incoming.Reader.ReadAllAsync(cts.Token).ConfigureAwait(false))
+                {
+                    pending.AddRange(data);
+                    int end;
+                    while ((end = pending.IndexOf((byte)'}')) >= 0)
+                    {
+                        var start = pending.IndexOf((byte)'{');
+                        if (start >= 0 && start < end)
+                        {
+                            await SendAsync([4, .. pending.GetRange(start, end - start + 1)]).ConfigureAwait(false);
+                        }
+                        pending.RemoveRange(0, end + 1);
+                    }
+                }
             }
             catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
             {
@@ -167,7 +213,7 @@ internal sealed partial class ApiHandler
         await cts.CancelAsync().ConfigureAwait(false);
         try
         {
-            await Task.WhenAll(reading, input).ConfigureAwait(false);
+            await Task.WhenAll(reading, input, resizes).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -182,6 +182,38 @@ public abstract class RuntimeConformanceTests : IDisposable
     }
 
     [Fact]
+    public async Task Exec_on_a_terminal_gets_its_size_input_and_exit_code()
+    {
+        var runtime = CreateRuntime();
+        if (runtime is not IExecRuntime exec)
+        {
+            return;
+        }
+        var id = await StartAsync(runtime, Config("sleep 30"));
+        using var terminal = exec.ExecTerminal(id, ["sh", "-c", "stty size; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-terminal; read word; echo got $word; exit 3"]);
+        terminal.Resize(100, 30);
+        var process = terminal.Start();
+        var output = new MemoryStream();
+        var buffer = new byte[4096];
+        int n;
+        while ((n = await terminal.Terminal.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(20))) > 0)
+        {
+            output.Write(buffer, 0, n);
+            if (System.Text.Encoding.UTF8.GetString(output.ToArray()).EndsWith("all-terminal\r\n", StringComparison.Ordinal))
+            {
+                // Typed once the command waits for it, so that the echo comes in order.
+                await terminal.Terminal.WriteAsync("hello\n"u8.ToArray());
+            }
+        }
+        await process.WaitForExitAsync();
+        var lines = System.Text.Encoding.UTF8.GetString(output.ToArray()).Split("\r\n");
+        // The terminal echoes the input line, as a terminal does.
+        Assert.Equal(["30 100", "all-terminal", "hello", "got hello", ""], lines);
+        Assert.Equal(3, process.ExitCode);
+        await runtime.StopAsync(id, 9, TimeSpan.Zero, CancellationToken.None);
+    }
+
+    [Fact]
     public async Task A_memory_limit_is_enforced_and_reported_as_oom_killed()
     {
         var runtime = CreateRuntime();

@@ -411,7 +411,33 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         return _containers.Values.Select(Info).ToList();
     }
 
-    public System.Diagnostics.Process Exec(string id, IReadOnlyList<string> command, bool redirectStdin)
+    public System.Diagnostics.Process Exec(string id, IReadOnlyList<string> command, bool redirectStdin) => StartExec(id, command, redirectStdin, terminal: null);
+
+    public TerminalExec ExecTerminal(string id, IReadOnlyList<string> command)
+    {
+        PseudoTerminal pty;
+        try
+        {
+            pty = PseudoTerminal.Open();
+        }
+        catch (IOException e)
+        {
+            throw new ContainerStartException("StartError", e.Message);
+        }
+        if (!_containers.TryGetValue(id, out var t) || t.Exit is not { IsCompleted: false })
+        {
+            pty.Dispose();
+            throw new ContainerStartException("StartError", $"container {id} is not running");
+        }
+        return new TerminalExec(pty.Stream, pty.Resize, () => StartExec(id, command, redirectStdin: false, pty.SlavePath), pty);
+    }
+
+    /// <summary>
+    /// Starts an exec'd command. With <paramref name="terminal"/> (a pseudo-terminal's slave) a shell opens it as the
+    /// command's stdin, stdout and stderr, and setsid(1) makes it the controlling terminal of a new session before the
+    /// command (through nsenter when root) replaces them, so the exit code is the command's.
+    /// </summary>
+    private System.Diagnostics.Process StartExec(string id, IReadOnlyList<string> command, bool redirectStdin, string? terminal)
     {
         if (!_containers.TryGetValue(id, out var t) || t.Exit is not { IsCompleted: false } || ChildPid(t) is not { } child)
         {
@@ -452,8 +478,18 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         {
             psi.Environment[k] = v;
         }
+        if (terminal is not null)
+        {
+            psi.Environment.TryAdd("TERM", "xterm");
+            psi.ArgumentList.Insert(0, psi.FileName);
+            psi.ArgumentList.Insert(0, terminal);
+            psi.ArgumentList.Insert(0, "exec setsid -w -c \"$@\" <>\"$0\" >&0 2>&0");
+            psi.ArgumentList.Insert(0, "-c");
+            psi.FileName = "/bin/sh";
+            psi.RedirectStandardInput = psi.RedirectStandardOutput = psi.RedirectStandardError = false;
+        }
         var process = System.Diagnostics.Process.Start(psi)!;
-        if (!redirectStdin)
+        if (!redirectStdin && terminal is null)
         {
             process.StandardInput.Close();
         }
