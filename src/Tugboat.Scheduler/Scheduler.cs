@@ -21,7 +21,11 @@ public sealed partial class Scheduler
     private readonly SchedulingQueue _queue = new();
     private readonly object _cacheLock = new();
     private readonly Dictionary<string, NodeInfo> _nodes = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string> _podNodes = new(StringComparer.Ordinal);
+    /// <summary>
+    /// Which node each counted pod is on. Changed under <see cref="_cacheLock"/>; read without it by the pod informer's
+    /// fast path, so that status writes of running pods never wait for a scheduling cycle that holds the lock.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _podNodes = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _binds = new(64);
     private readonly Dictionary<string, Dictionary<string, PodInfo>> _nominated = new(StringComparer.Ordinal);
     private List<NodeInfo>? _snapshot;
@@ -167,15 +171,9 @@ public sealed partial class Scheduler
     private void OnPod(JsonObject? old, JsonObject pod)
     {
         // Most events are status writes of pods already counted on their node: nothing to do, and no need to parse them.
-        if (pod["spec"]?["nodeName"] is not null && !IsTerminal(pod) && pod["metadata"]?["uid"]?.GetValue<string>() is { } known)
+        if (pod["spec"]?["nodeName"] is not null && !IsTerminal(pod) && pod["metadata"]?["uid"]?.GetValue<string>() is { } known && _podNodes.ContainsKey(known))
         {
-            lock (_cacheLock)
-            {
-                if (_podNodes.ContainsKey(known))
-                {
-                    return;
-                }
-            }
+            return;
         }
         var info = new PodInfo(pod);
         if (info.NodeName is { } node)
@@ -273,7 +271,7 @@ public sealed partial class Scheduler
 
     private bool Forget(string uid)
     {
-        if (!_podNodes.Remove(uid, out var node))
+        if (!_podNodes.TryRemove(uid, out var node))
         {
             return false;
         }
