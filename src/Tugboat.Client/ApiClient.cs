@@ -57,7 +57,11 @@ public sealed class ApiClient : IDisposable
         ListAsync(path, labelSelector, null, ct);
 
     /// <summary>Lists a collection (all pages) filtered by label and field selectors; returns the items and the list's resourceVersion.</summary>
-    public async Task<(List<JsonObject> Items, string ResourceVersion)> ListAsync(string path, string? labelSelector, string? fieldSelector, CancellationToken ct)
+    public Task<(List<JsonObject> Items, string ResourceVersion)> ListAsync(string path, string? labelSelector, string? fieldSelector, CancellationToken ct) =>
+        ListAsync(path, labelSelector, fieldSelector, dropManagedFields: false, ct);
+
+    /// <summary>As the other overloads; with <paramref name="dropManagedFields"/> the items come without metadata.managedFields, cut from the bytes before parsing (for caches).</summary>
+    public async Task<(List<JsonObject> Items, string ResourceVersion)> ListAsync(string path, string? labelSelector, string? fieldSelector, bool dropManagedFields, CancellationToken ct)
     {
         var items = new List<JsonObject>();
         string? cont = null;
@@ -77,6 +81,14 @@ public sealed class ApiClient : IDisposable
             {
                 query.Add("continue=" + Uri.EscapeDataString(cont));
             }
+            if (dropManagedFields)
+            {
+                var (pageItems, pageRv, pageContinue) = CachedJson.List(await GetBytesAsync(path + "?" + string.Join('&', query), ct).ConfigureAwait(false));
+                items.AddRange(pageItems);
+                rv = pageRv ?? "0";
+                cont = pageContinue;
+                continue;
+            }
             var page = await GetAsync(path + "?" + string.Join('&', query), ct).ConfigureAwait(false);
             items.AddRange(page["items"]?.AsArray().OfType<JsonObject>().Select(i => (JsonObject)i.DeepClone()) ?? []);
             rv = page["metadata"]?["resourceVersion"]?.GetValue<string>() ?? "0";
@@ -94,7 +106,11 @@ public sealed class ApiClient : IDisposable
         WatchAsync(path, resourceVersion, labelSelector, null, ct);
 
     /// <summary>Watches a collection filtered by label and field selectors (see the other overload).</summary>
-    public async IAsyncEnumerable<(string Type, JsonObject Object)> WatchAsync(string path, string resourceVersion, string? labelSelector, string? fieldSelector, [EnumeratorCancellation] CancellationToken ct)
+    public IAsyncEnumerable<(string Type, JsonObject Object)> WatchAsync(string path, string resourceVersion, string? labelSelector, string? fieldSelector, CancellationToken ct) =>
+        WatchAsync(path, resourceVersion, labelSelector, fieldSelector, dropManagedFields: false, ct);
+
+    /// <summary>As the other overloads; with <paramref name="dropManagedFields"/> objects come without metadata.managedFields, cut from the bytes before parsing (for caches).</summary>
+    public async IAsyncEnumerable<(string Type, JsonObject Object)> WatchAsync(string path, string resourceVersion, string? labelSelector, string? fieldSelector, bool dropManagedFields, [EnumeratorCancellation] CancellationToken ct)
     {
         var url = $"{path}?watch=1&allowWatchBookmarks=true&resourceVersion={Uri.EscapeDataString(resourceVersion)}";
         if (labelSelector is not null)
@@ -121,9 +137,26 @@ public sealed class ApiClient : IDisposable
             {
                 continue;
             }
+            if (dropManagedFields)
+            {
+                yield return CachedJson.WatchEvent(Encoding.UTF8.GetBytes(line));
+                continue;
+            }
             var e = JsonNode.Parse(line)!.AsObject();
             yield return (e["type"]!.GetValue<string>(), (JsonObject)e["object"]!);
         }
+    }
+
+    private async Task<byte[]> GetBytesAsync(string path, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.UserAgent.ParseAdd(_userAgent);
+        using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ApiError.FromAsync(response).ConfigureAwait(false);
+        }
+        return await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
     }
 
     private async Task<JsonObject> SendAsync(HttpMethod method, string path, JsonObject? body, string? contentType, CancellationToken ct)

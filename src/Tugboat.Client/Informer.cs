@@ -16,7 +16,8 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
 
     /// <summary>
     /// Drop metadata.managedFields from cached objects, as kube-controller-manager and kube-scheduler do with their
-    /// informers: controllers never read them, and they are often the larger part of an object.
+    /// informers: controllers never read them, and they are often the larger part of an object. They are cut from the
+    /// server's bytes before parsing (see <see cref="CachedJson"/>), so the cache does not keep them alive either.
     /// </summary>
     public bool StripManagedFields { get; init; }
 
@@ -75,7 +76,7 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
         {
             try
             {
-                var (items, rv) = await client.ListAsync(collectionPath, labelSelector, FieldSelector, ct).ConfigureAwait(false);
+                var (items, rv) = await client.ListAsync(collectionPath, labelSelector, FieldSelector, StripManagedFields, ct).ConfigureAwait(false);
                 Replace(items);
                 _synced.TrySetResult();
                 using var watchCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -85,7 +86,7 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
                 }
                 try
                 {
-                    await foreach (var (type, obj) in client.WatchAsync(collectionPath, rv, labelSelector, FieldSelector, watchCts.Token).ConfigureAwait(false))
+                    await foreach (var (type, obj) in client.WatchAsync(collectionPath, rv, labelSelector, FieldSelector, StripManagedFields, watchCts.Token).ConfigureAwait(false))
                     {
                         if (type == "ERROR")
                         {
@@ -95,7 +96,7 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
                         {
                             continue;
                         }
-                        Apply(type, Transform(obj));
+                        Apply(type, obj);
                     }
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -145,21 +146,8 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
     }
 
     /// <summary>Replaces the cache with a fresh list, telling handlers what was added, changed (or resynced) and removed.</summary>
-    private JsonObject Transform(JsonObject obj)
-    {
-        if (StripManagedFields)
-        {
-            (obj["metadata"] as JsonObject)?.Remove("managedFields");
-        }
-        return obj;
-    }
-
     private void Replace(List<JsonObject> items)
     {
-        foreach (var item in items)
-        {
-            Transform(item);
-        }
         Dictionary<string, JsonObject> previous;
         lock (_gate)
         {
