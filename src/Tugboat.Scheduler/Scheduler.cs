@@ -26,8 +26,14 @@ public sealed partial class Scheduler
     /// fast path, so that status writes of running pods never wait for a scheduling cycle that holds the lock.
     /// </summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _podNodes = new(StringComparer.Ordinal);
+
+    /// <summary>Counted pods with required anti-affinity terms (changed with <see cref="_podNodes"/>; never below the true count).</summary>
+    private int _antiAffinityPods;
     private readonly SemaphoreSlim _binds = new(64);
     private readonly Dictionary<string, Dictionary<string, PodInfo>> _nominated = new(StringComparer.Ordinal);
+
+    /// <summary>How many pods <see cref="_nominated"/> holds: without any, no node needs a view with them.</summary>
+    private int _nominatedPods;
     private List<NodeInfo>? _snapshot;
     private int _start;
 
@@ -113,6 +119,10 @@ public sealed partial class Scheduler
         var services = _informers.For("/api/v1/services");
         var replicaSets = _informers.For("/apis/apps/v1/replicasets");
         var statefulSets = _informers.For("/apis/apps/v1/statefulsets");
+        if (_profile.Plugin<Plugins.InterPodAffinity.InterPodAffinity>() is { } interPod)
+        {
+            interPod.AnyRequiredAntiAffinity = () => Volatile.Read(ref _antiAffinityPods) > 0;
+        }
         if (_profile.Plugin<Plugins.PodTopologySpread.PodTopologySpread>() is { } spread)
         {
             spread.DefaultSelector = pod => DefaultSelector(pod, services.List(), key => replicaSets.Get(key), key => statefulSets.Get(key));
@@ -191,6 +201,7 @@ public sealed partial class Scheduler
                 {
                     nodeInfo.AddPod(info);
                     _podNodes[info.Uid] = node;
+                    _antiAffinityPods += info.HasRequiredAntiAffinity ? 1 : 0;
                 }
             }
             if (freed)
@@ -236,7 +247,7 @@ public sealed partial class Scheduler
     /// <summary>The node with the nominated pods of at least <paramref name="pod"/>'s priority counted on it.</summary>
     private NodeInfo WithNominated(PodInfo pod, NodeInfo node)
     {
-        if (!_nominated.TryGetValue(node.Name, out var pods) || pods.Count == 0)
+        if (_nominatedPods == 0 || !_nominated.TryGetValue(node.Name, out var pods) || pods.Count == 0)
         {
             return node;
         }
@@ -255,9 +266,12 @@ public sealed partial class Scheduler
 
     private void Nominate(PodInfo pod, string? node)
     {
-        foreach (var pods in _nominated.Values)
+        if (_nominatedPods > 0)
         {
-            pods.Remove(pod.Uid);
+            foreach (var pods in _nominated.Values)
+            {
+                _nominatedPods -= pods.Remove(pod.Uid) ? 1 : 0;
+            }
         }
         if (node is not null)
         {
@@ -265,7 +279,7 @@ public sealed partial class Scheduler
             {
                 _nominated[node] = pods = new Dictionary<string, PodInfo>(StringComparer.Ordinal);
             }
-            pods[pod.Uid] = pod;
+            _nominatedPods += pods.TryAdd(pod.Uid, pod) ? 1 : 0;
         }
     }
 
@@ -275,9 +289,9 @@ public sealed partial class Scheduler
         {
             return false;
         }
-        if (_nodes.TryGetValue(node, out var nodeInfo))
+        if (_nodes.TryGetValue(node, out var nodeInfo) && nodeInfo.RemovePod(uid) is { HasRequiredAntiAffinity: true })
         {
-            nodeInfo.RemovePod(uid);
+            _antiAffinityPods--;
         }
         return true;
     }
@@ -298,6 +312,7 @@ public sealed partial class Scheduler
                 // Assume: count the pod on the node now, so the next pod sees it, before the binding is confirmed.
                 chosen.AddPod(pod);
                 _podNodes[pod.Uid] = chosen.Name;
+                _antiAffinityPods += pod.HasRequiredAntiAffinity ? 1 : 0;
                 Nominate(pod, null);
             }
         }

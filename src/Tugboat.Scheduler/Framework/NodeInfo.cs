@@ -81,11 +81,12 @@ public sealed class NodeInfo
         AntiAffinityPodCount += pod.HasRequiredAntiAffinity ? 1 : 0;
     }
 
-    public void RemovePod(string uid)
+    /// <summary>Takes the pod off this node; returns it, or null when it was not here.</summary>
+    public PodInfo? RemovePod(string uid)
     {
         if (!_pods.Remove(uid, out var pod))
         {
-            return;
+            return null;
         }
         RequestedMilliCpu -= pod.MilliCpu;
         RequestedMemory -= pod.Memory;
@@ -97,5 +98,6 @@ public sealed class NodeInfo
             UsedPorts.Remove(port);
         }
         AntiAffinityPodCount -= pod.HasRequiredAntiAffinity ? 1 : 0;
+        return pod;
     }
 }

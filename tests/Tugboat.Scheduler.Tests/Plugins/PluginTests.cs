@@ -173,6 +173,27 @@ public sealed class PluginTests
         // An existing pod's anti-affinity keeps matching pods out of its domain.
         b1.AddPod(Pod("""{"affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"labelSelector":{"matchLabels":{"tier":"cache"}},"topologyKey":"zone"}]}}}""", """{"name":"lonely","namespace":"default","uid":"l"}"""));
         Assert.Equal([true, true, false], Run(Pod("{}", """{"name":"c","namespace":"default","uid":"c","labels":{"tier":"cache"}}""")));
+        // With the scheduler's word that some placed pod has required anti-affinity, the check still runs; with its word
+        // that none has, a pod without terms of its own needs no visit to any node.
+        var cache = Pod("{}", """{"name":"c2","namespace":"default","uid":"c2","labels":{"tier":"cache"}}""");
+        var told = new InterPodAffinity { AnyRequiredAntiAffinity = () => true };
+        var toldState = new CycleState();
+        Assert.True(told.PreFilter(toldState, cache, nodes).IsSuccess);
+        Assert.False(told.Filter(toldState, cache, b1).IsSuccess);
+        var none = new InterPodAffinity { AnyRequiredAntiAffinity = () => false };
+        Assert.True(none.PreFilter(new CycleState(), Pod("{}"), new UntouchableNodes()).IsSuccess);
+        Assert.Throws<InvalidOperationException>(() => none.PreFilter(new CycleState(), apart, new UntouchableNodes()));
+    }
+
+    private sealed class UntouchableNodes : IReadOnlyList<NodeInfo>
+    {
+        public NodeInfo this[int index] => throw new InvalidOperationException("a node was visited");
+
+        public int Count => throw new InvalidOperationException("a node was visited");
+
+        public IEnumerator<NodeInfo> GetEnumerator() => throw new InvalidOperationException("a node was visited");
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     [Fact]

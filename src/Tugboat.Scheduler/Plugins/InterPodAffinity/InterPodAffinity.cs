@@ -54,10 +54,21 @@ public sealed class InterPodAffinity : IPreFilterPlugin, IFilterPlugin, IPreScor
         return result;
     }
 
+    /// <summary>
+    /// Whether any pod placed in the cluster has required anti-affinity terms (set by the scheduler from its cache; may
+    /// over-count, never under-count). When none has and the incoming pod has no required terms itself, the filter has
+    /// nothing to check and the pre-filter does not visit every node — as upstream keeps a list of the nodes with such pods.
+    /// </summary>
+    public Func<bool>? AnyRequiredAntiAffinity { get; set; }
+
     public Status PreFilter(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes)
     {
         var affinity = Terms(pod, "podAffinity", preferred: false).Select(t => (t, new HashSet<string>(StringComparer.Ordinal))).ToList();
         var anti = Terms(pod, "podAntiAffinity", preferred: false).Select(t => (t, new HashSet<string>(StringComparer.Ordinal))).ToList();
+        if (affinity.Count == 0 && anti.Count == 0 && AnyRequiredAntiAffinity?.Invoke() == false)
+        {
+            return Status.Success;
+        }
         var existing = new HashSet<(string, string)>();
         var anyMatch = false;
         foreach (var node in nodes)
