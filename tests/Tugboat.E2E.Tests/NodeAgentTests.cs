@@ -433,6 +433,99 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         (await K.RunAsync("delete", "namespace", ns, "--wait=false")).Ok();
     }
 
+    [Theory]
+    [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
+    public async Task AContainerWithATerminalIsAttachedAtTheClientsSizeAndStopsGracefully(string kubectl)
+    {
+        var ns = "ttyc-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+        await NamespaceAsync(ns);
+        (await K.RunWithInputAsync($$"""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: box, namespace: {{ns}}}
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: c
+                image: busybox
+                tty: true
+                stdin: true
+                command: ["sh", "-c", "read go; i=0; while [ \"$(stty size)\" != \"22 111\" ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done; stty size; i=0; while [ \"$(stty size)\" != \"30 90\" ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done; stty size; tty; echo TERM=$TERM; exit 3"]
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync(ns, "box", Pods.IsReady);
+        // script(1) gives kubectl a 111x22 terminal, made 90x30 once the test has seen the first size. (kubectl attach
+        // first sends one more row and column, then the real size, to make programs redraw; the command waits for the real one.)
+        var resize = Path.Combine(fixture.Server.DataDir, ns + ".resize");
+        var psi = new ProcessStartInfo("script") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment["KUBECONFIG"] = fixture.Server.Kubeconfig;
+        foreach (var a in new[] { "-qec", $"stty cols 111 rows 22; (while [ ! -e {resize} ]; do sleep 0.1; done; stty cols 90 rows 30 </dev/tty) & {kubectl} attach -it box -c c -n {ns}; echo rc=$?", "/dev/null" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var script = Process.Start(psi)!;
+        var lines = new List<string>();
+        var reading = Task.Run(async () =>
+        {
+            while (await script.StandardOutput.ReadLineAsync() is { } line)
+            {
+                lock (lines)
+                {
+                    lines.Add(line.TrimEnd('\r'));
+                }
+            }
+        });
+        bool Seen(string text)
+        {
+            lock (lines)
+            {
+                return lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+            }
+        }
+        // Attached once kubectl says so; then the command is told to go.
+        await Eventually.ForAsync(() => Task.FromResult(Seen("If you don't see a command prompt") ? "attached" : null), TimeSpan.FromSeconds(30));
+        await script.StandardInput.WriteAsync("go\n");
+        await script.StandardInput.FlushAsync();
+        await Eventually.ForAsync(() => Task.FromResult(Seen("22 111") ? "sized" : null), TimeSpan.FromSeconds(30));
+        await File.WriteAllTextAsync(resize, string.Empty);
+        await script.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        await reading;
+        var output = string.Join("\n", lines);
+        Assert.True(Seen("30 90"), output);
+        Assert.True(Seen("/dev/pts/"), output);
+        Assert.True(Seen("TERM=xterm"), output);
+        // kubectl attach itself ends with 0, as upstream; the container's code is in its status.
+        Assert.True(Seen("rc=0"), output);
+        Assert.Equal(3, (await WaitPodAsync(ns, "box", p => Pods.Container(p, "c")?["state"]?["terminated"] is not null))["status"]!["containerStatuses"]![0]!["state"]!["terminated"]!["exitCode"]!.GetValue<int>());
+
+        // The command itself gets the stop signal (not the terminal's keeper), and its last words reach the log.
+        (await K.RunWithInputAsync($$"""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: stops, namespace: {{ns}}}
+            spec:
+              terminationGracePeriodSeconds: 30
+              containers:
+              - name: c
+                image: busybox
+                tty: true
+                command: ["sh", "-c", "trap 'echo got-term; sleep 3; echo bye; exit 0' TERM; echo ready; while true; do sleep 1; done"]
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync(ns, "stops", Pods.IsReady);
+        var logs = new ProcessStartInfo(kubectl) { RedirectStandardOutput = true, UseShellExecute = false };
+        logs.Environment["KUBECONFIG"] = fixture.Server.Kubeconfig;
+        foreach (var a in new[] { "logs", "-f", "stops", "-n", ns })
+        {
+            logs.ArgumentList.Add(a);
+        }
+        using var follow = Process.Start(logs)!;
+        var followed = follow.StandardOutput.ReadToEndAsync();
+        await Task.Delay(1000);
+        (await K.RunAsync("delete", "pod", "stops", "-n", ns, "--wait=true")).Ok();
+        var log = await followed.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Contains("got-term\r\nbye", log, StringComparison.Ordinal);
+        (await K.RunAsync("delete", "namespace", ns, "--wait=false")).Ok();
+    }
+
     [Fact]
     public async Task ClientNodeExecsAndPortForwardsOverWebSockets()
     {

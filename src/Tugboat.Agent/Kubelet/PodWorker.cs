@@ -765,6 +765,7 @@ internal sealed partial class PodWorker
             RunAsUser = runAsUser,
             RunAsGroup = runAsGroup,
             StdinOnce = spec["stdinOnce"]?.GetValue<bool>() == true,
+            Tty = spec["tty"]?.GetValue<bool>() == true,
             LogPath = _agent.LogPath(Namespace, Name, Uid, r.Name, r.RestartCount),
         };
     }

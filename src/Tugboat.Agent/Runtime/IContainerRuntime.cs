@@ -101,6 +101,12 @@ public sealed record ContainerConfig
     /// <summary>With <see cref="Stdin"/>: the input ends (EOF) when the first attached client is done with it (spec.stdinOnce).</summary>
     public bool StdinOnce { get; init; }
 
+    /// <summary>
+    /// Give the command a terminal (spec.tty): its stdin, stdout and stderr are one pseudo-terminal, its output a single
+    /// stream, and attached clients can set its size.
+    /// </summary>
+    public bool Tty { get; init; }
+
     /// <summary>Where the container's output goes, one CRI log line per line written.</summary>
     public required string LogPath { get; init; }
 }
@@ -180,6 +186,9 @@ public interface IAttachRuntime
 
     /// <summary>Ends the container's standard input for good (after the first attach of a stdinOnce container).</summary>
     void CloseStdin(string id);
+
+    /// <summary>Sets the window size of a container started with <see cref="ContainerConfig.Tty"/> (nothing otherwise).</summary>
+    void ResizeTerminal(string id, int columns, int rows);
 }
 
 /// <summary>Per-container resource usage (cgroup accounting).</summary>

@@ -62,7 +62,7 @@ internal static class AttachSession
         {
             await input!.DisposeAsync().ConfigureAwait(false);
             attach.CloseStdin(id);
-        }, done.Token);
+        }, done.Token, (columns, rows) => attach.ResizeTerminal(id, columns, rows));
         var exited = agent.Runtime.WaitAsync(id, done.Token);
         await Task.WhenAny(receiver, exited).ConfigureAwait(false);
         subscription.Dispose();

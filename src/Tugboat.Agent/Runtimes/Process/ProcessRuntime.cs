@@ -73,6 +73,11 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         var env = config.Env.GroupBy(e => e.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal);
         env.TryAdd("PATH", DefaultPath);
         var executable = Resolve(config.Command[0], env["PATH"]);
+        if (config.Tty)
+        {
+            // As containerd gives a terminal container.
+            env.TryAdd("TERM", "xterm");
+        }
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var dir = Path.Combine(_root, id);
         Directory.CreateDirectory(dir);
@@ -87,6 +92,12 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         var cgroup = Cgroup.Available ? Cgroup.For(id) : null;
         cgroup?.Create(config.MemoryBytes, config.CpuMillis, config.CpuRequestMillis);
         File.WriteAllText(Path.Combine(dir, "run.sh"), Script(dir, config, cgroup));
+        if (config.Tty)
+        {
+            // The command line script(1) hands to the shell, each word quoted; the shell execs it, so that script's
+            // child is the command itself.
+            File.WriteAllText(Path.Combine(dir, "command"), "exec " + string.Join(' ', config.Command.Skip(1).Prepend(executable).Select(a => "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'")));
+        }
 
         var psi = new ProcessStartInfo("setsid")
         {
@@ -230,8 +241,12 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             s.Append("exec 5<>\"$d/stdin\"\n");
         }
         s.Append("trap : TERM INT HUP QUIT USR1 USR2\n");
+        // With a terminal, script(1) is the command's terminal: it opens a pseudo-terminal, runs the command on it as the
+        // leader of a new session, copies the input (the FIFO) to it and what appears on it to stdout, passes SIGTERM
+        // on and exits with the command's code. Its child is the command; resizes are set on the command's terminal.
+        var command = config.Tty ? "script -qfec \"$(cat \"$0/command\")\" /dev/null" : "\"$@\"";
         s.Append("/bin/sh -c 'echo $$ > \"$0/child.pid.tmp\" && mv \"$0/child.pid.tmp\" \"$0/child.pid\"; echo ").Append(config.OomScoreAdj.ToString(CultureInfo.InvariantCulture))
-            .Append(" > /proc/self/oom_score_adj 2>/dev/null; exec ").Append(User(config)).Append("\"$@\"' \"$d\" \"$@\" >\"$d/stdout\" 2>\"$d/stderr\" 3>&- 4>&- ").Append(stdin).Append('\n');
+            .Append(" > /proc/self/oom_score_adj 2>/dev/null; exec ").Append(User(config)).Append(command.Replace("'", "'\\''", StringComparison.Ordinal)).Append("' \"$d\" \"$@\" >\"$d/stdout\" 2>\"$d/stderr\" 3>&- 4>&- ").Append(stdin).Append('\n');
         s.Append("s=$?\n");
         s.Append("echo $s > \"$d/exit.tmp\" && mv \"$d/exit.tmp\" \"$d/exit\"\n");
         return s.ToString();
@@ -342,7 +357,12 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         }
         if (!t.Exit.IsCompleted && ChildPid(t) is { } child)
         {
-            _ = Kill(child, signal);
+            // On a terminal the command is script(1)'s child: it gets the signal itself, and script keeps copying its
+            // output until it exits (script would instead give it two seconds before killing it).
+            foreach (var target in t.Config.Tty ? Children(child).DefaultIfEmpty(child) : [child])
+            {
+                _ = Kill(target, signal);
+            }
         }
         if (timeout > TimeSpan.Zero)
         {
@@ -510,6 +530,42 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
     public IDisposable Subscribe(string id, Action<string, ReadOnlyMemory<byte>> output) =>
         _containers.TryGetValue(id, out var t) && t.Log is { } log ? log.Listen(output) : throw new KeyNotFoundException($"container {id} is not running");
 
+    public void ResizeTerminal(string id, int columns, int rows)
+    {
+        if (_containers.TryGetValue(id, out var t) && t.Config.Tty && t.Exit is { IsCompleted: false } && ChildPid(t) is { } script)
+        {
+            // script(1)'s child is the command, and its stdin the terminal.
+            foreach (var pid in Children(script))
+            {
+                PseudoTerminal.ResizeOf(pid, columns, rows);
+            }
+        }
+    }
+
+    private static IEnumerable<int> Children(int pid)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/task/{pid.ToString(CultureInfo.InvariantCulture)}/children");
+        }
+        catch (IOException)
+        {
+            yield break;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            yield break;
+        }
+        foreach (var child in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (int.TryParse(child, NumberStyles.None, CultureInfo.InvariantCulture, out var c))
+            {
+                yield return c;
+            }
+        }
+    }
+
     public Stream? OpenStdin(string id)
     {
         if (!_containers.TryGetValue(id, out var t) || !t.Config.Stdin || t.Exit is not { IsCompleted: false })
@@ -641,6 +697,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             ["oomScoreAdj"] = c.OomScoreAdj,
             ["stdin"] = c.Stdin,
             ["stdinOnce"] = c.StdinOnce,
+            ["tty"] = c.Tty,
             ["runAsUser"] = c.RunAsUser,
             ["runAsGroup"] = c.RunAsGroup,
             ["logPath"] = c.LogPath,
@@ -663,6 +720,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         OomScoreAdj = o["oomScoreAdj"]?.GetValue<int>() ?? 0,
         Stdin = o["stdin"]?.GetValue<bool>() ?? false,
         StdinOnce = o["stdinOnce"]?.GetValue<bool>() ?? false,
+        Tty = o["tty"]?.GetValue<bool>() ?? false,
         RunAsUser = o["runAsUser"]?.GetValue<long>(),
         RunAsGroup = o["runAsGroup"]?.GetValue<long>(),
         LogPath = o["logPath"]!.GetValue<string>(),

@@ -58,6 +58,27 @@ internal sealed partial class PseudoTerminal : IDisposable
         _ = IoctlWinSize(_master.DangerousGetHandle().ToInt32(), TiocSWinSz, ref size);
     }
 
+    /// <summary>Sets the window size of the terminal that is process <paramref name="pid"/>'s standard input, if it is one.</summary>
+    public static void ResizeOf(int pid, int columns, int rows)
+    {
+        if (columns is < 1 or > ushort.MaxValue || rows is < 1 or > ushort.MaxValue)
+        {
+            return;
+        }
+        // Opening /proc/PID/fd/0 reaches the process's terminal whatever mount namespace it is in.
+        var fd = OpenPath($"/proc/{pid.ToString(System.Globalization.CultureInfo.InvariantCulture)}/fd/0", ORdWr | ONoCtty | OCloExec | ONonBlock);
+        if (fd < 0)
+        {
+            return;
+        }
+        using var handle = new SafeFileHandle(fd, ownsHandle: true);
+        if (IsATty(fd) == 1)
+        {
+            var size = new WinSize { Rows = (ushort)rows, Columns = (ushort)columns };
+            _ = IoctlWinSize(fd, TiocSWinSz, ref size);
+        }
+    }
+
     public void Dispose()
     {
         Stream.Dispose();
@@ -178,6 +199,7 @@ internal sealed partial class PseudoTerminal : IDisposable
     private const int EIntr = 4;
     private const int EAgain = 11;
     private const int ORdWr = 0x2;
+    private const int ONonBlock = 0x800;
     private const int ONoCtty = 0x100;
     private const int OCloExec = 0x80000;
     private const nuint TiocSWinSz = 0x5414;
@@ -190,6 +212,12 @@ internal sealed partial class PseudoTerminal : IDisposable
         public ushort XPixels;
         public ushort YPixels;
     }
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int OpenPath(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "isatty")]
+    private static partial int IsATty(int fd);
 
     [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
     private static partial int Poll(ref PollFd fds, nuint count, int timeoutMs);
