@@ -410,18 +410,12 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
               - {name: c, image: busybox, command: ["sleep", "3600"]}
             """, "apply", "-f", "-")).Ok();
         await WaitPodAsync(ns, "box", Pods.IsReady);
-        // script(1) gives kubectl a terminal of 123x45 that becomes 80x20 a second later; kubectl sends both sizes.
+        // script(1) gives kubectl a terminal of 123x45, made 80x20 once the first size has been printed; kubectl sends both.
         const string Command = "stty size; tty; echo TERM=$TERM; i=0; while [ \"$(stty size)\" != \"20 80\" ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done; stty size; exit 5";
-        var psi = new ProcessStartInfo("script") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.Environment["KUBECONFIG"] = fixture.Server.Kubeconfig;
-        foreach (var a in new[] { "-qec", $"stty cols 123 rows 45; (sleep 1; stty cols 80 rows 20 </dev/tty) & {kubectl} exec -it box -n {ns} -- sh -c '{Command}'; echo rc=$?", "/dev/null" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var script = Process.Start(psi)!;
-        var stdout = script.StandardOutput.ReadToEndAsync();
-        await script.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        var lines = (await stdout).Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).ToList();
+        using var terminal = new TerminalSession(fixture.Server, ns, 123, 45, 80, 20, $"{kubectl} exec -it box -n {ns} -- sh -c '{Command}'");
+        await terminal.WaitForAsync("45 123");
+        await terminal.ResizeAsync();
+        var lines = await terminal.ExitAsync();
         // The command starts at the client's size, on a terminal of its own, and sees the resize.
         Assert.True(lines.Count >= 6, string.Join("\n", lines));
         Assert.Equal("45 123", lines[0]);
@@ -455,46 +449,19 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         await WaitPodAsync(ns, "box", Pods.IsReady);
         // script(1) gives kubectl a 111x22 terminal, made 90x30 once the test has seen the first size. (kubectl attach
         // first sends one more row and column, then the real size, to make programs redraw; the command waits for the real one.)
-        var resize = Path.Combine(fixture.Server.DataDir, ns + ".resize");
-        var psi = new ProcessStartInfo("script") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.Environment["KUBECONFIG"] = fixture.Server.Kubeconfig;
-        foreach (var a in new[] { "-qec", $"stty cols 111 rows 22; (while [ ! -e {resize} ]; do sleep 0.1; done; stty cols 90 rows 30 </dev/tty) & {kubectl} attach -it box -c c -n {ns}; echo rc=$?", "/dev/null" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var script = Process.Start(psi)!;
-        var lines = new List<string>();
-        var reading = Task.Run(async () =>
-        {
-            while (await script.StandardOutput.ReadLineAsync() is { } line)
-            {
-                lock (lines)
-                {
-                    lines.Add(line.TrimEnd('\r'));
-                }
-            }
-        });
-        bool Seen(string text)
-        {
-            lock (lines)
-            {
-                return lines.Any(l => l.Contains(text, StringComparison.Ordinal));
-            }
-        }
+        using var terminal = new TerminalSession(fixture.Server, ns, 111, 22, 90, 30, $"{kubectl} attach -it box -c c -n {ns}");
         // Attached once kubectl says so; then the command is told to go.
-        await Eventually.ForAsync(() => Task.FromResult(Seen("If you don't see a command prompt") ? "attached" : null), TimeSpan.FromSeconds(30));
-        await script.StandardInput.WriteAsync("go\n");
-        await script.StandardInput.FlushAsync();
-        await Eventually.ForAsync(() => Task.FromResult(Seen("22 111") ? "sized" : null), TimeSpan.FromSeconds(30));
-        await File.WriteAllTextAsync(resize, string.Empty);
-        await script.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        await reading;
+        await terminal.WaitForAsync("If you don't see a command prompt");
+        await terminal.TypeAsync("go\n");
+        await terminal.WaitForAsync("22 111");
+        await terminal.ResizeAsync();
+        var lines = await terminal.ExitAsync();
         var output = string.Join("\n", lines);
-        Assert.True(Seen("30 90"), output);
-        Assert.True(Seen("/dev/pts/"), output);
-        Assert.True(Seen("TERM=xterm"), output);
+        Assert.Contains("30 90", lines);
+        Assert.Contains(lines, l => l.StartsWith("/dev/pts/", StringComparison.Ordinal));
+        Assert.Contains("TERM=xterm", lines);
         // kubectl attach itself ends with 0, as upstream; the container's code is in its status.
-        Assert.True(Seen("rc=0"), output);
+        Assert.True(lines.Contains("rc=0"), output);
         Assert.Equal(3, (await WaitPodAsync(ns, "box", p => Pods.Container(p, "c")?["state"]?["terminated"] is not null))["status"]!["containerStatuses"]![0]!["state"]!["terminated"]!["exitCode"]!.GetValue<int>());
 
         // The command itself gets the stop signal (not the terminal's keeper), and its last words reach the log.
@@ -816,6 +783,76 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         Assert.InRange(polite.TotalSeconds, 1.9, 15);
         Assert.InRange(stubborn.TotalSeconds, 2.9, 15);
     }
+    /// <summary>
+    /// A kubectl command run on a terminal of its own (script(1)) of the first size; <see cref="ResizeAsync"/> gives the
+    /// terminal the second size (kubectl then sends it on). Output is collected line by line.
+    /// </summary>
+    private sealed class TerminalSession : IDisposable
+    {
+        private readonly Process _script;
+        private readonly List<string> _lines = [];
+        private readonly Task _reading;
+        private readonly string _resize;
+
+        public TerminalSession(TugServer server, string name, int columns, int rows, int newColumns, int newRows, string command)
+        {
+            _resize = Path.Combine(server.DataDir, name + ".resize");
+            var psi = new ProcessStartInfo("script") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            psi.Environment["KUBECONFIG"] = server.Kubeconfig;
+            foreach (var a in new[] { "-qec", $"stty cols {columns} rows {rows}; (while [ ! -e {_resize} ]; do sleep 0.1; done; stty cols {newColumns} rows {newRows} </dev/tty) & {command}; echo rc=$?", "/dev/null" })
+            {
+                psi.ArgumentList.Add(a);
+            }
+            _script = Process.Start(psi)!;
+            _reading = Task.Run(async () =>
+            {
+                while (await _script.StandardOutput.ReadLineAsync() is { } line)
+                {
+                    lock (_lines)
+                    {
+                        _lines.Add(line.TrimEnd('\r'));
+                    }
+                }
+            });
+        }
+
+        public Task WaitForAsync(string text) => Eventually.ForAsync(() =>
+        {
+            lock (_lines)
+            {
+                return Task.FromResult(_lines.Any(l => l.Contains(text, StringComparison.Ordinal)) ? text : null);
+            }
+        }, TimeSpan.FromSeconds(30));
+
+        public async Task TypeAsync(string keys)
+        {
+            await _script.StandardInput.WriteAsync(keys);
+            await _script.StandardInput.FlushAsync();
+        }
+
+        public Task ResizeAsync() => File.WriteAllTextAsync(_resize, string.Empty);
+
+        /// <summary>Waits for the command to end; the non-empty lines it printed.</summary>
+        public async Task<List<string>> ExitAsync()
+        {
+            await _script.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            await _reading;
+            lock (_lines)
+            {
+                return _lines.Where(l => l.Length > 0).ToList();
+            }
+        }
+
+        public void Dispose()
+        {
+            if (!_script.HasExited)
+            {
+                _script.Kill(entireProcessTree: true);
+            }
+            _script.Dispose();
+        }
+    }
+
 }
 
 /// <summary>Restarting the agent (here with its server) leaves running pods alone: re-adopted, not restarted.</summary>

@@ -95,7 +95,7 @@ internal static class ExecSession
     /// <summary>
     /// kubectl exec -t: the command's terminal output goes out on stdout (a terminal has no separate stderr), stdin
     /// goes to the terminal, resize messages set its size. The command starts once the client's first size has arrived
-    /// (kubectl sends it at once; at most a quarter of a second is waited for it), so it starts at the client's size.
+    /// (kubectl sends it at once; at most a second is waited for a client that sends none), so it starts at the client's size.
     /// Output left once the command has exited is read for up to two seconds (a background process it left may hold
     /// the terminal open).
     /// </summary>
@@ -134,7 +134,7 @@ internal static class ExecSession
                     }
                 }
             });
-            await Task.WhenAny(sized.Task, Task.Delay(250)).ConfigureAwait(false);
+            await Task.WhenAny(sized.Task, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
             System.Diagnostics.Process process;
             try
             {
