@@ -9,6 +9,9 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
 {
     private Kubectl K => new(Kubectl.V132, fixture.Server.Kubeconfig);
 
+    /// <summary>A name of its own for each kubectl a theory runs with (e.g. pf-kubectl-1-27).</summary>
+    private static string PerKubectl(string prefix, string kubectl) => prefix + "-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+
     private async Task NamespaceAsync(string ns) => await K.RunWithInputAsync($"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n", "apply", "-f", "-");
 
     private Task<JsonObject> WaitPodAsync(string ns, string name, Func<JsonObject, bool> condition, int seconds = 60) =>
@@ -90,7 +93,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
     public async Task LogsFollowTailTimestampsAndPrevious(string kubectl)
     {
         var k = new Kubectl(kubectl, fixture.Server.Kubeconfig);
-        var ns = "logs-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+        var ns = PerKubectl("logs", kubectl);
         await NamespaceAsync(ns);
         (await k.RunWithInputAsync($$"""
             apiVersion: v1
@@ -346,7 +349,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
     [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
     public async Task PortForwardReachesAPodsPort(string kubectl)
     {
-        var ns = "pf-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+        var ns = PerKubectl("pf", kubectl);
         await NamespaceAsync(ns);
         (await K.RunWithInputAsync($$"""
             apiVersion: v1
@@ -399,7 +402,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
     [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
     public async Task ExecWithATerminalHasTheClientsSizeAndFollowsResizes(string kubectl)
     {
-        var ns = "tty-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+        var ns = PerKubectl("tty", kubectl);
         await NamespaceAsync(ns);
         (await K.RunWithInputAsync($$"""
             apiVersion: v1
@@ -431,7 +434,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
     [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
     public async Task AContainerWithATerminalIsAttachedAtTheClientsSizeAndStopsGracefully(string kubectl)
     {
-        var ns = "ttyc-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+        var ns = PerKubectl("ttyc", kubectl);
         await NamespaceAsync(ns);
         (await K.RunWithInputAsync($$"""
             apiVersion: v1
@@ -527,7 +530,7 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
     public async Task RunWithStdinAttachesAndEndsTheInputAfterTheFirstAttach(string kubectl)
     {
         var k = new Kubectl(kubectl, fixture.Server.Kubeconfig);
-        var name = "lines-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+        var name = PerKubectl("lines", kubectl);
         var run = await k.RunWithInputAsync("a\nb\nc\n", "run", "-i", "--rm", name, "--image=busybox", "--restart=Never", "--command", "--", "wc", "-l");
         run.Ok();
         Assert.Equal("3", run.Out.Split('\n').First(l => l.Trim().Length > 0 && !l.StartsWith("pod ", StringComparison.Ordinal)).Trim());

@@ -159,20 +159,8 @@ internal sealed partial class ApiHandler
         var message = new MemoryStream();
         try
         {
-            while (true)
+            while (await ReceiveMessageAsync(ws, buffer, message, cts.Token).ConfigureAwait(false) is { } data)
             {
-                var result = await ws.ReceiveAsync(buffer, cts.Token).ConfigureAwait(false);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    break;
-                }
-                message.Write(buffer, 0, result.Count);
-                if (!result.EndOfMessage)
-                {
-                    continue;
-                }
-                var data = message.ToArray();
-                message.SetLength(0);
                 if (data.Length == 0)
                 {
                     continue;
@@ -282,6 +270,26 @@ internal sealed partial class ApiHandler
 
     private const string PortForwardChannelProtocol = "v4.channel.k8s.io";
 
+    /// <summary>The next whole message from <paramref name="socket"/> (fragments joined in <paramref name="message"/>), or null once it closes.</summary>
+    private static async Task<byte[]?> ReceiveMessageAsync(WebSocket socket, byte[] buffer, MemoryStream message, CancellationToken ct)
+    {
+        while (true)
+        {
+            var result = await socket.ReceiveAsync(buffer, ct).ConfigureAwait(false);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return null;
+            }
+            message.Write(buffer, 0, result.Count);
+            if (result.EndOfMessage)
+            {
+                var data = message.ToArray();
+                message.SetLength(0);
+                return data;
+            }
+        }
+    }
+
     /// <summary>The <c>ports</c> query (repeated and comma-separated, as upstream reads it), each 1–65535.</summary>
     private static List<int> ForwardedPorts(HttpContext http)
     {
@@ -358,29 +366,17 @@ internal sealed partial class ApiHandler
             {
                 var buffer = new byte[64 * 1024];
                 var message = new MemoryStream();
-                while (true)
+                while (await ReceiveMessageAsync(client, buffer, message, cts.Token).ConfigureAwait(false) is { } data)
                 {
-                    var result = await client.ReceiveAsync(buffer, cts.Token).ConfigureAwait(false);
-                    if (result.MessageType == WebSocketMessageType.Close)
-                    {
-                        foreach (var ws in agents.Select(a => a.Socket).OfType<ClientWebSocket>().Where(ws => ws.State == WebSocketState.Open))
-                        {
-                            await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, cts.Token).ConfigureAwait(false);
-                        }
-                        return;
-                    }
-                    message.Write(buffer, 0, result.Count);
-                    if (!result.EndOfMessage)
-                    {
-                        continue;
-                    }
-                    var data = message.ToArray();
-                    message.SetLength(0);
                     // Data for port i arrives on channel 2i; its error channel is written by the server only.
                     if (data.Length > 1 && data[0] % 2 == 0 && data[0] / 2 < agents.Count && agents[data[0] / 2].Socket is { State: WebSocketState.Open } target)
                     {
                         await target.SendAsync(data.AsMemory(1), WebSocketMessageType.Binary, true, cts.Token).ConfigureAwait(false);
                     }
+                }
+                foreach (var ws in agents.Select(a => a.Socket).OfType<ClientWebSocket>().Where(ws => ws.State == WebSocketState.Open))
+                {
+                    await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, cts.Token).ConfigureAwait(false);
                 }
             }, cts.Token);
             try
