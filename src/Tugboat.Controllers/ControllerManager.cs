@@ -66,8 +66,14 @@ public static class ControllerManager
         var loadBalancers = new ServiceLoadBalancer.ServiceLoadBalancerController(client, informers, loadBalancerQueue);
         using var disruptionQueue = new WorkQueue<string>();
         var disruption = new Disruption.DisruptionController(client, informers, disruptionQueue) { Events = Recorder("controllermanager") };
+        using var namespaceQueue = new WorkQueue<string>();
+        var namespaces = new NamespaceLifecycle.NamespaceController(client, informers, namespaceQueue);
+        using var accountQueue = new WorkQueue<string>();
+        var accounts = new ServiceAccount.ServiceAccountController(client, informers, accountQueue);
         var loops = new[]
         {
+            new ControllerLoop("namespace", namespaces, namespaces.Informers, namespaceQueue, loggers.CreateLogger<ControllerLoop>()),
+            new ControllerLoop("serviceaccount", accounts, accounts.Informers, accountQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("disruption", disruption, disruption.Informers, disruptionQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("service-lb", loadBalancers, loadBalancers.Informers, loadBalancerQueue, loggers.CreateLogger<ControllerLoop>()),
             new ControllerLoop("ttlafterfinished", ttl, ttl.Informers, ttlQueue, loggers.CreateLogger<ControllerLoop>()),

@@ -177,6 +177,37 @@ public sealed class KubectlBasicsTests(ServerFixture fixture) : IClassFixture<Se
 
     [Theory]
     [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
+    public async Task NamespacesGetADefaultServiceAccountAndSayWhatHoldsTheirDeletion(string version)
+    {
+        var k = K(version);
+        var ns = await NamespaceAsync(k, Ns("nsdel", version));
+        // The service account controller creates the default account, and creates it again once deleted.
+        await Eventually.ForAsync(async () => (await k.RunAsync("get", "sa", "default", "-n", ns)).ExitCode == 0 ? "" : null, TimeSpan.FromSeconds(20));
+        (await k.RunAsync("delete", "sa", "default", "-n", ns)).Ok();
+        await Eventually.ForAsync(async () => (await k.RunAsync("get", "sa", "default", "-n", ns)).ExitCode == 0 ? "" : null, TimeSpan.FromSeconds(20));
+
+        (await k.RunAsync("create", "cm", "held", "-n", ns)).Ok();
+        (await k.RunAsync("patch", "cm", "held", "-n", ns, "--type=merge", "-p", """{"metadata":{"finalizers":["example.com/hold"]}}""")).Ok();
+        (await k.RunAsync("create", "deployment", "d", "-n", ns, "--image=nginx")).Ok();
+        (await k.RunAsync("delete", "namespace", ns, "--wait=false")).Ok();
+        var described = await Eventually.ForAsync(async () =>
+        {
+            var d = (await k.RunAsync("describe", "namespace", ns)).Ok().Out;
+            return d.Contains("SomeFinalizerRemain", StringComparison.Ordinal) ? d : null;
+        }, TimeSpan.FromSeconds(30));
+        Assert.Matches(@"Status:\s+Terminating", described);
+        Assert.Matches(@"NamespaceContentRemaining\s+True\s+.*SomeResourcesRemain\s+Some resources are remaining: configmaps\. has 1 resource instances", described);
+        Assert.Matches(@"NamespaceFinalizersRemaining\s+True\s+.*SomeFinalizerRemain\s+Some finalizers are remaining: example\.com/hold in 1 resource instances", described);
+        Assert.Matches(@"NamespaceDeletionDiscoveryFailure\s+False\s+.*ResourcesDiscovered\s+All resources successfully discovered", described);
+        // Everything without a finalizer went; the held ConfigMap waits, and so does the namespace.
+        Assert.Contains("No resources found", (await k.RunAsync("get", "deployments", "-n", ns)).Ok().Err);
+        Assert.Contains("held", (await k.RunAsync("get", "cm", "-n", ns)).Ok().Out);
+        (await k.RunAsync("patch", "cm", "held", "-n", ns, "--type=merge", "-p", """{"metadata":{"finalizers":null}}""")).Ok();
+        (await k.RunAsync("wait", "--for=delete", "namespace/" + ns, "--timeout=60s")).Ok();
+    }
+
+    [Theory]
+    [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
     public async Task WatchStreamsChanges(string version)
     {
         var k = K(version);

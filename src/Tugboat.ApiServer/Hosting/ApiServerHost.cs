@@ -53,7 +53,6 @@ public static class ApiServerHost
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddHostedService(sp => new Compactor(store, options.CompactionInterval, sp.GetRequiredService<ILogger<Compactor>>()));
-        builder.Services.AddHostedService(sp => new NamespaceFinalizer(registry, sp.GetRequiredService<ILogger<NamespaceFinalizer>>()));
         builder.Services.AddSingleton(sp => new CustomResourceController(registry, sp.GetRequiredService<ILogger<CustomResourceController>>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CustomResourceController>());
         builder.WebHost.ConfigureKestrel(k =>

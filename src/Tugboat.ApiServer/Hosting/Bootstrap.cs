@@ -3,7 +3,7 @@ using Tugboat.ApiServer.Registry;
 
 namespace Tugboat.ApiServer.Hosting;
 
-/// <summary>What every cluster has from its first start: the system namespaces, their default ServiceAccounts, and the <c>kubernetes</c> Service.</summary>
+/// <summary>What every cluster has from its first start: the system namespaces and the <c>kubernetes</c> Service.</summary>
 internal static class Bootstrap
 {
     public static readonly string[] SystemNamespaces = ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -22,7 +22,6 @@ internal static class Bootstrap
                     ["metadata"] = new JsonObject { ["name"] = ns },
                 }, ct).ConfigureAwait(false);
             }
-            await registry.EnsureDefaultServiceAccountAsync(ns, ct).ConfigureAwait(false);
         }
         var svc = registry.Catalog.Get(string.Empty, "Service");
         if (await registry.GetAsync(svc, "default", "kubernetes", ct).ConfigureAwait(false) is null)

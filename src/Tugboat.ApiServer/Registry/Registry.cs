@@ -91,38 +91,7 @@ internal sealed partial class Registry(IStore store, Catalog catalog, TimeProvid
         {
             throw ApiException.AlreadyExists(rt.QualifiedName, name);
         }
-        await AfterCreateAsync(rt, obj, ct).ConfigureAwait(false);
         return result.Entry!;
-    }
-
-    /// <summary>Objects that upstream's admission and controllers create alongside another (a namespace's default ServiceAccount).</summary>
-    private async Task AfterCreateAsync(ResourceType rt, JsonObject obj, CancellationToken ct)
-    {
-        if (rt.Group.Length == 0 && rt.Kind == "Namespace")
-        {
-            await EnsureDefaultServiceAccountAsync(obj.Str("metadata", "name")!, ct).ConfigureAwait(false);
-        }
-    }
-
-    public async Task EnsureDefaultServiceAccountAsync(string ns, CancellationToken ct)
-    {
-        var sa = Catalog.Get(string.Empty, "ServiceAccount");
-        if (await GetAsync(sa, ns, "default", ct).ConfigureAwait(false) is not null)
-        {
-            return;
-        }
-        try
-        {
-            await CreateAsync(sa, ns, new JsonObject
-            {
-                ["apiVersion"] = "v1",
-                ["kind"] = "ServiceAccount",
-                ["metadata"] = new JsonObject { ["name"] = "default", ["namespace"] = ns },
-            }, dryRun: false, ct).ConfigureAwait(false);
-        }
-        catch (ApiException e) when (e.Reason == "AlreadyExists")
-        {
-        }
     }
 
     private async Task CheckNamespaceAcceptsAsync(string ns, CancellationToken ct)
