@@ -40,6 +40,13 @@ public sealed class ApiClient : IDisposable
         _userAgent = userAgent;
     }
 
+    /// <summary>A client over any HTTP handler (an in-memory API in tests, for one).</summary>
+    public ApiClient(HttpMessageHandler handler, Uri server, string userAgent = "tugboat")
+    {
+        _http = new HttpClient(handler) { BaseAddress = server, Timeout = Timeout.InfiniteTimeSpan };
+        _userAgent = userAgent;
+    }
+
     public Task<JsonObject> GetAsync(string path, CancellationToken ct = default) => SendAsync(HttpMethod.Get, path, null, null, ct);
 
     public Task<JsonObject> CreateAsync(string path, JsonObject obj, CancellationToken ct = default) => SendAsync(HttpMethod.Post, path, obj, "application/json", ct);
