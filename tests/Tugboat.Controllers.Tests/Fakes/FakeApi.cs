@@ -73,6 +73,15 @@ public sealed class FakeApi : HttpMessageHandler
         }
     }
 
+    /// <summary>Every stored object, one per line (for failure messages).</summary>
+    public string Dump()
+    {
+        lock (_gate)
+        {
+            return string.Join("\n", _objects.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value.ToJsonString()));
+        }
+    }
+
     /// <summary>Changes a stored object as another actor would (a kubelet reporting status, a user editing).</summary>
     public JsonObject Modify(string path, Action<JsonObject> change)
     {
@@ -136,6 +145,14 @@ public sealed class FakeApi : HttpMessageHandler
                 }
             }
             throw new FakeError(405, "MethodNotAllowed", request.Method + " is not faked");
+        }
+        catch (Exception e) when (e is not FakeError)
+        {
+            lock (_gate)
+            {
+                _actions.Add($"FAILED {request.Method} {request.RequestUri}: {e}");
+            }
+            throw;
         }
         catch (FakeError e)
         {
@@ -395,6 +412,8 @@ public sealed class FakeApi : HttpMessageHandler
     private JsonObject Put(string collection, JsonObject obj, string type)
     {
         obj["metadata"]!["resourceVersion"] = (++_revision).ToString(CultureInfo.InvariantCulture);
+        // Stored as a server would send it: numbers read back as any numeric type, as from the wire.
+        obj = JsonNode.Parse(obj.ToJsonString())!.AsObject();
         _objects[$"{collection}/{obj["metadata"]?["namespace"]}/{obj["metadata"]!["name"]}"] = obj;
         Publish(collection, obj, type);
         return (JsonObject)obj.DeepClone();

@@ -55,7 +55,7 @@ public sealed class Harness : IAsyncDisposable
             }
             await Task.Delay(20);
         }
-        throw new TimeoutException($"not reached: {what}\nactions:\n{string.Join("\n", Api.Actions)}");
+        throw new TimeoutException($"not reached: {what}\nactions:\n{string.Join("\n", Api.Actions)}\nobjects:\n{Api.Dump()}");
     }
 
     /// <summary>Waits until no write has happened for <paramref name="quiet"/> (default 300 ms), so counts are final.</summary>
