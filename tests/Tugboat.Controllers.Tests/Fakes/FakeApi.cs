@@ -382,6 +382,7 @@ public sealed class FakeApi : HttpMessageHandler
 
     private JsonObject DeleteCollection(Target t)
     {
+        _actions.Add($"deletecollection {t.Plural} {t.Ns}");
         foreach (var obj in Matching(t.Collection, t.Ns).ToList())
         {
             Delete(t.With(obj["metadata"]!["name"]!.GetValue<string>()), null);

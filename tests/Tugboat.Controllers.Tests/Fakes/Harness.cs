@@ -46,7 +46,7 @@ public sealed class Harness : IAsyncDisposable
     public async Task<T> EventuallyAsync<T>(string what, Func<T?> probe, TimeSpan? timeout = null)
         where T : class
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
         while (DateTime.UtcNow < deadline)
         {
             if (probe() is { } found)
