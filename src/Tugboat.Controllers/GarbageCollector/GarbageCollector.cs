@@ -7,7 +7,7 @@ using static Tugboat.Controllers.Runtime.Owners;
 namespace Tugboat.Controllers.GarbageCollector;
 
 /// <summary>
-/// Upstream's garbage collector for the built-in kinds that own and are owned (workloads, pods, services, slices): when every owner of an object is gone
+/// Upstream's garbage collector for the built-in kinds that own and are owned (workloads, pods, services, slices, volume claims): when every owner of an object is gone
 /// (checked against the API, not only the caches) the object is deleted in the background; an owner being deleted in
 /// the foreground (finalizer <c>foregroundDeletion</c>) waits for its dependents to go first; an owner deleted with
 /// <c>orphan</c> has its dependents released. Objects whose owners are of kinds it does not watch are left alone.
@@ -27,6 +27,7 @@ public sealed class GarbageCollector : IReconciler
         ("discovery.k8s.io/v1", "EndpointSlice", "/apis/discovery.k8s.io/v1/endpointslices"),
         ("v1", "ReplicationController", "/api/v1/replicationcontrollers"),
         ("v1", "Service", "/api/v1/services"),
+        ("v1", "PersistentVolumeClaim", "/api/v1/persistentvolumeclaims"),
     ];
 
     private readonly ApiClient _client;

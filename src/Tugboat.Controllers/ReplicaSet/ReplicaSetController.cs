@@ -260,6 +260,11 @@ public sealed partial class ReplicaSetController : IReconciler
             ["availableReplicas"] = active.Count(p => IsAvailable(p, minReady, now)),
             ["observedGeneration"] = set["metadata"]?["generation"]?.GetValue<long>() ?? 0,
         };
+        if (minReady > 0 && status["readyReplicas"]!.GetValue<int>() > status["availableReplicas"]!.GetValue<int>())
+        {
+            // Ready pods become available once minReadySeconds have passed: look again then (upstream does the same).
+            Queue.AddAfter(Informer.KeyOf(set), TimeSpan.FromSeconds(minReady));
+        }
         var patch = (JsonObject)status.DeepClone();
         foreach (var zero in new[] { "readyReplicas", "availableReplicas" })
         {
@@ -281,17 +286,6 @@ public sealed partial class ReplicaSetController : IReconciler
 
     private static bool IsActive(JsonObject pod) =>
         pod["metadata"]?["deletionTimestamp"] is null && pod["status"]?["phase"]?.GetValue<string>() is not ("Succeeded" or "Failed");
-
-    private static bool IsAvailable(JsonObject pod, long minReadySeconds, DateTimeOffset now)
-    {
-        var ready = pod["status"]?["conditions"]?.AsArray().OfType<JsonObject>().FirstOrDefault(c => c["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True");
-        if (ready is null)
-        {
-            return false;
-        }
-        return minReadySeconds == 0
-            || (DateTimeOffset.TryParse(ready["lastTransitionTime"]?.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var since) && now - since >= TimeSpan.FromSeconds(minReadySeconds));
-    }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "creating pods for ReplicaSet {Key} failed: {Error}")]
     private partial void LogCreateFailed(string key, string error);

@@ -47,6 +47,26 @@ public static class Owners
     /// <summary>Whether a pod's Ready condition is True.</summary>
     public static bool IsReady(JsonObject pod) => HasTrueCondition(pod["status"] as JsonObject, "Ready");
 
+    /// <summary>
+    /// Whether a pod is available: Ready, and for at least <paramref name="minReadySeconds"/> (upstream's
+    /// IsPodAvailable, timed from the Ready condition's last transition).
+    /// </summary>
+    public static bool IsAvailable(JsonObject pod, long minReadySeconds, DateTimeOffset now) =>
+        ReadySince(pod) is { } since && (minReadySeconds == 0 || now - since >= TimeSpan.FromSeconds(minReadySeconds));
+
+    /// <summary>When a pod's Ready condition last turned True (the Unix epoch when it does not say), or null when it is not Ready.</summary>
+    public static DateTimeOffset? ReadySince(JsonObject pod)
+    {
+        var ready = pod["status"]?["conditions"]?.AsArray().OfType<JsonObject>().FirstOrDefault(c => c["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True");
+        if (ready is null)
+        {
+            return null;
+        }
+        return System.DateTimeOffset.TryParse(ready["lastTransitionTime"]?.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var since)
+            ? since
+            : DateTimeOffset.UnixEpoch;
+    }
+
     /// <summary>Whether a status has a condition of <paramref name="type"/> with status True.</summary>
     public static bool HasTrueCondition(JsonObject? status, string type) =>
         status?["conditions"]?.AsArray().OfType<JsonObject>().Any(c => c["type"]?.GetValue<string>() == type && c["status"]?.GetValue<string>() == "True") == true;

@@ -9,8 +9,9 @@ namespace Tugboat.Controllers.StatefulSet;
 /// <summary>
 /// StatefulSets as upstream's controller runs them: pods with stable names <c>&lt;set&gt;-&lt;ordinal&gt;</c>,
 /// hostname and subdomain, and one PersistentVolumeClaim per volumeClaimTemplate and ordinal
-/// (<c>&lt;template&gt;-&lt;set&gt;-&lt;ordinal&gt;</c>, created as objects and kept when pods go). OrderedReady creates pods
-/// in order, each once all before it are Running and Ready, and removes them from the highest ordinal down, one at a
+/// (<c>&lt;template&gt;-&lt;set&gt;-&lt;ordinal&gt;</c>, created as objects; kept when pods go unless the
+/// persistentVolumeClaimRetentionPolicy says Delete). OrderedReady creates pods in order, each once all before it are
+/// Running and Ready for minReadySeconds, and removes them from the highest ordinal down, one at a
 /// time; Parallel does both at once. Templates are recorded as ControllerRevisions; RollingUpdate replaces pods from
 /// the highest ordinal down to <c>partition</c>, one at a time once the others are ready; OnDelete waits for pods to
 /// be deleted. Failed pods are recreated. Status counts, currentRevision and updateRevision follow what is observed.
@@ -24,6 +25,7 @@ public sealed class StatefulSetController : IReconciler
     private readonly Informer _sets;
     private readonly Informer _pods;
     private readonly Informer _revisions;
+    private readonly Informer _claims;
     private readonly ControllerHistory _history;
     private readonly Expectations _expectations = new();
 
@@ -34,6 +36,7 @@ public sealed class StatefulSetController : IReconciler
         _sets = informers.For("/apis/apps/v1/statefulsets", TimeSpan.FromMinutes(10));
         _pods = informers.For("/api/v1/pods", TimeSpan.FromMinutes(10));
         _revisions = informers.For(ControllerHistory.Path, TimeSpan.FromMinutes(10));
+        _claims = informers.For("/api/v1/persistentvolumeclaims", TimeSpan.FromMinutes(10));
         _history = new ControllerHistory(client, _revisions);
         _sets.Added += s => queue.Add(Informer.KeyOf(s));
         _sets.Updated += (_, s) => queue.Add(Informer.KeyOf(s));
@@ -48,7 +51,7 @@ public sealed class StatefulSetController : IReconciler
 
     public WorkQueue<string> Queue { get; }
 
-    public IReadOnlyList<Informer> Informers => [_sets, _pods, _revisions];
+    public IReadOnlyList<Informer> Informers => [_sets, _pods, _revisions, _claims];
 
     private static int? Ordinal(string setName, JsonObject pod)
     {
@@ -60,6 +63,10 @@ public sealed class StatefulSetController : IReconciler
     private static string? RevisionOf(JsonObject pod) => pod["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>();
 
     private static bool Running(JsonObject pod) => pod["status"]?["phase"]?.GetValue<string>() == "Running" && IsReady(pod) && !Deleting(pod);
+
+    /// <summary>Running, Ready, and Ready for the set's minReadySeconds (upstream's isRunningAndAvailable).</summary>
+    private static bool Available(JsonObject set, JsonObject pod) =>
+        Running(pod) && IsAvailable(pod, Long(set["spec"]?["minReadySeconds"]), DateTimeOffset.UtcNow);
 
     public async Task ReconcileAsync(string key, CancellationToken ct)
     {
@@ -88,6 +95,7 @@ public sealed class StatefulSetController : IReconciler
         var currentRevision = set["status"]?["currentRevision"]?.GetValue<string>() ?? updateRevision;
         var parallel = set["spec"]?["podManagementPolicy"]?.GetValue<string>() == "Parallel";
 
+        await ReconcileClaimOwnersAsync(set, byOrdinal, replicas, ct).ConfigureAwait(false);
         if (_expectations.Satisfied(key))
         {
             await StepAsync(key, set, byOrdinal, replicas, template, updateRevision, currentRevision, parallel, ct).ConfigureAwait(false);
@@ -125,9 +133,9 @@ public sealed class StatefulSetController : IReconciler
                 }
                 continue;
             }
-            if (!parallel && !Running(pod))
+            if (!parallel && !Available(set, pod))
             {
-                // OrderedReady: nothing further until this pod is Running and Ready.
+                // OrderedReady: nothing further until this pod is Running and Ready (for minReadySeconds).
                 return;
             }
         }
@@ -156,9 +164,9 @@ public sealed class StatefulSetController : IReconciler
         {
             return;
         }
-        // RollingUpdate: the highest outdated ordinal at or above the partition goes, once every pod is healthy.
+        // RollingUpdate: the highest outdated ordinal at or above the partition goes, once every pod is available.
         var inRange = byOrdinal.Where(p => p.Key < replicas).ToList();
-        if (inRange.Any(p => !Running(p.Value)))
+        if (inRange.Any(p => !Available(set, p.Value)))
         {
             return;
         }
@@ -227,6 +235,84 @@ public sealed class StatefulSetController : IReconciler
         }
     }
 
+    /// <summary>
+    /// persistentVolumeClaimRetentionPolicy, as upstream keeps it: with <c>whenDeleted: Delete</c> each pod's claims are
+    /// owned by the set (the garbage collector deletes them with it); with <c>whenScaled: Delete</c> the claims of a pod
+    /// above the replica count are owned by that pod alone before it is removed, so they go with it. References the
+    /// policy no longer asks for are taken off (Retain keeps claims).
+    /// </summary>
+    private async Task ReconcileClaimOwnersAsync(JsonObject set, SortedDictionary<int, JsonObject> byOrdinal, int replicas, CancellationToken ct)
+    {
+        var templates = set["spec"]?["volumeClaimTemplates"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
+        if (templates.Count == 0)
+        {
+            return;
+        }
+        var policy = set["spec"]?["persistentVolumeClaimRetentionPolicy"];
+        var whenDeleted = policy?["whenDeleted"]?.GetValue<string>() == "Delete";
+        var whenScaled = policy?["whenScaled"]?.GetValue<string>() == "Delete";
+        var ns = Namespace(set);
+        var setUid = set["metadata"]!["uid"]!.GetValue<string>();
+        foreach (var (ordinal, pod) in byOrdinal)
+        {
+            var podUid = pod["metadata"]?["uid"]?.GetValue<string>();
+            foreach (var template in templates)
+            {
+                var claimName = $"{template["metadata"]?["name"]}-{Name(set)}-{ordinal}";
+                if (_claims.Get($"{ns}/{claimName}") is not { } claim)
+                {
+                    continue;
+                }
+                var refs = claim["metadata"]?["ownerReferences"]?.AsArray().OfType<JsonObject>().Select(r => (JsonObject)r.DeepClone()).ToList() ?? [];
+                var hadSet = refs.RemoveAll(r => r["uid"]?.GetValue<string>() == setUid) > 0;
+                // References to this ordinal's pod are recomputed; those to an earlier pod of the same name go.
+                var podRefs = refs.Where(r => r["kind"]?.GetValue<string>() == "Pod" && r["name"]?.GetValue<string>() == Name(pod)).ToList();
+                refs.RemoveAll(podRefs.Contains);
+                var hadPod = podRefs.Any(r => r["uid"]?.GetValue<string>() == podUid);
+                var stalePods = podRefs.Count - (hadPod ? 1 : 0);
+                var wantPod = whenScaled && ordinal >= replicas && podUid is not null;
+                // A claim owned by its scaled-away pod is no longer the set's: the garbage collector would otherwise
+                // only drop the dangling pod reference and keep the claim for the living set.
+                var wantSet = whenDeleted && !wantPod;
+                if (wantSet)
+                {
+                    refs.Add(PlainReference(set, "apps/v1", "StatefulSet"));
+                }
+                if (wantPod)
+                {
+                    refs.Add(PlainReference(pod, "v1", "Pod"));
+                }
+                if (hadSet == wantSet && hadPod == wantPod && stalePods == 0)
+                {
+                    continue;
+                }
+                try
+                {
+                    await _client.MergePatchAsync($"/api/v1/namespaces/{ns}/persistentvolumeclaims/{claimName}", new JsonObject
+                    {
+                        ["metadata"] = new JsonObject
+                        {
+                            ["resourceVersion"] = claim["metadata"]?["resourceVersion"]?.DeepClone(),
+                            ["ownerReferences"] = new JsonArray([.. refs]),
+                        },
+                    }, ct).ConfigureAwait(false);
+                }
+                catch (ApiError e) when (e.IsNotFound)
+                {
+                }
+            }
+        }
+    }
+
+    /// <summary>An owner reference that is not the controller's (claims are owned, not controlled, by their set or pod).</summary>
+    private static JsonObject PlainReference(JsonObject owner, string apiVersion, string kind) => new()
+    {
+        ["apiVersion"] = apiVersion,
+        ["kind"] = kind,
+        ["name"] = owner["metadata"]!["name"]!.DeepClone(),
+        ["uid"] = owner["metadata"]!["uid"]!.DeepClone(),
+    };
+
     private async Task EnsureClaimAsync(JsonObject set, JsonObject claim, string claimName, CancellationToken ct)
     {
         var ns = Namespace(set);
@@ -249,7 +335,15 @@ public sealed class StatefulSetController : IReconciler
             {
                 ["apiVersion"] = "v1",
                 ["kind"] = "PersistentVolumeClaim",
-                ["metadata"] = new JsonObject { ["name"] = claimName, ["namespace"] = ns, ["labels"] = labels },
+                ["metadata"] = new JsonObject
+                {
+                    ["name"] = claimName,
+                    ["namespace"] = ns,
+                    ["labels"] = labels,
+                    ["ownerReferences"] = set["spec"]?["persistentVolumeClaimRetentionPolicy"]?["whenDeleted"]?.GetValue<string>() == "Delete"
+                        ? new JsonArray(PlainReference(set, "apps/v1", "StatefulSet"))
+                        : null,
+                },
                 ["spec"] = claim["spec"]?.DeepClone(),
             }, ct).ConfigureAwait(false);
         }
@@ -280,6 +374,12 @@ public sealed class StatefulSetController : IReconciler
         var live = pods.Where(p => !Deleting(p)).ToList();
         var updated = live.Count(p => RevisionOf(p) == updateRevision);
         var ready = live.Count(IsReady);
+        var available = live.Count(p => Available(set, p));
+        if (ready > available)
+        {
+            // Ready pods become available once minReadySeconds have passed: look again then.
+            Queue.AddAfter(Informer.KeyOf(set), TimeSpan.FromSeconds(Math.Max(1, Long(set["spec"]?["minReadySeconds"]))));
+        }
         // The rollout is complete when every wanted pod runs the update revision: that becomes the current one.
         if (updated == replicas && live.Count == replicas && ready == replicas)
         {
@@ -295,7 +395,7 @@ public sealed class StatefulSetController : IReconciler
             ["currentRevision"] = currentRevision,
             ["updateRevision"] = updateRevision,
             ["collisionCount"] = 0,
-            ["availableReplicas"] = ready,
+            ["availableReplicas"] = available,
         };
         foreach (var zero in (string[])["readyReplicas", "currentReplicas", "updatedReplicas"])
         {

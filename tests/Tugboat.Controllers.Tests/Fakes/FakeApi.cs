@@ -261,11 +261,7 @@ public sealed class FakeApi : HttpMessageHandler
     private JsonObject Update(Target t, JsonObject body)
     {
         var stored = Existing(t);
-        var rv = body["metadata"]?["resourceVersion"]?.GetValue<string>();
-        if (!string.IsNullOrEmpty(rv) && rv != stored["metadata"]!["resourceVersion"]!.GetValue<string>())
-        {
-            throw new FakeError(409, "Conflict", $"Operation cannot be fulfilled on {t.Plural} \"{t.Name}\": the object has been modified; please apply your changes to the latest version and try again");
-        }
+        CheckVersion(t, stored, body);
         JsonObject next;
         if (t.Sub == "finalize")
         {
@@ -280,9 +276,20 @@ public sealed class FakeApi : HttpMessageHandler
         return Commit(t, next);
     }
 
+    private static void CheckVersion(Target t, JsonObject stored, JsonObject body)
+    {
+        var rv = body["metadata"]?["resourceVersion"]?.GetValue<string>();
+        if (!string.IsNullOrEmpty(rv) && rv != stored["metadata"]!["resourceVersion"]!.GetValue<string>())
+        {
+            throw new FakeError(409, "Conflict", $"Operation cannot be fulfilled on {t.Plural} \"{t.Name}\": the object has been modified; please apply your changes to the latest version and try again");
+        }
+    }
+
     private JsonObject Patch(Target t, JsonObject patch, string mediaType)
     {
         var stored = Existing(t);
+        // A resourceVersion in a patch is a precondition, as upstream.
+        CheckVersion(t, stored, patch);
         var patched = (JsonObject)stored.DeepClone();
         MergePatch(patched, patch, mediaType == "application/strategic-merge-patch+json");
         Record(t.Sub is null ? "patch" : "patch " + t.Sub, t, patched);

@@ -15,11 +15,12 @@ public sealed class WorkloadControllerTests
 
     private const string Template = """{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx:1"}]}}""";
 
-    private static void RunReady(Harness h, JsonObject pod, string node = "n1") =>
+    private static void RunReady(Harness h, JsonObject pod, string node = "n1", int readyFor = 3600) =>
         h.Api.Modify($"/api/v1/namespaces/{pod["metadata"]!["namespace"]}/pods/{Name(pod)}", o =>
         {
             o["spec"]!["nodeName"] = node;
             o["status"] = O("""{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}""");
+            o["status"]!["conditions"]![0]!["lastTransitionTime"] = DateTime.UtcNow.AddSeconds(-readyFor).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
         });
 
     [Fact]
@@ -105,6 +106,67 @@ public sealed class WorkloadControllerTests
         await h.EventuallyAsync("db-2 gone", () => h.Api.Get("/api/v1/namespaces/ns/pods/db-2") is null ? "" : null);
         Assert.NotNull(h.Api.Get("/api/v1/namespaces/ns/pods/db-1"));
         Assert.NotNull(h.Api.Get("/api/v1/namespaces/ns/persistentvolumeclaims/data-db-2"));
+    }
+
+    [Fact]
+    public async Task StatefulSetWaitsForMinReadySecondsAndDeletesClaimsAsItsRetentionPolicySays()
+    {
+        await using var h = new Harness();
+        var queue = h.Queue();
+        var controller = new StatefulSet.StatefulSetController(h.Client, h.Informers, queue);
+        await h.RunAsync(controller, controller.Informers, queue);
+        var gcQueue = h.Queue();
+        var gc = new GarbageCollector.GarbageCollector(h.Client, h.Informers, gcQueue);
+        await h.RunAsync(gc, gc.Informers, gcQueue);
+        var set = O("""{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db","namespace":"ns"},"spec":{"replicas":2,"minReadySeconds":2,"serviceName":"db","selector":{"matchLabels":{"app":"web"}},"persistentVolumeClaimRetentionPolicy":{"whenDeleted":"Delete","whenScaled":"Delete"},"volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]}}""");
+        set["spec"]!["template"] = O(Template);
+        var uid = h.Api.Seed("/apis/apps/v1/namespaces/ns/statefulsets", set)["metadata"]!["uid"]!.GetValue<string>();
+        var db0 = await h.EventuallyAsync("db-0", () => h.Api.Get("/api/v1/namespaces/ns/pods/db-0"));
+        var claim0 = h.Api.Get("/api/v1/namespaces/ns/persistentvolumeclaims/data-db-0")!;
+        Assert.Contains(claim0["metadata"]!["ownerReferences"]!.AsArray(), r => r?["uid"]?.GetValue<string>() == uid && r["kind"]?.GetValue<string>() == "StatefulSet");
+
+        // Ready just now: db-1 waits until db-0 has been ready for minReadySeconds (2 s).
+        RunReady(h, db0, readyFor: 0);
+        await h.EventuallyAsync("ready 1, available 0", () => h.Api.Get("/apis/apps/v1/namespaces/ns/statefulsets/db")?["status"] is JsonObject st
+            && L(st["readyReplicas"]) == 1 && L(st["availableReplicas"]) == 0 ? st : null);
+        Assert.Null(h.Api.Get("/api/v1/namespaces/ns/pods/db-1"));
+        await h.EventuallyAsync("db-1 after minReadySeconds", () => h.Api.Get("/api/v1/namespaces/ns/pods/db-1"));
+        await h.EventuallyAsync("available 1", () => L(h.Api.Get("/apis/apps/v1/namespaces/ns/statefulsets/db")?["status"]?["availableReplicas"]) == 1 ? "" : null);
+
+        // whenScaled: Delete — the claim of the pod scaled away goes with it; the other stays.
+        RunReady(h, h.Api.Get("/api/v1/namespaces/ns/pods/db-1")!);
+        h.Api.Modify("/apis/apps/v1/namespaces/ns/statefulsets/db", o => o["spec"]!["replicas"] = 1);
+        await h.EventuallyAsync("data-db-1 deleted", () => h.Api.Get("/api/v1/namespaces/ns/persistentvolumeclaims/data-db-1") is null ? "" : null);
+        Assert.Null(h.Api.Get("/api/v1/namespaces/ns/pods/db-1"));
+        Assert.NotNull(h.Api.Get("/api/v1/namespaces/ns/persistentvolumeclaims/data-db-0"));
+
+        // whenDeleted: Delete — deleting the set takes the remaining claim too.
+        await h.Client.DeleteAsync("/apis/apps/v1/namespaces/ns/statefulsets/db", new JsonObject { ["propagationPolicy"] = "Background" });
+        await h.EventuallyAsync("data-db-0 deleted", () => h.Api.Get("/api/v1/namespaces/ns/persistentvolumeclaims/data-db-0") is null ? "" : null);
+    }
+
+    [Fact]
+    public async Task StatefulSetClaimsAreRetainedByDefault()
+    {
+        await using var h = new Harness();
+        var queue = h.Queue();
+        var controller = new StatefulSet.StatefulSetController(h.Client, h.Informers, queue);
+        await h.RunAsync(controller, controller.Informers, queue);
+        var gcQueue = h.Queue();
+        var gc = new GarbageCollector.GarbageCollector(h.Client, h.Informers, gcQueue);
+        await h.RunAsync(gc, gc.Informers, gcQueue);
+        var set = O("""{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db","namespace":"ns"},"spec":{"replicas":2,"serviceName":"db","selector":{"matchLabels":{"app":"web"}},"volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]}}""");
+        set["spec"]!["template"] = O(Template);
+        h.Api.Seed("/apis/apps/v1/namespaces/ns/statefulsets", set);
+        RunReady(h, await h.EventuallyAsync("db-0", () => h.Api.Get("/api/v1/namespaces/ns/pods/db-0")));
+        RunReady(h, await h.EventuallyAsync("db-1", () => h.Api.Get("/api/v1/namespaces/ns/pods/db-1")));
+        h.Api.Modify("/apis/apps/v1/namespaces/ns/statefulsets/db", o => o["spec"]!["replicas"] = 1);
+        await h.EventuallyAsync("db-1 gone", () => h.Api.Get("/api/v1/namespaces/ns/pods/db-1") is null ? "" : null);
+        await h.Client.DeleteAsync("/apis/apps/v1/namespaces/ns/statefulsets/db", new JsonObject { ["propagationPolicy"] = "Background" });
+        await h.EventuallyAsync("db-0 gone", () => h.Api.Get("/api/v1/namespaces/ns/pods/db-0") is null ? "" : null);
+        await h.SettleAsync();
+        Assert.Equal(["data-db-0", "data-db-1"], h.Api.List("/api/v1/namespaces/ns/persistentvolumeclaims").Select(Name).Order(StringComparer.Ordinal));
+        Assert.All(h.Api.List("/api/v1/namespaces/ns/persistentvolumeclaims"), c => Assert.Null(c["metadata"]!["ownerReferences"]));
     }
 
     [Fact]

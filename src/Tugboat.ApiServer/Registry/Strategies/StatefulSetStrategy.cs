@@ -42,6 +42,14 @@ internal sealed class StatefulSetStrategy : WorkloadStrategy
         {
             errors.Add(FieldError.NotSupported("spec.updateStrategy.type", type, ["OnDelete", "RollingUpdate"]));
         }
+        foreach (var when in (string[])["whenDeleted", "whenScaled"])
+        {
+            var retention = obj.Str("spec", "persistentVolumeClaimRetentionPolicy", when);
+            if (retention is not (null or "Retain" or "Delete"))
+            {
+                errors.Add(FieldError.NotSupported($"spec.persistentVolumeClaimRetentionPolicy.{when}", retention, ["Delete", "Retain"]));
+            }
+        }
     }
 
     public override void ValidateUpdate(JsonObject obj, JsonObject old, List<FieldError> errors)
