@@ -165,20 +165,27 @@ public sealed class DaemonSetController : IReconciler
         {
             var create = new List<string>();
             var delete = new List<JsonObject>();
+            var surging = MaxSurge(set, eligible.Count) > 0;
             foreach (var node in eligible)
             {
                 var here = byNode.GetValueOrDefault(node) ?? [];
                 var failed = here.Where(p => p["status"]?["phase"]?.GetValue<string>() == "Failed").ToList();
                 delete.AddRange(failed);
-                var alive = here.Except(failed).OrderByDescending(p => p["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>() == hash).ThenBy(p => p["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).ToList();
+                var alive = here.Except(failed).OrderBy(p => p["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).ToList();
                 if (alive.Count == 0)
                 {
                     create.Add(node);
                 }
-                delete.AddRange(alive.Skip(1));
+                // One pod per node; while a surge is rolling, the oldest of each template may run side by side.
+                var keep = surging
+                    ? alive.Where(p => HashOf(p) == hash).Take(1).Concat(alive.Where(p => HashOf(p) != hash).Take(1)).ToList()
+                    : alive.OrderByDescending(p => HashOf(p) == hash).Take(1).ToList();
+                delete.AddRange(alive.Except(keep));
             }
             delete.AddRange(byNode.Where(kv => !eligible.Contains(kv.Key)).SelectMany(kv => kv.Value));
-            delete.AddRange(RollingUpdateVictims(set, byNode, eligible, hash, delete));
+            var (victims, surge) = RollingUpdate(set, byNode, eligible, hash, delete);
+            delete.AddRange(victims);
+            create.AddRange(surge);
             if (create.Count > 0 || delete.Count > 0)
             {
                 _expectations.Expect(key, create.Count, delete.Count);
@@ -205,23 +212,71 @@ public sealed class DaemonSetController : IReconciler
         await _history.TruncateAsync(set, live, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Outdated pods to replace now: at most maxUnavailable (default 1) pods may be unavailable at a time.</summary>
-    private static IEnumerable<JsonObject> RollingUpdateVictims(JsonObject set, Dictionary<string, List<JsonObject>> byNode, HashSet<string> eligible, string hash, List<JsonObject> deleting)
+    private static string? HashOf(JsonObject pod) => pod["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>();
+
+    private static int MaxSurge(JsonObject set, int nodes)
+    {
+        var strategy = set["spec"]?["updateStrategy"];
+        return (strategy?["type"]?.GetValue<string>() ?? "RollingUpdate") != "RollingUpdate"
+            ? 0
+            : (int)Deployment.DeploymentController.Resolve(strategy?["rollingUpdate"]?["maxSurge"], nodes, roundUp: true, "0");
+    }
+
+    /// <summary>Whether a daemon pod is available: Ready for the set's minReadySeconds.</summary>
+    private static bool Available(JsonObject set, JsonObject pod) => IsAvailable(pod, Long(set["spec"]?["minReadySeconds"]), DateTimeOffset.UtcNow);
+
+    /// <summary>
+    /// Upstream's rolling update. Without surge, outdated pods are deleted while at most maxUnavailable (default 1)
+    /// nodes lack an available pod. With maxSurge, a node's updated pod is created beside the outdated one — at once
+    /// where the outdated pod is unavailable anyway, otherwise on at most maxSurge nodes at a time — and the outdated
+    /// pod is deleted once its replacement is available. Returns the pods to delete and the nodes to create on.
+    /// </summary>
+    private static (List<JsonObject> Delete, List<string> Create) RollingUpdate(JsonObject set, Dictionary<string, List<JsonObject>> byNode, HashSet<string> eligible, string hash, List<JsonObject> deleting)
     {
         var strategy = set["spec"]?["updateStrategy"];
         if ((strategy?["type"]?.GetValue<string>() ?? "RollingUpdate") != "RollingUpdate")
         {
-            return [];
+            return ([], []);
+        }
+        var maxSurge = MaxSurge(set, eligible.Count);
+        if (maxSurge > 0)
+        {
+            var delete = new List<JsonObject>();
+            var allowed = new List<string>();
+            var candidates = new List<string>();
+            var surging = 0;
+            foreach (var node in eligible.Order(StringComparer.Ordinal))
+            {
+                var here = (byNode.GetValueOrDefault(node) ?? []).Where(p => !deleting.Contains(p)).ToList();
+                var updated = here.FirstOrDefault(p => HashOf(p) == hash);
+                var outdated = here.FirstOrDefault(p => HashOf(p) != hash);
+                if (outdated is null)
+                {
+                    continue;
+                }
+                if (updated is null)
+                {
+                    (Available(set, outdated) ? candidates : allowed).Add(node);
+                }
+                else if (!Available(set, updated))
+                {
+                    surging++;
+                }
+                else
+                {
+                    delete.Add(outdated);
+                }
+            }
+            return (delete, [.. allowed, .. candidates.Take(Math.Max(0, maxSurge - surging))]);
         }
         // Upstream rounds a percentage up for daemon sets.
         var maxUnavailable = (int)Deployment.DeploymentController.Resolve(strategy?["rollingUpdate"]?["maxUnavailable"], eligible.Count, roundUp: true, "1");
         var current = eligible.Select(n => byNode.GetValueOrDefault(n)?.FirstOrDefault(p => !deleting.Contains(p))).ToList();
-        var unavailable = current.Count(p => p is null || !IsReady(p));
-        var outdated = current.OfType<JsonObject>().Where(p => p["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>() != hash)
-            .OrderBy(p => IsReady(p) ? 1 : 0).ToList();
-        // Outdated pods that are not ready anyway go first and do not count against the budget twice.
+        var unavailable = current.Count(p => p is null || !Available(set, p));
+        var outdatedPods = current.OfType<JsonObject>().Where(p => HashOf(p) != hash).OrderBy(p => Available(set, p) ? 1 : 0).ToList();
+        // Outdated pods that are unavailable anyway go first and do not count against the budget twice.
         var budget = Math.Max(0, maxUnavailable - unavailable);
-        return outdated.Where(p => !IsReady(p)).Concat(outdated.Where(IsReady).Take(budget));
+        return ([.. outdatedPods.Where(p => !Available(set, p)).Concat(outdatedPods.Where(p => Available(set, p)).Take(budget))], []);
     }
 
     private async Task CreateAsync(string key, JsonObject set, JsonObject? template, string hash, string node, CancellationToken ct)
@@ -273,8 +328,15 @@ public sealed class DaemonSetController : IReconciler
     {
         var scheduled = eligible.Count(n => byNode.ContainsKey(n));
         var misscheduled = byNode.Keys.Count(n => n.Length > 0 && !eligible.Contains(n));
-        var onEligible = eligible.SelectMany(n => byNode.GetValueOrDefault(n) ?? []).ToList();
-        var ready = onEligible.Count(IsReady);
+        // As upstream: each node counts once, by its oldest daemon pod.
+        var oldest = eligible.Select(n => byNode.GetValueOrDefault(n)?.OrderBy(p => p["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).FirstOrDefault()).OfType<JsonObject>().ToList();
+        var ready = oldest.Count(IsReady);
+        var available = oldest.Count(p => Available(set, p));
+        if (eligible.SelectMany(n => byNode.GetValueOrDefault(n) ?? []).Any(p => IsReady(p) && !Available(set, p)))
+        {
+            // Ready pods (a surge's new ones too) become available once minReadySeconds have passed: look again then.
+            Queue.AddAfter(Informer.KeyOf(set), TimeSpan.FromSeconds(Math.Max(1, Long(set["spec"]?["minReadySeconds"]))));
+        }
         var status = new JsonObject
         {
             ["currentNumberScheduled"] = scheduled,
@@ -282,9 +344,9 @@ public sealed class DaemonSetController : IReconciler
             ["desiredNumberScheduled"] = eligible.Count,
             ["numberReady"] = ready,
             ["observedGeneration"] = set["metadata"]?["generation"]?.DeepClone(),
-            ["updatedNumberScheduled"] = onEligible.Count(p => p["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>() == hash),
-            ["numberAvailable"] = ready,
-            ["numberUnavailable"] = Math.Max(0, eligible.Count - ready),
+            ["updatedNumberScheduled"] = oldest.Count(p => HashOf(p) == hash),
+            ["numberAvailable"] = available,
+            ["numberUnavailable"] = Math.Max(0, eligible.Count - available),
         };
         if (status["numberAvailable"]!.GetValue<int>() == 0)
         {

@@ -195,6 +195,53 @@ public sealed class WorkloadControllerTests
     }
 
     [Fact]
+    public async Task DaemonSetSurgesOneNodeAtATimeAndWaitsForMinReadySeconds()
+    {
+        await using var h = new Harness();
+        var queue = h.Queue();
+        var controller = new DaemonSet.DaemonSetController(h.Client, h.Informers, queue);
+        foreach (var n in new[] { "n1", "n2", "n3" })
+        {
+            var node = O("""{"apiVersion":"v1","kind":"Node","metadata":{}}""");
+            node["metadata"]!["name"] = n;
+            h.Api.Seed("/api/v1/nodes", node);
+        }
+        await h.RunAsync(controller, controller.Informers, queue);
+        var ds = O("""{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent","namespace":"ns"},"spec":{"minReadySeconds":1,"selector":{"matchLabels":{"app":"web"}},"updateStrategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}""");
+        ds["spec"]!["template"] = O(Template);
+        h.Api.Seed("/apis/apps/v1/namespaces/ns/daemonsets", ds);
+        string Node(JsonObject p) => p["spec"]!["affinity"]!["nodeAffinity"]!["requiredDuringSchedulingIgnoredDuringExecution"]!["nodeSelectorTerms"]![0]!["matchFields"]![0]!["values"]![0]!.GetValue<string>();
+        foreach (var pod in await h.EventuallyAsync("3 pods", () => h.Pods("ns") is { Count: 3 } p ? p : null))
+        {
+            RunReady(h, pod, Node(pod));
+        }
+        await h.EventuallyAsync("3 available", () => L(h.Api.Get("/apis/apps/v1/namespaces/ns/daemonsets/agent")?["status"]?["numberAvailable"]) == 3 ? "" : null);
+        var oldHash = h.Pods("ns")[0]["metadata"]!["labels"]!["controller-revision-hash"]!.GetValue<string>();
+
+        h.Api.Modify("/apis/apps/v1/namespaces/ns/daemonsets/agent", o => o["spec"]!["template"]!["spec"]!["containers"]![0]!["image"] = "nginx:2");
+        for (var step = 0; step < 30; step++)
+        {
+            await h.SettleAsync();
+            var pods = h.Pods("ns");
+            var byNode = pods.GroupBy(Node).ToDictionary(g => g.Key, g => g.ToList());
+            Assert.True(byNode.Count(kv => kv.Value.Count > 1) <= 1, $"step {step}: more than maxSurge 1 node with two pods");
+            Assert.True(byNode.Count == 3 && byNode.Values.All(list => list.Count <= 2), $"step {step}: a node without its pod or with more than two");
+            if (pods.Count == 3 && pods.All(p => p["metadata"]!["labels"]!["controller-revision-hash"]!.GetValue<string>() != oldHash))
+            {
+                return;
+            }
+            // The new pod becomes Ready now; it is available only after minReadySeconds (1 s), so the old one stays till then.
+            foreach (var fresh in pods.Where(p => p["status"]?["phase"] is null))
+            {
+                RunReady(h, fresh, Node(fresh), readyFor: 0);
+                await h.SettleAsync();
+                Assert.Equal(2, h.Pods("ns").Count(p => Node(p) == Node(fresh)));
+            }
+        }
+        Assert.Fail("the surge did not finish:\n" + string.Join("\n", h.Api.Actions));
+    }
+
+    [Fact]
     public async Task JobRunsParallelismPodsUntilCompletionsSucceed()
     {
         await using var h = new Harness();

@@ -42,5 +42,10 @@ internal sealed class DaemonSetStrategy : WorkloadStrategy
         {
             errors.Add(FieldError.NotSupported("spec.template.spec.restartPolicy", rp, ["Always"]));
         }
+        var ru = obj.Obj("spec", "updateStrategy", "rollingUpdate");
+        if (ru is not null && DeploymentStrategy.IsZero(ru["maxUnavailable"]) && DeploymentStrategy.IsZero(ru["maxSurge"]))
+        {
+            errors.Add(FieldError.Invalid("spec.updateStrategy.rollingUpdate.maxUnavailable", ru["maxUnavailable"]?.DeepClone(), "may not be 0 when `maxSurge` is 0"));
+        }
     }
 }

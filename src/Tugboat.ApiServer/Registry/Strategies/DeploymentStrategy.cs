@@ -50,5 +50,5 @@ internal sealed class DeploymentStrategy : WorkloadStrategy
         }
     }
 
-    private static bool IsZero(JsonNode? n) => n?.ToString() is "0" or "0%";
+    internal static bool IsZero(JsonNode? n) => n?.ToString() is "0" or "0%";
 }
