@@ -35,9 +35,7 @@ public sealed class ClusterControllerTests
     private static async Task<Harness> WithCollectorAsync()
     {
         var h = new Harness();
-        var queue = h.Queue();
-        var gc = new GarbageCollector.GarbageCollector(h.Client, h.Informers, queue);
-        await h.RunAsync(gc, gc.Informers, queue);
+        await h.StartAsync(q => new GarbageCollector.GarbageCollector(h.Client, h.Informers, q), c => c.Informers);
         return h;
     }
 
@@ -83,9 +81,7 @@ public sealed class ClusterControllerTests
     public async Task EndpointsFollowTheReadyPodsAServiceSelects()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new Endpoints.EndpointsController(h.Client, h.Informers, queue);
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new Endpoints.EndpointsController(h.Client, h.Informers, q), c => c.Informers);
         h.Api.Seed("/api/v1/namespaces/ns/services", O("""{"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"selector":{"app":"web"},"ports":[{"name":"http","port":80,"targetPort":8080,"protocol":"TCP"}]}}"""));
         void Run(string name, string ip, bool ready)
         {
@@ -113,9 +109,7 @@ public sealed class ClusterControllerTests
     public async Task PodGCRemovesUnboundTerminatingPodsAndFinishedOnesBeyondTheThreshold()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new PodGC.PodGCController(h.Client, h.Informers, queue, terminatedThreshold: 2);
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new PodGC.PodGCController(h.Client, h.Informers, q, terminatedThreshold: 2), c => c.Informers);
         var unbound = Pod("unbound");
         unbound["metadata"]!["deletionTimestamp"] = Ago(0);
         unbound["metadata"]!["finalizers"] = new JsonArray();
@@ -137,9 +131,7 @@ public sealed class ClusterControllerTests
     public async Task FinishedJobsGoOnceTheirTtlRunsOut()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new TtlAfterFinished.TtlAfterFinishedController(h.Client, h.Informers, queue);
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new TtlAfterFinished.TtlAfterFinishedController(h.Client, h.Informers, q), c => c.Informers);
         JsonObject Job(string name, int ttl, string? finished)
         {
             var job = O("""{"apiVersion":"batch/v1","kind":"Job","metadata":{},"spec":{}}""");
@@ -179,9 +171,7 @@ public sealed class ClusterControllerTests
     {
         await using var h = new Harness();
         ServeDiscovery(h.Api);
-        var queue = h.Queue();
-        var controller = new NamespaceLifecycle.NamespaceController(h.Client, h.Informers, queue);
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new NamespaceLifecycle.NamespaceController(h.Client, h.Informers, q), c => c.Informers);
         h.Api.Seed("/api/v1/namespaces/gone/configmaps", O("""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}"""));
         h.Api.Seed("/api/v1/namespaces/gone/configmaps", O("""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held","finalizers":["example.com/hold"]}}"""));
         h.Api.Seed("/api/v1/namespaces/gone/pods", Pod("p"));
@@ -217,10 +207,8 @@ public sealed class ClusterControllerTests
     public async Task ActiveNamespacesKeepADefaultServiceAccount()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new ServiceAccount.ServiceAccountController(h.Client, h.Informers, queue);
         h.Api.Seed("/api/v1/namespaces", O("""{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"old"},"status":{"phase":"Active"}}"""));
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new ServiceAccount.ServiceAccountController(h.Client, h.Informers, q), c => c.Informers);
         await h.EventuallyAsync("default in old", () => h.Api.Get("/api/v1/namespaces/old/serviceaccounts/default"));
         h.Api.Seed("/api/v1/namespaces", O("""{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"new"},"status":{"phase":"Active"}}"""));
         await h.EventuallyAsync("default in new", () => h.Api.Get("/api/v1/namespaces/new/serviceaccounts/default"));

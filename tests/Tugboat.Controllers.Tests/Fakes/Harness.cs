@@ -35,6 +35,16 @@ public sealed class Harness : IAsyncDisposable
         return queue;
     }
 
+    /// <summary>Creates a controller on a queue of its own, starts its loop and waits until its caches are filled.</summary>
+    public async Task<T> StartAsync<T>(Func<WorkQueue<string>, T> create, Func<T, IReadOnlyList<Informer>> informers)
+        where T : IReconciler
+    {
+        var queue = Queue();
+        var controller = create(queue);
+        await RunAsync(controller, informers(controller), queue);
+        return controller;
+    }
+
     /// <summary>Starts a loop and waits until its caches are filled.</summary>
     public async Task RunAsync(IReconciler reconciler, IReadOnlyList<Informer> informers, WorkQueue<string> queue)
     {

@@ -12,9 +12,7 @@ public sealed class ReplicaSetControllerTests
     private static async Task<Harness> StartAsync()
     {
         var h = new Harness();
-        var queue = h.Queue();
-        var rs = new ReplicaSetController(h.Client, h.Informers, queue, NullLogger.Instance);
-        await h.RunAsync(rs, rs.Informers, queue);
+        await h.StartAsync(q => new ReplicaSetController(h.Client, h.Informers, q, NullLogger.Instance), c => c.Informers);
         return h;
     }
 

@@ -27,9 +27,7 @@ public sealed class WorkloadControllerTests
     public async Task DeploymentRollsOutWithinMaxSurgeAndMaxUnavailable()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new Deployment.DeploymentController(h.Client, h.Informers, queue);
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new Deployment.DeploymentController(h.Client, h.Informers, q), c => c.Informers);
         var d = O("""{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"ns"},"spec":{"replicas":3,"selector":{"matchLabels":{"app":"web"}},"strategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}""");
         d["spec"]!["template"] = O(Template);
         h.Api.Seed("/apis/apps/v1/namespaces/ns/deployments", d);
@@ -79,9 +77,7 @@ public sealed class WorkloadControllerTests
     public async Task StatefulSetCreatesPodsInOrderWithTheirClaims()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new StatefulSet.StatefulSetController(h.Client, h.Informers, queue);
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new StatefulSet.StatefulSetController(h.Client, h.Informers, q), c => c.Informers);
         var set = O("""{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db","namespace":"ns"},"spec":{"replicas":3,"serviceName":"db","selector":{"matchLabels":{"app":"web"}},"volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]}}""");
         set["spec"]!["template"] = O(Template);
         h.Api.Seed("/apis/apps/v1/namespaces/ns/statefulsets", set);
@@ -112,12 +108,8 @@ public sealed class WorkloadControllerTests
     public async Task StatefulSetWaitsForMinReadySecondsAndDeletesClaimsAsItsRetentionPolicySays()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new StatefulSet.StatefulSetController(h.Client, h.Informers, queue);
-        await h.RunAsync(controller, controller.Informers, queue);
-        var gcQueue = h.Queue();
-        var gc = new GarbageCollector.GarbageCollector(h.Client, h.Informers, gcQueue);
-        await h.RunAsync(gc, gc.Informers, gcQueue);
+        await h.StartAsync(q => new StatefulSet.StatefulSetController(h.Client, h.Informers, q), c => c.Informers);
+        await h.StartAsync(q => new GarbageCollector.GarbageCollector(h.Client, h.Informers, q), c => c.Informers);
         var set = O("""{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db","namespace":"ns"},"spec":{"replicas":2,"minReadySeconds":2,"serviceName":"db","selector":{"matchLabels":{"app":"web"}},"persistentVolumeClaimRetentionPolicy":{"whenDeleted":"Delete","whenScaled":"Delete"},"volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]}}""");
         set["spec"]!["template"] = O(Template);
         var uid = h.Api.Seed("/apis/apps/v1/namespaces/ns/statefulsets", set)["metadata"]!["uid"]!.GetValue<string>();
@@ -149,12 +141,8 @@ public sealed class WorkloadControllerTests
     public async Task StatefulSetClaimsAreRetainedByDefault()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new StatefulSet.StatefulSetController(h.Client, h.Informers, queue);
-        await h.RunAsync(controller, controller.Informers, queue);
-        var gcQueue = h.Queue();
-        var gc = new GarbageCollector.GarbageCollector(h.Client, h.Informers, gcQueue);
-        await h.RunAsync(gc, gc.Informers, gcQueue);
+        await h.StartAsync(q => new StatefulSet.StatefulSetController(h.Client, h.Informers, q), c => c.Informers);
+        await h.StartAsync(q => new GarbageCollector.GarbageCollector(h.Client, h.Informers, q), c => c.Informers);
         var set = O("""{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db","namespace":"ns"},"spec":{"replicas":2,"serviceName":"db","selector":{"matchLabels":{"app":"web"}},"volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]}}""");
         set["spec"]!["template"] = O(Template);
         h.Api.Seed("/apis/apps/v1/namespaces/ns/statefulsets", set);
@@ -173,12 +161,10 @@ public sealed class WorkloadControllerTests
     public async Task DaemonSetPutsOnePodOnEachEligibleNode()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new DaemonSet.DaemonSetController(h.Client, h.Informers, queue);
         h.Api.Seed("/api/v1/nodes", O("""{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"}}"""));
         h.Api.Seed("/api/v1/nodes", O("""{"apiVersion":"v1","kind":"Node","metadata":{"name":"n2"},"spec":{"taints":[{"key":"dedicated","value":"db","effect":"NoSchedule"}]}}"""));
         h.Api.Seed("/api/v1/nodes", O("""{"apiVersion":"v1","kind":"Node","metadata":{"name":"n3"}}"""));
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new DaemonSet.DaemonSetController(h.Client, h.Informers, q), c => c.Informers);
         var ds = O("""{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent","namespace":"ns"},"spec":{"selector":{"matchLabels":{"app":"web"}}}}""");
         ds["spec"]!["template"] = O(Template);
         h.Api.Seed("/apis/apps/v1/namespaces/ns/daemonsets", ds);
@@ -198,15 +184,13 @@ public sealed class WorkloadControllerTests
     public async Task DaemonSetSurgesOneNodeAtATimeAndWaitsForMinReadySeconds()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new DaemonSet.DaemonSetController(h.Client, h.Informers, queue);
         foreach (var n in new[] { "n1", "n2", "n3" })
         {
             var node = O("""{"apiVersion":"v1","kind":"Node","metadata":{}}""");
             node["metadata"]!["name"] = n;
             h.Api.Seed("/api/v1/nodes", node);
         }
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new DaemonSet.DaemonSetController(h.Client, h.Informers, q), c => c.Informers);
         var ds = O("""{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent","namespace":"ns"},"spec":{"minReadySeconds":1,"selector":{"matchLabels":{"app":"web"}},"updateStrategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}""");
         ds["spec"]!["template"] = O(Template);
         h.Api.Seed("/apis/apps/v1/namespaces/ns/daemonsets", ds);
@@ -245,9 +229,7 @@ public sealed class WorkloadControllerTests
     public async Task JobRunsParallelismPodsUntilCompletionsSucceed()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new Job.JobController(h.Client, h.Informers, queue);
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new Job.JobController(h.Client, h.Informers, q), c => c.Informers);
         var job = O("""{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"work","namespace":"ns"},"spec":{"completions":3,"parallelism":2,"backoffLimit":6,"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"busybox"}]}}}}""");
         h.Api.Seed("/apis/batch/v1/namespaces/ns/jobs", job);
         for (var succeeded = 0; succeeded < 3; succeeded++)
@@ -271,9 +253,7 @@ public sealed class WorkloadControllerTests
     public async Task JobFailsOnceItsBackoffLimitIsExceeded()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new Job.JobController(h.Client, h.Informers, queue);
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new Job.JobController(h.Client, h.Informers, q), c => c.Informers);
         h.Api.Seed("/apis/batch/v1/namespaces/ns/jobs", O("""{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"bad","namespace":"ns"},"spec":{"completions":1,"parallelism":1,"backoffLimit":1,"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"busybox"}]}}}}"""));
         for (var failures = 0; failures < 2; failures++)
         {
@@ -291,9 +271,7 @@ public sealed class WorkloadControllerTests
     public async Task CronJobStartsTheLatestDueJobAndForbidsOverlap()
     {
         await using var h = new Harness();
-        var queue = h.Queue();
-        var controller = new CronJob.CronJobController(h.Client, h.Informers, queue);
-        await h.RunAsync(controller, controller.Informers, queue);
+        await h.StartAsync(q => new CronJob.CronJobController(h.Client, h.Informers, q), c => c.Informers);
         var created = DateTime.UtcNow.AddMinutes(-3).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
         var cron = O("""{"apiVersion":"batch/v1","kind":"CronJob","metadata":{"name":"tick","namespace":"ns"},"spec":{"schedule":"*/1 * * * *","concurrencyPolicy":"Forbid","jobTemplate":{"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"busybox"}]}}}}}}""");
         cron["metadata"]!["creationTimestamp"] = created;
