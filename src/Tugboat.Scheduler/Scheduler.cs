@@ -21,6 +21,7 @@ public sealed partial class Scheduler
     private readonly SchedulingQueue _queue = new();
     private readonly object _cacheLock = new();
     private readonly Dictionary<string, NodeInfo> _nodes = new(StringComparer.Ordinal);
+    private readonly ImageStates _images = new();
     /// <summary>
     /// Which node each counted pod is on. Changed under <see cref="_cacheLock"/>; read without it by the pod informer's
     /// fast path, so that status writes of running pods never wait for a scheduling cycle that holds the lock.
@@ -131,7 +132,7 @@ public sealed partial class Scheduler
         nodes.Updated += (old, node) =>
         {
             if (!JsonNode.DeepEquals(old["spec"], node["spec"]) || !JsonNode.DeepEquals(old["metadata"]?["labels"], node["metadata"]?["labels"])
-                || !JsonNode.DeepEquals(old["status"]?["allocatable"], node["status"]?["allocatable"]))
+                || !JsonNode.DeepEquals(old["status"]?["allocatable"], node["status"]?["allocatable"]) || !JsonNode.DeepEquals(old["status"]?["images"], node["status"]?["images"]))
             {
                 OnNode(node);
             }
@@ -140,7 +141,10 @@ public sealed partial class Scheduler
         {
             lock (_cacheLock)
             {
-                _nodes.Remove(node["metadata"]!["name"]!.GetValue<string>());
+                if (_nodes.Remove(node["metadata"]!["name"]!.GetValue<string>(), out var gone))
+                {
+                    _images.Remove(gone);
+                }
                 _snapshot = null;
             }
         };
@@ -170,7 +174,13 @@ public sealed partial class Scheduler
         var name = node["metadata"]!["name"]!.GetValue<string>();
         lock (_cacheLock)
         {
-            _nodes[name] = _nodes.TryGetValue(name, out var existing) ? existing.WithNode(node) : new NodeInfo(node);
+            var info = _nodes.TryGetValue(name, out var existing) ? existing.WithNode(node) : new NodeInfo(node);
+            if (existing is not null)
+            {
+                _images.Remove(existing);
+            }
+            _images.Add(info);
+            _nodes[name] = info;
             _snapshot = null;
         }
         _queue.MoveAllToActive();

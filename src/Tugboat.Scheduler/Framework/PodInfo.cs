@@ -55,6 +55,13 @@ public sealed class PodInfo
 
     public JsonObject Pod { get; }
     public JsonObject Spec { get; }
+
+    /// <summary>The images of the init and app containers, in order (read once, when first asked for).</summary>
+    public IReadOnlyList<string> Images => _images ??=
+        [.. ((string[])["initContainers", "containers"]).SelectMany(list => Spec[list]?.AsArray().OfType<JsonObject>() ?? [])
+            .Select(c => c["image"]?.GetValue<string>()).OfType<string>()];
+
+    private IReadOnlyList<string>? _images;
     public string Namespace { get; }
     public string Name { get; }
     public string Uid { get; }

@@ -1,4 +1,5 @@
 using Tugboat.Scheduler.Plugins.DefaultPreemption;
+using Tugboat.Scheduler.Plugins.ImageLocality;
 using Tugboat.Scheduler.Plugins.InterPodAffinity;
 using Tugboat.Scheduler.Plugins.NodeAffinity;
 using Tugboat.Scheduler.Plugins.NodeName;
@@ -38,6 +39,7 @@ public sealed class Profile
         [nameof(PodTopologySpread)] = () => new PodTopologySpread(),
         [nameof(InterPodAffinity)] = () => new InterPodAffinity(),
         [nameof(NodeResourcesBalancedAllocation)] = () => new NodeResourcesBalancedAllocation(),
+        [nameof(ImageLocality)] = () => new ImageLocality(),
         [nameof(DefaultPreemption)] = () => new DefaultPreemption(),
     };
 
@@ -50,6 +52,7 @@ public sealed class Profile
         [nameof(PodTopologySpread)] = 2,
         [nameof(NodeResourcesFit)] = 1,
         [nameof(NodeResourcesBalancedAllocation)] = 1,
+        [nameof(ImageLocality)] = 1,
     };
 
     private readonly List<IPreFilterPlugin> _preFilters = [];
