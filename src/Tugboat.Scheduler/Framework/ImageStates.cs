@@ -52,7 +52,11 @@ public sealed class ImageStates
     public static Dictionary<string, ImageStateSummary> Of(JsonObject node)
     {
         var images = new Dictionary<string, ImageStateSummary>(StringComparer.Ordinal);
-        foreach (var image in node["status"]?["images"]?.AsArray().OfType<JsonObject>() ?? [])
+        if (node["status"]?["images"] is not JsonArray { Count: > 0 } list)
+        {
+            return images;
+        }
+        foreach (var image in list.OfType<JsonObject>())
         {
             var size = image["sizeBytes"] is JsonValue v && v.TryGetValue<long>(out var s) ? s : 0;
             foreach (var name in image["names"]?.AsArray().Select(n => n?.GetValue<string>()).OfType<string>() ?? [])

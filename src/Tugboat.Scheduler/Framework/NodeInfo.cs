@@ -24,15 +24,19 @@ public sealed class NodeInfo
         AllocatableEphemeralStorage = Quantity.Value(allocatable?["ephemeral-storage"]);
         Unschedulable = node["spec"]?["unschedulable"] is JsonValue u && u.TryGetValue<bool>(out var b) && b;
         Taints = node["spec"]?["taints"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
-        _images = Framework.ImageStates.Of(node);
+        var images = Framework.ImageStates.Of(node);
+        _images = images.Count > 0 ? images : null;
     }
 
-    private readonly Dictionary<string, ImageStateSummary> _images;
+    private static readonly Dictionary<string, ImageStateSummary> NoImages = [];
+
+    /// <summary>Null for the many nodes that report no images.</summary>
+    private readonly Dictionary<string, ImageStateSummary>? _images;
 
     /// <summary>The node's images by name (status.images), each knowing how many nodes have it once the cache has counted them.</summary>
-    public IReadOnlyDictionary<string, ImageStateSummary> ImageStates => _images;
+    public IReadOnlyDictionary<string, ImageStateSummary> ImageStates => _images ?? NoImages;
 
-    internal void ShareImageState(string name, ImageStateSummary shared) => _images[name] = shared;
+    internal void ShareImageState(string name, ImageStateSummary shared) => _images![name] = shared;
 
     public JsonObject Node { get; }
     public string Name { get; }
