@@ -1,12 +1,11 @@
 using System.Text.Json.Nodes;
 using Tugboat.Controllers.DaemonSet;
+using static Tugboat.Controllers.Tests.Fakes.Objects;
 
 namespace Tugboat.Controllers.Tests;
 
 public sealed class DaemonSetTests
 {
-    private static JsonObject O(string json) => JsonNode.Parse(json)!.AsObject();
-
     public static TheoryData<string, string, bool, bool> Cases => new()
     {
         // template spec, node, new pod, should run

@@ -1,16 +1,13 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Tugboat.Controllers.Tests.Fakes;
+using static Tugboat.Controllers.Tests.Fakes.Objects;
 
 namespace Tugboat.Controllers.Tests.Cluster;
 
 /// <summary>The garbage collector, endpoints, pod GC, TTL-after-finished, namespace and service account controllers against the fake API.</summary>
 public sealed class ClusterControllerTests
 {
-    private static JsonObject O(string json) => JsonNode.Parse(json)!.AsObject();
-
-    private static string Name(JsonObject o) => o["metadata"]!["name"]!.GetValue<string>();
-
     private static string Ago(int seconds) => DateTime.UtcNow.AddSeconds(-seconds).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     private static JsonObject Pod(string name, JsonObject? owner = null, bool block = false)
@@ -62,6 +59,8 @@ public sealed class ClusterControllerTests
         await using var h = await WithCollectorAsync();
         var owner = h.Api.Seed("/apis/apps/v1/namespaces/ns/replicasets", O("""{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"fg"},"spec":{"replicas":1}}"""));
         h.Api.Seed("/api/v1/namespaces/ns/pods", Pod("blocking", owner, block: true));
+        // The collector acts on what its caches have seen, as upstream's graph: let it see the dependent first.
+        await h.EventuallyAsync("dependent seen", () => h.Informers.For("/api/v1/pods").Get("ns/blocking"));
         await h.Client.DeleteAsync("/apis/apps/v1/namespaces/ns/replicasets/fg", new JsonObject { ["propagationPolicy"] = "Foreground" });
         await h.EventuallyAsync("owner gone", () => h.Api.Get("/apis/apps/v1/namespaces/ns/replicasets/fg") is null ? "" : null);
         var actions = h.Api.Actions.ToList();
@@ -70,6 +69,7 @@ public sealed class ClusterControllerTests
 
         var parent = h.Api.Seed("/apis/apps/v1/namespaces/ns/replicasets", O("""{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"or"},"spec":{"replicas":1}}"""));
         h.Api.Seed("/api/v1/namespaces/ns/pods", Pod("child", parent));
+        await h.EventuallyAsync("dependent seen", () => h.Informers.For("/api/v1/pods").Get("ns/child"));
         await h.Client.DeleteAsync("/apis/apps/v1/namespaces/ns/replicasets/or", new JsonObject { ["propagationPolicy"] = "Orphan" });
         await h.EventuallyAsync("owner gone", () => h.Api.Get("/apis/apps/v1/namespaces/ns/replicasets/or") is null ? "" : null);
         var child = h.Api.Get("/api/v1/namespaces/ns/pods/child");

@@ -1,16 +1,13 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Tugboat.Controllers.Tests.Fakes;
+using static Tugboat.Controllers.Tests.Fakes.Objects;
 
 namespace Tugboat.Controllers.Tests.Cluster;
 
 /// <summary>The node lifecycle, disruption and service load balancer controllers against the fake API.</summary>
 public sealed class NodeControllerTests
 {
-    private static JsonObject O(string json) => JsonNode.Parse(json)!.AsObject();
-
-    private static string Name(JsonObject o) => o["metadata"]!["name"]!.GetValue<string>();
-
     private static string Now() => DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
 
     private static JsonObject Node(string name, string ip, bool ready = true)

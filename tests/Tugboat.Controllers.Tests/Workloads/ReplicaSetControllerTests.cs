@@ -2,13 +2,12 @@ using System.Text.Json.Nodes;
 using Tugboat.Controllers.ReplicaSet;
 using Tugboat.Controllers.Tests.Fakes;
 using Microsoft.Extensions.Logging.Abstractions;
+using static Tugboat.Controllers.Tests.Fakes.Objects;
 
 namespace Tugboat.Controllers.Tests.Workloads;
 
 public sealed class ReplicaSetControllerTests
 {
-    private static JsonObject O(string json) => JsonNode.Parse(json)!.AsObject();
-
     private static async Task<Harness> StartAsync()
     {
         var h = new Harness();

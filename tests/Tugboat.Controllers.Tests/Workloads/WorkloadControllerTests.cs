@@ -1,18 +1,13 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Tugboat.Controllers.Tests.Fakes;
+using static Tugboat.Controllers.Tests.Fakes.Objects;
 
 namespace Tugboat.Controllers.Tests.Workloads;
 
 /// <summary>Deployment, StatefulSet, DaemonSet, Job and CronJob controllers against the fake API, other actors played by the test.</summary>
 public sealed class WorkloadControllerTests
 {
-    private static JsonObject O(string json) => JsonNode.Parse(json)!.AsObject();
-
-    private static long L(JsonNode? n) => n?.GetValue<long>() ?? 0;
-
-    private static string Name(JsonObject o) => o["metadata"]!["name"]!.GetValue<string>();
-
     private const string Template = """{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx:1"}]}}""";
 
     private static void RunReady(Harness h, JsonObject pod, string node = "n1", int readyFor = 3600) =>
@@ -110,14 +105,14 @@ public sealed class WorkloadControllerTests
         await using var h = new Harness();
         await h.StartAsync(q => new StatefulSet.StatefulSetController(h.Client, h.Informers, q), c => c.Informers);
         await h.StartAsync(q => new GarbageCollector.GarbageCollector(h.Client, h.Informers, q), c => c.Informers);
-        var set = O("""{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db","namespace":"ns"},"spec":{"replicas":2,"minReadySeconds":2,"serviceName":"db","selector":{"matchLabels":{"app":"web"}},"persistentVolumeClaimRetentionPolicy":{"whenDeleted":"Delete","whenScaled":"Delete"},"volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]}}""");
+        var set = O("""{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db","namespace":"ns"},"spec":{"replicas":2,"minReadySeconds":3,"serviceName":"db","selector":{"matchLabels":{"app":"web"}},"persistentVolumeClaimRetentionPolicy":{"whenDeleted":"Delete","whenScaled":"Delete"},"volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]}}""");
         set["spec"]!["template"] = O(Template);
         var uid = h.Api.Seed("/apis/apps/v1/namespaces/ns/statefulsets", set)["metadata"]!["uid"]!.GetValue<string>();
         var db0 = await h.EventuallyAsync("db-0", () => h.Api.Get("/api/v1/namespaces/ns/pods/db-0"));
         var claim0 = h.Api.Get("/api/v1/namespaces/ns/persistentvolumeclaims/data-db-0")!;
         Assert.Contains(claim0["metadata"]!["ownerReferences"]!.AsArray(), r => r?["uid"]?.GetValue<string>() == uid && r["kind"]?.GetValue<string>() == "StatefulSet");
 
-        // Ready just now: db-1 waits until db-0 has been ready for minReadySeconds (2 s).
+        // Ready just now: db-1 waits until db-0 has been ready for minReadySeconds (3 s; condition times have whole seconds).
         RunReady(h, db0, readyFor: 0);
         await h.EventuallyAsync("ready 1, available 0", () => h.Api.Get("/apis/apps/v1/namespaces/ns/statefulsets/db")?["status"] is JsonObject st
             && L(st["readyReplicas"]) == 1 && L(st["availableReplicas"]) == 0 ? st : null);
@@ -191,7 +186,7 @@ public sealed class WorkloadControllerTests
             h.Api.Seed("/api/v1/nodes", node);
         }
         await h.StartAsync(q => new DaemonSet.DaemonSetController(h.Client, h.Informers, q), c => c.Informers);
-        var ds = O("""{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent","namespace":"ns"},"spec":{"minReadySeconds":1,"selector":{"matchLabels":{"app":"web"}},"updateStrategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}""");
+        var ds = O("""{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent","namespace":"ns"},"spec":{"minReadySeconds":3,"selector":{"matchLabels":{"app":"web"}},"updateStrategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}""");
         ds["spec"]!["template"] = O(Template);
         h.Api.Seed("/apis/apps/v1/namespaces/ns/daemonsets", ds);
         string Node(JsonObject p) => p["spec"]!["affinity"]!["nodeAffinity"]!["requiredDuringSchedulingIgnoredDuringExecution"]!["nodeSelectorTerms"]![0]!["matchFields"]![0]!["values"]![0]!.GetValue<string>();
@@ -214,7 +209,8 @@ public sealed class WorkloadControllerTests
             {
                 return;
             }
-            // The new pod becomes Ready now; it is available only after minReadySeconds (1 s), so the old one stays till then.
+            // The new pod becomes Ready now (a condition time has whole seconds: up to one already passed); it is
+            // available only after minReadySeconds (3 s), so the old one stays till then.
             foreach (var fresh in pods.Where(p => p["status"]?["phase"] is null))
             {
                 RunReady(h, fresh, Node(fresh), readyFor: 0);
