@@ -17,8 +17,24 @@ public sealed class ApiClient : IDisposable
     private readonly string _userAgent;
 
     public ApiClient(ClientConfig config, string userAgent = "tugboat")
+        : this(Handler(config ?? throw new ArgumentNullException(nameof(config))), config.Server, userAgent)
     {
-        ArgumentNullException.ThrowIfNull(config);
+        if (config.BearerToken is { } token)
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+    }
+
+    /// <summary>A client over any HTTP handler (an in-memory API in tests, for one).</summary>
+    public ApiClient(HttpMessageHandler handler, Uri server, string userAgent = "tugboat")
+    {
+        _http = new HttpClient(handler) { BaseAddress = server, Timeout = Timeout.InfiniteTimeSpan };
+        _userAgent = userAgent;
+    }
+
+    /// <summary>HTTPS to the cluster: its CA trusted alone, the client certificate when the config has one.</summary>
+    private static SocketsHttpHandler Handler(ClientConfig config)
+    {
         var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) };
         handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) =>
         {
@@ -32,19 +48,7 @@ public sealed class ApiClient : IDisposable
         {
             handler.SslOptions.ClientCertificates = [certificate];
         }
-        _http = new HttpClient(handler) { BaseAddress = config.Server, Timeout = Timeout.InfiniteTimeSpan };
-        if (config.BearerToken is { } token)
-        {
-            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-        _userAgent = userAgent;
-    }
-
-    /// <summary>A client over any HTTP handler (an in-memory API in tests, for one).</summary>
-    public ApiClient(HttpMessageHandler handler, Uri server, string userAgent = "tugboat")
-    {
-        _http = new HttpClient(handler) { BaseAddress = server, Timeout = Timeout.InfiniteTimeSpan };
-        _userAgent = userAgent;
+        return handler;
     }
 
     public Task<JsonObject> GetAsync(string path, CancellationToken ct = default) => SendAsync(HttpMethod.Get, path, null, null, ct);

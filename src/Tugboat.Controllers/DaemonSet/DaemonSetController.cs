@@ -332,10 +332,10 @@ public sealed class DaemonSetController : IReconciler
         var oldest = eligible.Select(n => byNode.GetValueOrDefault(n)?.OrderBy(p => p["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).FirstOrDefault()).OfType<JsonObject>().ToList();
         var ready = oldest.Count(IsReady);
         var available = oldest.Count(p => Available(set, p));
-        if (eligible.SelectMany(n => byNode.GetValueOrDefault(n) ?? []).Any(p => IsReady(p) && !Available(set, p)))
+        // Every pod counts here, a surge's new ones too (upstream looks only at each node's oldest and can leave a surge waiting).
+        if (UntilNextAvailable(eligible.SelectMany(n => byNode.GetValueOrDefault(n) ?? []), Long(set["spec"]?["minReadySeconds"]), DateTimeOffset.UtcNow) is { } wait)
         {
-            // Ready pods (a surge's new ones too) become available once minReadySeconds have passed: look again then.
-            Queue.AddAfter(Informer.KeyOf(set), TimeSpan.FromSeconds(Math.Max(1, Long(set["spec"]?["minReadySeconds"]))));
+            Queue.AddAfter(Informer.KeyOf(set), wait);
         }
         var status = new JsonObject
         {

@@ -260,10 +260,9 @@ public sealed partial class ReplicaSetController : IReconciler
             ["availableReplicas"] = active.Count(p => IsAvailable(p, minReady, now)),
             ["observedGeneration"] = set["metadata"]?["generation"]?.GetValue<long>() ?? 0,
         };
-        if (minReady > 0 && status["readyReplicas"]!.GetValue<int>() > status["availableReplicas"]!.GetValue<int>())
+        if (UntilNextAvailable(active, minReady, now) is { } wait)
         {
-            // Ready pods become available once minReadySeconds have passed: look again then (upstream does the same).
-            Queue.AddAfter(Informer.KeyOf(set), TimeSpan.FromSeconds(minReady));
+            Queue.AddAfter(Informer.KeyOf(set), wait);
         }
         var patch = (JsonObject)status.DeepClone();
         foreach (var zero in new[] { "readyReplicas", "availableReplicas" })

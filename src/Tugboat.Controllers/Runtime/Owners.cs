@@ -6,15 +6,26 @@ namespace Tugboat.Controllers.Runtime;
 /// <summary>Owner references, selectors and labels: what every controller reads off the objects it manages.</summary>
 public static class Owners
 {
-    public static JsonObject Reference(JsonObject owner, string apiVersion, string kind) => new()
+    /// <summary>
+    /// An owner reference to <paramref name="owner"/>: the controller's own (controller and blockOwnerDeletion), or with
+    /// <paramref name="controller"/> false a plain one (an owner that does not control, as a StatefulSet owns its claims).
+    /// </summary>
+    public static JsonObject Reference(JsonObject owner, string apiVersion, string kind, bool controller = true)
     {
-        ["apiVersion"] = apiVersion,
-        ["kind"] = kind,
-        ["name"] = owner["metadata"]!["name"]!.DeepClone(),
-        ["uid"] = owner["metadata"]!["uid"]!.DeepClone(),
-        ["controller"] = true,
-        ["blockOwnerDeletion"] = true,
-    };
+        var reference = new JsonObject
+        {
+            ["apiVersion"] = apiVersion,
+            ["kind"] = kind,
+            ["name"] = owner["metadata"]!["name"]!.DeepClone(),
+            ["uid"] = owner["metadata"]!["uid"]!.DeepClone(),
+        };
+        if (controller)
+        {
+            reference["controller"] = true;
+            reference["blockOwnerDeletion"] = true;
+        }
+        return reference;
+    }
 
     public static JsonObject? ControllerOf(JsonObject obj) =>
         obj["metadata"]?["ownerReferences"]?.AsArray().OfType<JsonObject>().FirstOrDefault(r => r["controller"]?.GetValue<bool>() == true);
@@ -53,6 +64,27 @@ public static class Owners
     /// </summary>
     public static bool IsAvailable(JsonObject pod, long minReadySeconds, DateTimeOffset now) =>
         ReadySince(pod) is { } since && (minReadySeconds == 0 || now - since >= TimeSpan.FromSeconds(minReadySeconds));
+
+    /// <summary>
+    /// How long until the first of <paramref name="pods"/> that is Ready but not yet available becomes available, or null
+    /// when none is waiting: controllers with minReadySeconds look again then, as no event will tell them.
+    /// </summary>
+    public static TimeSpan? UntilNextAvailable(IEnumerable<JsonObject> pods, long minReadySeconds, DateTimeOffset now)
+    {
+        TimeSpan? next = null;
+        if (minReadySeconds <= 0)
+        {
+            return next;
+        }
+        foreach (var pod in pods)
+        {
+            if (ReadySince(pod) is { } since && since + TimeSpan.FromSeconds(minReadySeconds) - now is { Ticks: > 0 } wait && (next is null || wait < next))
+            {
+                next = wait;
+            }
+        }
+        return next;
+    }
 
     /// <summary>When a pod's Ready condition last turned True (the Unix epoch when it does not say), or null when it is not Ready.</summary>
     public static DateTimeOffset? ReadySince(JsonObject pod)

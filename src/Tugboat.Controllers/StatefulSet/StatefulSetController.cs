@@ -276,11 +276,11 @@ public sealed class StatefulSetController : IReconciler
                 var wantSet = whenDeleted && !wantPod;
                 if (wantSet)
                 {
-                    refs.Add(PlainReference(set, "apps/v1", "StatefulSet"));
+                    refs.Add(Reference(set, "apps/v1", "StatefulSet", controller: false));
                 }
                 if (wantPod)
                 {
-                    refs.Add(PlainReference(pod, "v1", "Pod"));
+                    refs.Add(Reference(pod, "v1", "Pod", controller: false));
                 }
                 if (hadSet == wantSet && hadPod == wantPod && stalePods == 0)
                 {
@@ -303,15 +303,6 @@ public sealed class StatefulSetController : IReconciler
             }
         }
     }
-
-    /// <summary>An owner reference that is not the controller's (claims are owned, not controlled, by their set or pod).</summary>
-    private static JsonObject PlainReference(JsonObject owner, string apiVersion, string kind) => new()
-    {
-        ["apiVersion"] = apiVersion,
-        ["kind"] = kind,
-        ["name"] = owner["metadata"]!["name"]!.DeepClone(),
-        ["uid"] = owner["metadata"]!["uid"]!.DeepClone(),
-    };
 
     private async Task EnsureClaimAsync(JsonObject set, JsonObject claim, string claimName, CancellationToken ct)
     {
@@ -341,7 +332,7 @@ public sealed class StatefulSetController : IReconciler
                     ["namespace"] = ns,
                     ["labels"] = labels,
                     ["ownerReferences"] = set["spec"]?["persistentVolumeClaimRetentionPolicy"]?["whenDeleted"]?.GetValue<string>() == "Delete"
-                        ? new JsonArray(PlainReference(set, "apps/v1", "StatefulSet"))
+                        ? new JsonArray(Reference(set, "apps/v1", "StatefulSet", controller: false))
                         : null,
                 },
                 ["spec"] = claim["spec"]?.DeepClone(),
@@ -375,10 +366,9 @@ public sealed class StatefulSetController : IReconciler
         var updated = live.Count(p => RevisionOf(p) == updateRevision);
         var ready = live.Count(IsReady);
         var available = live.Count(p => Available(set, p));
-        if (ready > available)
+        if (UntilNextAvailable(live, Long(set["spec"]?["minReadySeconds"]), DateTimeOffset.UtcNow) is { } wait)
         {
-            // Ready pods become available once minReadySeconds have passed: look again then.
-            Queue.AddAfter(Informer.KeyOf(set), TimeSpan.FromSeconds(Math.Max(1, Long(set["spec"]?["minReadySeconds"]))));
+            Queue.AddAfter(Informer.KeyOf(set), wait);
         }
         // The rollout is complete when every wanted pod runs the update revision: that becomes the current one.
         if (updated == replicas && live.Count == replicas && ready == replicas)

@@ -48,14 +48,14 @@ public sealed class ImageStates
         }
     }
 
-    /// <summary>The images of a node object by every name they are known by, with their sizes.</summary>
-    public static Dictionary<string, ImageStateSummary> Of(JsonObject node)
+    /// <summary>The images of a node object by every name they are known by, with their sizes; null when it reports none.</summary>
+    public static Dictionary<string, ImageStateSummary>? Of(JsonObject node)
     {
-        var images = new Dictionary<string, ImageStateSummary>(StringComparer.Ordinal);
         if (node["status"]?["images"] is not JsonArray { Count: > 0 } list)
         {
-            return images;
+            return null;
         }
+        var images = new Dictionary<string, ImageStateSummary>(StringComparer.Ordinal);
         foreach (var image in list.OfType<JsonObject>())
         {
             var size = image["sizeBytes"] is JsonValue v && v.TryGetValue<long>(out var s) ? s : 0;

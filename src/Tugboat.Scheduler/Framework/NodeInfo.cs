@@ -24,8 +24,7 @@ public sealed class NodeInfo
         AllocatableEphemeralStorage = Quantity.Value(allocatable?["ephemeral-storage"]);
         Unschedulable = node["spec"]?["unschedulable"] is JsonValue u && u.TryGetValue<bool>(out var b) && b;
         Taints = node["spec"]?["taints"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
-        var images = Framework.ImageStates.Of(node);
-        _images = images.Count > 0 ? images : null;
+        _images = Framework.ImageStates.Of(node);
     }
 
     private static readonly Dictionary<string, ImageStateSummary> NoImages = [];

@@ -45,8 +45,7 @@ public sealed class Harness : IAsyncDisposable
         return controller;
     }
 
-    /// <summary>Starts a loop and waits until its caches are filled.</summary>
-    public async Task RunAsync(IReconciler reconciler, IReadOnlyList<Informer> informers, WorkQueue<string> queue)
+    private async Task RunAsync(IReconciler reconciler, IReadOnlyList<Informer> informers, WorkQueue<string> queue)
     {
         _loops.Add(new ControllerLoop(reconciler.GetType().Name, reconciler, informers, queue, NullLogger.Instance).RunAsync(_stop.Token));
         await Task.WhenAll(informers.Select(i => i.Synced)).WaitAsync(TimeSpan.FromSeconds(10));
