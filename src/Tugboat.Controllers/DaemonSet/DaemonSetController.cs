@@ -161,6 +161,8 @@ public sealed class DaemonSetController : IReconciler
         // Nodes where a pod may run: new pods need every taint tolerated, existing ones only NoExecute taints.
         var eligible = nodes.Where(n => ShouldRun(template, n, newPod: !byNode.ContainsKey(Name(n)))).Select(Name).ToHashSet(StringComparer.Ordinal);
 
+        // One instant for every availability decision of this pass and for the look-again time, so that they agree.
+        var now = DateTimeOffset.UtcNow;
         if (_expectations.Satisfied(key))
         {
             var create = new List<string>();
@@ -183,7 +185,7 @@ public sealed class DaemonSetController : IReconciler
                 delete.AddRange(alive.Except(keep));
             }
             delete.AddRange(byNode.Where(kv => !eligible.Contains(kv.Key)).SelectMany(kv => kv.Value));
-            var (victims, surge) = RollingUpdate(set, byNode, eligible, hash, delete);
+            var (victims, surge) = RollingUpdate(set, byNode, eligible, hash, delete, now);
             delete.AddRange(victims);
             create.AddRange(surge);
             if (create.Count > 0 || delete.Count > 0)
@@ -207,7 +209,7 @@ public sealed class DaemonSetController : IReconciler
                 }
             }
         }
-        await WriteStatusAsync(set, byNode, eligible, hash, ct).ConfigureAwait(false);
+        await WriteStatusAsync(set, byNode, eligible, hash, now, ct).ConfigureAwait(false);
         var live = pods.Select(p => p["metadata"]?["labels"]?[RevisionLabel]?.GetValue<string>()).OfType<string>().Append(hash).Select(h => $"{Name(set)}-{h}").ToHashSet(StringComparer.Ordinal);
         await _history.TruncateAsync(set, live, ct).ConfigureAwait(false);
     }
@@ -223,7 +225,7 @@ public sealed class DaemonSetController : IReconciler
     }
 
     /// <summary>Whether a daemon pod is available: Ready for the set's minReadySeconds.</summary>
-    private static bool Available(JsonObject set, JsonObject pod) => IsAvailable(pod, Long(set["spec"]?["minReadySeconds"]), DateTimeOffset.UtcNow);
+    private static bool Available(JsonObject set, JsonObject pod, DateTimeOffset now) => IsAvailable(pod, Long(set["spec"]?["minReadySeconds"]), now);
 
     /// <summary>
     /// Upstream's rolling update. Without surge, outdated pods are deleted while at most maxUnavailable (default 1)
@@ -231,7 +233,7 @@ public sealed class DaemonSetController : IReconciler
     /// where the outdated pod is unavailable anyway, otherwise on at most maxSurge nodes at a time — and the outdated
     /// pod is deleted once its replacement is available. Returns the pods to delete and the nodes to create on.
     /// </summary>
-    private static (List<JsonObject> Delete, List<string> Create) RollingUpdate(JsonObject set, Dictionary<string, List<JsonObject>> byNode, HashSet<string> eligible, string hash, List<JsonObject> deleting)
+    private static (List<JsonObject> Delete, List<string> Create) RollingUpdate(JsonObject set, Dictionary<string, List<JsonObject>> byNode, HashSet<string> eligible, string hash, List<JsonObject> deleting, DateTimeOffset now)
     {
         var strategy = set["spec"]?["updateStrategy"];
         if ((strategy?["type"]?.GetValue<string>() ?? "RollingUpdate") != "RollingUpdate")
@@ -256,9 +258,9 @@ public sealed class DaemonSetController : IReconciler
                 }
                 if (updated is null)
                 {
-                    (Available(set, outdated) ? candidates : allowed).Add(node);
+                    (Available(set, outdated, now) ? candidates : allowed).Add(node);
                 }
-                else if (!Available(set, updated))
+                else if (!Available(set, updated, now))
                 {
                     surging++;
                 }
@@ -272,11 +274,11 @@ public sealed class DaemonSetController : IReconciler
         // Upstream rounds a percentage up for daemon sets.
         var maxUnavailable = (int)Deployment.DeploymentController.Resolve(strategy?["rollingUpdate"]?["maxUnavailable"], eligible.Count, roundUp: true, "1");
         var current = eligible.Select(n => byNode.GetValueOrDefault(n)?.FirstOrDefault(p => !deleting.Contains(p))).ToList();
-        var unavailable = current.Count(p => p is null || !Available(set, p));
-        var outdatedPods = current.OfType<JsonObject>().Where(p => HashOf(p) != hash).OrderBy(p => Available(set, p) ? 1 : 0).ToList();
+        var unavailable = current.Count(p => p is null || !Available(set, p, now));
+        var outdatedPods = current.OfType<JsonObject>().Where(p => HashOf(p) != hash).OrderBy(p => Available(set, p, now) ? 1 : 0).ToList();
         // Outdated pods that are unavailable anyway go first and do not count against the budget twice.
         var budget = Math.Max(0, maxUnavailable - unavailable);
-        return ([.. outdatedPods.Where(p => !Available(set, p)).Concat(outdatedPods.Where(p => Available(set, p)).Take(budget))], []);
+        return ([.. outdatedPods.Where(p => !Available(set, p, now)).Concat(outdatedPods.Where(p => Available(set, p, now)).Take(budget))], []);
     }
 
     private async Task CreateAsync(string key, JsonObject set, JsonObject? template, string hash, string node, CancellationToken ct)
@@ -324,16 +326,16 @@ public sealed class DaemonSetController : IReconciler
         }
     }
 
-    private async Task WriteStatusAsync(JsonObject set, Dictionary<string, List<JsonObject>> byNode, HashSet<string> eligible, string hash, CancellationToken ct)
+    private async Task WriteStatusAsync(JsonObject set, Dictionary<string, List<JsonObject>> byNode, HashSet<string> eligible, string hash, DateTimeOffset now, CancellationToken ct)
     {
         var scheduled = eligible.Count(n => byNode.ContainsKey(n));
         var misscheduled = byNode.Keys.Count(n => n.Length > 0 && !eligible.Contains(n));
         // As upstream: each node counts once, by its oldest daemon pod.
         var oldest = eligible.Select(n => byNode.GetValueOrDefault(n)?.OrderBy(p => p["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).FirstOrDefault()).OfType<JsonObject>().ToList();
         var ready = oldest.Count(IsReady);
-        var available = oldest.Count(p => Available(set, p));
+        var available = oldest.Count(p => Available(set, p, now));
         // Every pod counts here, a surge's new ones too (upstream looks only at each node's oldest and can leave a surge waiting).
-        if (UntilNextAvailable(eligible.SelectMany(n => byNode.GetValueOrDefault(n) ?? []), Long(set["spec"]?["minReadySeconds"]), DateTimeOffset.UtcNow) is { } wait)
+        if (UntilNextAvailable(eligible.SelectMany(n => byNode.GetValueOrDefault(n) ?? []), Long(set["spec"]?["minReadySeconds"]), now) is { } wait)
         {
             Queue.AddAfter(Informer.KeyOf(set), wait);
         }

@@ -65,8 +65,8 @@ public sealed class StatefulSetController : IReconciler
     private static bool Running(JsonObject pod) => pod["status"]?["phase"]?.GetValue<string>() == "Running" && IsReady(pod) && !Deleting(pod);
 
     /// <summary>Running, Ready, and Ready for the set's minReadySeconds (upstream's isRunningAndAvailable).</summary>
-    private static bool Available(JsonObject set, JsonObject pod) =>
-        Running(pod) && IsAvailable(pod, Long(set["spec"]?["minReadySeconds"]), DateTimeOffset.UtcNow);
+    private static bool Available(JsonObject set, JsonObject pod, DateTimeOffset now) =>
+        Running(pod) && IsAvailable(pod, Long(set["spec"]?["minReadySeconds"]), now);
 
     public async Task ReconcileAsync(string key, CancellationToken ct)
     {
@@ -94,19 +94,21 @@ public sealed class StatefulSetController : IReconciler
         }
         var currentRevision = set["status"]?["currentRevision"]?.GetValue<string>() ?? updateRevision;
         var parallel = set["spec"]?["podManagementPolicy"]?.GetValue<string>() == "Parallel";
+        // One instant for every availability decision of this pass and for the look-again time, so that they agree.
+        var now = DateTimeOffset.UtcNow;
 
         await ReconcileClaimOwnersAsync(set, byOrdinal, replicas, ct).ConfigureAwait(false);
         if (_expectations.Satisfied(key))
         {
-            await StepAsync(key, set, byOrdinal, replicas, template, updateRevision, currentRevision, parallel, ct).ConfigureAwait(false);
+            await StepAsync(key, set, byOrdinal, replicas, template, updateRevision, currentRevision, parallel, now, ct).ConfigureAwait(false);
         }
-        await WriteStatusAsync(set, byOrdinal.Values.ToList(), replicas, currentRevision, updateRevision, ct).ConfigureAwait(false);
+        await WriteStatusAsync(set, byOrdinal.Values.ToList(), replicas, currentRevision, updateRevision, now, ct).ConfigureAwait(false);
         var live = new HashSet<string>(byOrdinal.Values.Select(RevisionOf).OfType<string>(), StringComparer.Ordinal) { currentRevision, updateRevision };
         await _history.TruncateAsync(set, live, ct).ConfigureAwait(false);
     }
 
     /// <summary>One step towards the wanted state: creations, deletions and updates, in upstream's order and pace.</summary>
-    private async Task StepAsync(string key, JsonObject set, SortedDictionary<int, JsonObject> byOrdinal, int replicas, JsonObject template, string updateRevision, string currentRevision, bool parallel, CancellationToken ct)
+    private async Task StepAsync(string key, JsonObject set, SortedDictionary<int, JsonObject> byOrdinal, int replicas, JsonObject template, string updateRevision, string currentRevision, bool parallel, DateTimeOffset now, CancellationToken ct)
     {
         var ns = Namespace(set);
         // Failed or succeeded pods are replaced.
@@ -133,7 +135,7 @@ public sealed class StatefulSetController : IReconciler
                 }
                 continue;
             }
-            if (!parallel && !Available(set, pod))
+            if (!parallel && !Available(set, pod, now))
             {
                 // OrderedReady: nothing further until this pod is Running and Ready (for minReadySeconds).
                 return;
@@ -166,7 +168,7 @@ public sealed class StatefulSetController : IReconciler
         }
         // RollingUpdate: the highest outdated ordinal at or above the partition goes, once every pod is available.
         var inRange = byOrdinal.Where(p => p.Key < replicas).ToList();
-        if (inRange.Any(p => !Available(set, p.Value)))
+        if (inRange.Any(p => !Available(set, p.Value, now)))
         {
             return;
         }
@@ -360,13 +362,13 @@ public sealed class StatefulSetController : IReconciler
         }
     }
 
-    private async Task WriteStatusAsync(JsonObject set, List<JsonObject> pods, int replicas, string currentRevision, string updateRevision, CancellationToken ct)
+    private async Task WriteStatusAsync(JsonObject set, List<JsonObject> pods, int replicas, string currentRevision, string updateRevision, DateTimeOffset now, CancellationToken ct)
     {
         var live = pods.Where(p => !Deleting(p)).ToList();
         var updated = live.Count(p => RevisionOf(p) == updateRevision);
         var ready = live.Count(IsReady);
-        var available = live.Count(p => Available(set, p));
-        if (UntilNextAvailable(live, Long(set["spec"]?["minReadySeconds"]), DateTimeOffset.UtcNow) is { } wait)
+        var available = live.Count(p => Available(set, p, now));
+        if (UntilNextAvailable(live, Long(set["spec"]?["minReadySeconds"]), now) is { } wait)
         {
             Queue.AddAfter(Informer.KeyOf(set), wait);
         }
