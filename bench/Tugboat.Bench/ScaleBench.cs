@@ -94,6 +94,8 @@ internal static class ScaleBench
         await CreatePodsAsync("existing", existing);
         await WaitForAsync(() => bound.Count(b => b.Key.StartsWith("sched/existing-", StringComparison.Ordinal)) >= existing, TimeSpan.FromMinutes(5), "existing pods not scheduled");
 
+        // Phase marks on stderr, for whoever profiles a phase (stdout carries the results).
+        Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} creating {fresh:N0} pods");
         var start = Stopwatch.GetTimestamp();
         var creating = CreatePodsAsync("new", fresh);
         await creating;
@@ -102,6 +104,7 @@ internal static class ScaleBench
         var lastBound = bound.Where(b => b.Key.StartsWith("sched/new-", StringComparison.Ordinal)).Max(b => b.Value);
         var scheduling = Stopwatch.GetElapsedTime(start, lastBound);
         var throughput = fresh / scheduling.TotalSeconds;
+        Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {fresh:N0} pods bound");
 
         // A Deployment of many replicas, from apply to all of them Running on hollow nodes.
         await admin.PostAsync("/api/v1/namespaces", Json("""{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"big"}}"""));

@@ -14,19 +14,7 @@ internal sealed partial class Registry
     /// </summary>
     public async Task<StoreEntry> UpdateAsync(ResourceType rt, string? ns, string name, JsonObject obj, string subresource, bool dryRun, CancellationToken ct = default, FieldOwner? owner = null)
     {
-        CheckTypeMeta(rt, obj);
-        var meta = obj.Meta();
-        var bodyName = meta.Str("name");
-        if (string.IsNullOrEmpty(bodyName))
-        {
-            meta["name"] = name;
-        }
-        else if (bodyName != name)
-        {
-            throw ApiException.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
-        }
-        SetNamespace(rt, ns, meta);
-        var precondition = ParseResourceVersion(meta.Str("resourceVersion"));
+        var precondition = PrepareUpdate(rt, ns, name, obj);
         for (var attempt = 0; ; attempt++)
         {
             var current = await GetAsync(rt, ns, name, ct).ConfigureAwait(false);
@@ -34,7 +22,7 @@ internal sealed partial class Registry
             {
                 if (rt.Strategy.AllowCreateOnUpdate && subresource.Length == 0)
                 {
-                    meta.Remove("resourceVersion");
+                    obj.Meta().Remove("resourceVersion");
                     return await CreateAsync(rt, ns, obj, dryRun, ct, owner).ConfigureAwait(false);
                 }
                 throw ApiException.NotFound(rt.QualifiedName, name);
@@ -44,8 +32,7 @@ internal sealed partial class Registry
                 throw ApiException.Conflict(rt.QualifiedName, name);
             }
             var old = ObjectCodec.Decode(current);
-            var updated = (JsonObject)obj.DeepClone();
-            var next = Merge(rt, updated, old, subresource);
+            var next = Merge(rt, (JsonObject)obj.DeepClone(), old, subresource, fromStored: false);
             var result = await WriteUpdateAsync(rt, ns, name, next, old, current, subresource, dryRun, owner, ct).ConfigureAwait(false);
             if (result is not null)
             {
@@ -58,21 +45,53 @@ internal sealed partial class Registry
         }
     }
 
+    /// <summary>Checks an object sent for <paramref name="name"/> and fills in its name and namespace; returns its resourceVersion precondition (0: none).</summary>
+    private static long PrepareUpdate(ResourceType rt, string? ns, string name, JsonObject obj)
+    {
+        CheckTypeMeta(rt, obj);
+        var meta = obj.Meta();
+        var bodyName = meta.Str("name");
+        if (string.IsNullOrEmpty(bodyName))
+        {
+            meta["name"] = name;
+        }
+        else if (bodyName != name)
+        {
+            throw ApiException.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
+        }
+        SetNamespace(rt, ns, meta);
+        return ParseResourceVersion(meta.Str("resourceVersion"));
+    }
+
     /// <summary>Builds the object to store from a client's object and the stored one.</summary>
-    private JsonObject Merge(ResourceType rt, JsonObject updated, JsonObject old, string subresource)
+    /// <param name="updated">The object as written; taken over (its parts may move into the result).</param>
+    /// <param name="fromStored">
+    /// <paramref name="updated"/> was made from a copy of <paramref name="old"/> (a patch), so where a status or binding
+    /// write left everything else as it was, it is the result as it stands, without another copy of the stored object.
+    /// </param>
+    private JsonObject Merge(ResourceType rt, JsonObject updated, JsonObject old, string subresource, bool fromStored)
     {
         JsonObject next;
         if (subresource == "status")
         {
             // Status writes change only the status (upstream resets everything else, metadata included).
+            if (fromStored && SameExcept(updated, old, "status", null))
+            {
+                return updated;
+            }
             next = (JsonObject)old.DeepClone();
-            next["status"] = updated["status"]?.DeepClone();
+            next["status"] = Detach(updated, "status");
         }
         else if (subresource == "binding")
         {
+            if (fromStored && SameExcept(updated, old, "status", "spec") && updated["spec"] is JsonObject spec && old["spec"] is JsonObject oldSpec
+                && SameExcept(spec, oldSpec, "nodeName", null))
+            {
+                return updated;
+            }
             next = (JsonObject)old.DeepClone();
             next.Ensure("spec")["nodeName"] = updated.Str("spec", "nodeName");
-            next["status"] = updated["status"]?.DeepClone();
+            next["status"] = Detach(updated, "status");
         }
         else if (subresource == "finalize")
         {
@@ -110,6 +129,40 @@ internal sealed partial class Registry
             rt.Strategy.PrepareForUpdate(next, old);
         }
         return next;
+    }
+
+    /// <summary>Removes a property and returns its value, free to be placed in another object.</summary>
+    private static JsonNode? Detach(JsonObject obj, string name) => obj.Remove(name, out var value) ? value : null;
+
+    /// <summary>
+    /// Whether two objects have the same properties in the same order with deep-equal values, leaving out the one or two
+    /// named (which either may have or lack, with any value). Same order, so that the stored bytes come out as the
+    /// stored object's would.
+    /// </summary>
+    private static bool SameExcept(JsonObject a, JsonObject b, string except, string? alsoExcept)
+    {
+        int i = 0, j = 0;
+        while (true)
+        {
+            while (i < a.Count && a.GetAt(i).Key is var k && (k == except || k == alsoExcept))
+            {
+                i++;
+            }
+            while (j < b.Count && b.GetAt(j).Key is var k && (k == except || k == alsoExcept))
+            {
+                j++;
+            }
+            if (i == a.Count || j == b.Count)
+            {
+                return i == a.Count && j == b.Count;
+            }
+            var (key, value) = a.GetAt(i++);
+            var (otherKey, otherValue) = b.GetAt(j++);
+            if (key != otherKey || !JsonNode.DeepEquals(value, otherValue))
+            {
+                return false;
+            }
+        }
     }
 
     /// <summary>Validates and stores an update; returns null when the stored object changed underneath (retry).</summary>
@@ -234,14 +287,24 @@ internal sealed partial class Registry
             }
             var patched = apply(view) as JsonObject ?? throw ApiException.BadRequest("the patch did not produce an object");
             var patchedRv = patched.Str("metadata", "resourceVersion");
-            var pinned = patchedRv != current.ModRevision.ToString(CultureInfo.InvariantCulture);
+            // A patch that names another resourceVersion is a precondition: its conflicts are the client's to see.
+            var pinned = !string.IsNullOrEmpty(patchedRv) && patchedRv != current.ModRevision.ToString(CultureInfo.InvariantCulture);
             try
             {
                 if (subresource == "scale")
                 {
                     return await Scale.UpdateAsync(this, rt, ns, name, patched, dryRun, ct, owner).ConfigureAwait(false);
                 }
-                return await UpdateAsync(rt, ns, name, patched, subresource, dryRun, ct, owner).ConfigureAwait(false);
+                // The patched object was made from the entry just read: it is written against that entry's revision
+                // (a conflict means the object changed in between, and the patch is applied again to the new one).
+                var precondition = PrepareUpdate(rt, ns, name, patched);
+                if (precondition != 0 && precondition != current.ModRevision)
+                {
+                    throw ApiException.Conflict(rt.QualifiedName, name);
+                }
+                var next = Merge(rt, patched, old, subresource, fromStored: true);
+                return await WriteUpdateAsync(rt, ns, name, next, old, current, subresource, dryRun, owner, ct).ConfigureAwait(false)
+                    ?? throw ApiException.Conflict(rt.QualifiedName, name);
             }
             catch (ApiException e) when (e.Reason == "Conflict" && !pinned && attempt < 10)
             {

@@ -132,6 +132,71 @@ public sealed class RegistryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StatusAndBindingPatchesChangeOnlyTheirPart()
+    {
+        var created = ObjectCodec.Decode(await _registry.CreateAsync(Pod, "default", Obj("""
+            {"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"i"}]}}
+            """), false));
+        var bound = ObjectCodec.Decode(await _registry.PatchAsync(Pod, "default", "p", o =>
+        {
+            o.Ensure("spec")["nodeName"] = "n1";
+            o["spec"]!["containers"]![0]!["image"] = "forged";
+            o.Meta().Ensure("labels")["a"] = "forged";
+            o.Ensure("status")["conditions"] = new JsonArray(new JsonObject { ["type"] = "PodScheduled", ["status"] = "True" });
+            return o;
+        }, "binding", false));
+        Assert.Equal(("n1", "i", "b", "PodScheduled"), (bound.Str("spec", "nodeName"), bound["spec"]!["containers"]![0]!.Str("image"), bound.Str("metadata", "labels", "a"), bound["status"]!["conditions"]![0]!.Str("type")));
+        var running = ObjectCodec.Decode(await _registry.PatchAsync(Pod, "default", "p", o =>
+        {
+            o["status"]!["phase"] = "Running";
+            return o;
+        }, "status", false));
+        Assert.Equal(("Running", "PodScheduled"), (running.Str("status", "phase"), running["status"]!["conditions"]![0]!.Str("type")));
+        var again = await _registry.PatchAsync(Pod, "default", "p", o =>
+        {
+            o["status"]!["phase"] = "Running";
+            return o;
+        }, "status", false);
+        Assert.Equal(running.Str("metadata", "resourceVersion"), again.ModRevision.ToString());
+        var specInStatus = ObjectCodec.Decode(await _registry.PatchAsync(Pod, "default", "p", o =>
+        {
+            o["status"]!["phase"] = "Succeeded";
+            o["spec"]!["containers"]![0]!["image"] = "forged";
+            o.Meta().Remove("labels");
+            return o;
+        }, "status", false));
+        Assert.Equal(("Succeeded", "i", "b"), (specInStatus.Str("status", "phase"), specInStatus["spec"]!["containers"]![0]!.Str("image"), specInStatus.Str("metadata", "labels", "a")));
+        Assert.Equal(created.Str("metadata", "uid"), specInStatus.Str("metadata", "uid"));
+    }
+
+    [Fact]
+    public async Task PatchesApplyAgainAfterAConcurrentWriteUnlessTheyNameAResourceVersion()
+    {
+        await _registry.CreateAsync(Cm, "default", ConfigMap("race"), false);
+        var calls = 0;
+        var patched = ObjectCodec.Decode(await _registry.PatchAsync(Cm, "default", "race", o =>
+        {
+            if (calls++ == 0)
+            {
+                // Another writer gets in between this patch's read and its write.
+                var other = ObjectCodec.Decode(_registry.GetAsync(Cm, "default", "race").Result!);
+                other["data"]!["other"] = "x";
+                _registry.UpdateAsync(Cm, "default", "race", other, string.Empty, false).GetAwaiter().GetResult();
+            }
+            o["data"]!["mine"] = "y";
+            return o;
+        }, string.Empty, false));
+        Assert.Equal((2, "x", "y"), (calls, patched.Str("data", "other"), patched.Str("data", "mine")));
+        var stale = await Fails(() => _registry.PatchAsync(Cm, "default", "race", o =>
+        {
+            o.Meta()["resourceVersion"] = "1";
+            o["data"]!["late"] = "z";
+            return o;
+        }, string.Empty, false));
+        Assert.Equal((409, "Conflict"), (stale.Code, stale.Reason));
+    }
+
+    [Fact]
     public async Task FinalizersHoldDeletionUntilRemoved()
     {
         await _registry.CreateAsync(Cm, "default", Obj("""{"metadata":{"name":"f","finalizers":["example.com/hold"]}}"""), false);
