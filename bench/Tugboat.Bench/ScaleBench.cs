@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Tugboat.Bench;
@@ -50,13 +51,16 @@ internal static class ScaleBench
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(stopWatch.Token));
             while (await reader.ReadLineAsync(stopWatch.Token) is { } l)
             {
-                var obj = JsonNode.Parse(l)!["object"]!;
-                var key = obj["metadata"]!["namespace"] + "/" + obj["metadata"]!["name"];
-                if (obj["spec"]?["nodeName"] is not null)
+                // A read-only document, not a node tree: the watcher shares the machine with what it measures.
+                using var doc = JsonDocument.Parse(l);
+                var obj = doc.RootElement.GetProperty("object");
+                var meta = obj.GetProperty("metadata");
+                var key = meta.GetProperty("namespace").GetString() + "/" + meta.GetProperty("name").GetString();
+                if (obj.TryGetProperty("spec", out var spec) && spec.TryGetProperty("nodeName", out _))
                 {
                     bound.TryAdd(key, Stopwatch.GetTimestamp());
                 }
-                if (obj["status"]?["phase"]?.GetValue<string>() == "Running")
+                if (obj.TryGetProperty("status", out var status) && status.TryGetProperty("phase", out var phase) && phase.ValueEquals("Running"))
                 {
                     running.TryAdd(key, true);
                 }

@@ -322,17 +322,19 @@ internal static class CommandLine
             return Fail("--runtime containerd: the containerd runtime is not built yet; use auto or process");
         }
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        LocalTransport? local = null;
         var server = ApiServerHost.RunAsync(options, line =>
         {
             Console.WriteLine(line);
             ready.TrySetResult();
-        }, cts.Token);
+        }, cts.Token, transport => local = transport);
         await Task.WhenAny(ready.Task, server).ConfigureAwait(false);
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
-        // The controller manager is a client of the API like any other, over loopback HTTPS with the admin credentials.
+        // The controller manager is a client of the API like any other, with the admin credentials, through the API
+        // server's in-process transport (the same requests as over HTTPS, without TLS and sockets).
         var kubeconfig = Path.Combine(Path.GetFullPath(options.DataDir), "kubeconfig.yaml");
         var controllers = ready.Task.IsCompletedSuccessfully && !options.DisableControllers
-            ? ControllerManager.RunAsync(kubeconfig, loggers, cts.Token, options.NodeMonitorGracePeriod, options.TerminatedPodGcThreshold)
+            ? ControllerManager.RunAsync(kubeconfig, loggers, cts.Token, options.NodeMonitorGracePeriod, options.TerminatedPodGcThreshold, config => local!.CreateHandler(config.ClientCertificate))
             : Task.CompletedTask;
         var agentLoggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
         var agent = ready.Task.IsCompletedSuccessfully && !options.DisableAgent

@@ -8,7 +8,8 @@ namespace Tugboat.Controllers;
 
 /// <summary>
 /// The controller manager: every control loop and the scheduler, clients of the API server through
-/// <see cref="ApiClient"/> (over loopback HTTPS when embedded in <c>tug server</c>) sharing one informer per collection.
+/// <see cref="ApiClient"/> (through the API server's in-process transport when embedded in <c>tug server</c>, otherwise
+/// over HTTPS) sharing one informer per collection.
 /// </summary>
 public static class ControllerManager
 {
@@ -18,18 +19,20 @@ public static class ControllerManager
     /// </summary>
     /// <param name="nodeMonitorGracePeriod">How long a node may go without a heartbeat before it is marked Unknown (upstream: 40 s).</param>
     /// <param name="terminatedPodThreshold">Finished pods kept before the oldest are deleted (upstream: 12,500; 0 keeps all).</param>
-    public static async Task RunAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct, TimeSpan? nodeMonitorGracePeriod = null, int terminatedPodThreshold = 12_500)
+    /// <param name="transport">How to reach the API server with the kubeconfig's credentials, when not over the network.</param>
+    public static async Task RunAsync(string kubeconfig, ILoggerFactory loggers, CancellationToken ct, TimeSpan? nodeMonitorGracePeriod = null, int terminatedPodThreshold = 12_500, Func<ClientConfig, HttpMessageHandler>? transport = null)
     {
         var config = ClientConfig.FromKubeconfig(kubeconfig);
-        using var client = new ApiClient(config, "tug-controller-manager");
+        ApiClient Client(string userAgent) => transport is null ? new ApiClient(config, userAgent) : new ApiClient(transport(config), config.Server, userAgent);
+        using var client = Client("tug-controller-manager");
         var election = new LeaderElection(client, "kube-system", "tug-controller-manager", $"{Environment.MachineName}_{Guid.NewGuid():N}");
-        await election.RunAsync(term => RunLoopsAsync(config, client, loggers, nodeMonitorGracePeriod, terminatedPodThreshold, term), ct).ConfigureAwait(false);
+        await election.RunAsync(term => RunLoopsAsync(() => Client("default-scheduler"), client, loggers, nodeMonitorGracePeriod, terminatedPodThreshold, term), ct).ConfigureAwait(false);
     }
 
     /// <summary>One term of leadership: fresh caches and queues, every loop, until <paramref name="ct"/> ends the term.</summary>
-    private static async Task RunLoopsAsync(ClientConfig config, ApiClient client, ILoggerFactory loggers, TimeSpan? nodeMonitorGracePeriod, int terminatedPodThreshold, CancellationToken ct)
+    private static async Task RunLoopsAsync(Func<ApiClient> newSchedulerClient, ApiClient client, ILoggerFactory loggers, TimeSpan? nodeMonitorGracePeriod, int terminatedPodThreshold, CancellationToken ct)
     {
-        using var schedulerClient = new ApiClient(config, "default-scheduler");
+        using var schedulerClient = newSchedulerClient();
         var recorders = new List<EventRecorder>();
         EventRecorder Recorder(string component)
         {

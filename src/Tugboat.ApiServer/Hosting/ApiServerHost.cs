@@ -22,7 +22,8 @@ namespace Tugboat.ApiServer.Hosting;
 public static class ApiServerHost
 {
     /// <summary>Runs until <paramref name="ct"/> is cancelled; calls <paramref name="onReady"/> once the API answers.</summary>
-    public static async Task RunAsync(ServerOptions options, Action<string> onReady, CancellationToken ct)
+    /// <param name="onLocalTransport">Given the in-process transport, for clients in this process, before <paramref name="onReady"/>.</param>
+    public static async Task RunAsync(ServerOptions options, Action<string> onReady, CancellationToken ct, Action<LocalTransport>? onLocalTransport = null)
     {
         var started = Stopwatch.StartNew();
         var dataDir = Path.GetFullPath(options.DataDir);
@@ -72,6 +73,7 @@ public static class ApiServerHost
                 });
             });
         });
+        LocalTransport.AddTo(builder.Services);
         var app = builder.Build();
         // Custom resources are served from the first request on, not only once the controller has caught up.
         await app.Services.GetRequiredService<CustomResourceController>().SyncAllAsync(ct).ConfigureAwait(false);
@@ -82,6 +84,7 @@ public static class ApiServerHost
 
         await app.StartAsync(ct).ConfigureAwait(false);
         Kubeconfig.Write(Path.Combine(dataDir, "kubeconfig.yaml"), serverUrl, pki);
+        onLocalTransport?.Invoke(app.Services.GetRequiredService<LocalTransport>());
         onReady($"tug server ready at {serverUrl} in {started.ElapsedMilliseconds} ms (kubeconfig: {Path.Combine(dataDir, "kubeconfig.yaml")})");
         try
         {
