@@ -23,7 +23,8 @@ public sealed class NodeInfo
         AllocatablePods = Quantity.Value(allocatable?["pods"]);
         AllocatableEphemeralStorage = Quantity.Value(allocatable?["ephemeral-storage"]);
         Unschedulable = node["spec"]?["unschedulable"] is JsonValue u && u.TryGetValue<bool>(out var b) && b;
-        Taints = node["spec"]?["taints"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
+        // Nodes without taints share the empty array, so the per-node checks touch nothing of their own.
+        Taints = node["spec"]?["taints"]?.AsArray().OfType<JsonObject>().ToArray() is { Length: > 0 } taints ? taints : [];
         _images = Framework.ImageStates.Of(node);
     }
 
@@ -45,7 +46,7 @@ public sealed class NodeInfo
     public long AllocatablePods { get; }
     public long AllocatableEphemeralStorage { get; }
     public bool Unschedulable { get; }
-    public IReadOnlyList<JsonObject> Taints { get; }
+    public JsonObject[] Taints { get; }
 
     public long RequestedMilliCpu { get; private set; }
     public long RequestedMemory { get; private set; }
@@ -55,7 +56,7 @@ public sealed class NodeInfo
     public long NonZeroMilliCpu { get; private set; }
 
     public long NonZeroMemory { get; private set; }
-    public int PodCount => _pods.Count;
+    public int PodCount { get; private set; }
 
     /// <summary>Pods here with required anti-affinity terms, which every incoming pod is checked against.</summary>
     public int AntiAffinityPodCount { get; private set; }
@@ -83,6 +84,7 @@ public sealed class NodeInfo
         {
             return;
         }
+        PodCount++;
         RequestedMilliCpu += pod.MilliCpu;
         RequestedMemory += pod.Memory;
         RequestedEphemeralStorage += pod.EphemeralStorage;
@@ -99,6 +101,7 @@ public sealed class NodeInfo
         {
             return null;
         }
+        PodCount--;
         RequestedMilliCpu -= pod.MilliCpu;
         RequestedMemory -= pod.Memory;
         RequestedEphemeralStorage -= pod.EphemeralStorage;

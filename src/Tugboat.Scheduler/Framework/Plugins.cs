@@ -18,10 +18,13 @@ public interface IFilterPlugin : IPlugin
     Status Filter(CycleState state, PodInfo pod, NodeInfo node);
 }
 
-/// <summary>Runs once per pod before scoring, over the nodes that passed the filters.</summary>
+/// <summary>
+/// Runs once per pod before scoring, over the nodes that passed the filters; <see cref="Status.Skip"/> when the pod gives
+/// the plugin nothing to score, so that its Score runs on no node (upstream's Skip).
+/// </summary>
 public interface IPreScorePlugin : IPlugin
 {
-    void PreScore(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes);
+    Status PreScore(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes);
 }
 
 /// <summary>Ranks a feasible node, 0 to <see cref="MaxNodeScore"/> after normalization.</summary>

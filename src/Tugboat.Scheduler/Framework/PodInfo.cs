@@ -49,8 +49,11 @@ public sealed class PodInfo
         MilliCpu = cpu + Quantity.Milli(overhead?["cpu"]);
         Memory = memory + Quantity.Value(overhead?["memory"]);
         EphemeralStorage = storage;
-        Tolerations = spec["tolerations"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
+        Tolerations = spec["tolerations"]?.AsArray().OfType<JsonObject>().ToArray() ?? [];
         Affinity = spec["affinity"] as JsonObject;
+        NodeSelector = spec["nodeSelector"] as JsonObject;
+        RequiredNodeSelectorTerms = Affinity?["nodeAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"]?["nodeSelectorTerms"] as JsonArray;
+        PreferredNodeAffinityTerms = Affinity?["nodeAffinity"]?["preferredDuringSchedulingIgnoredDuringExecution"] as JsonArray;
     }
 
     public JsonObject Pod { get; }
@@ -72,8 +75,17 @@ public sealed class PodInfo
     public long Memory { get; }
     public long EphemeralStorage { get; }
     public List<(string Ip, string Protocol, int Port)> HostPorts { get; } = [];
-    public IReadOnlyList<JsonObject> Tolerations { get; }
+    public JsonObject[] Tolerations { get; }
     public JsonObject? Affinity { get; }
+
+    /// <summary>spec.nodeSelector, or null.</summary>
+    public JsonObject? NodeSelector { get; }
+
+    /// <summary>The required node affinity's nodeSelectorTerms, or null.</summary>
+    public JsonArray? RequiredNodeSelectorTerms { get; }
+
+    /// <summary>The preferred node affinity terms, or null.</summary>
+    public JsonArray? PreferredNodeAffinityTerms { get; }
 
     public string Key => Namespace + "/" + Name;
 

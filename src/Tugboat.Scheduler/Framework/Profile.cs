@@ -190,14 +190,22 @@ public sealed class Profile
         {
             return new ScheduleResult(feasible[0], null, false, evaluated, 1);
         }
+        List<IPlugin>? skipped = null;
         foreach (var plugin in _preScores)
         {
-            plugin.PreScore(state, pod, feasible);
+            if (plugin.PreScore(state, pod, feasible).Code == StatusCode.Skip)
+            {
+                (skipped ??= []).Add(plugin);
+            }
         }
         var totals = new long[feasible.Count];
         var raw = new long[feasible.Count];
         foreach (var (plugin, weight) in _scores)
         {
+            if (skipped is not null && skipped.Contains(plugin))
+            {
+                continue;
+            }
             for (var i = 0; i < feasible.Count; i++)
             {
                 raw[i] = plugin.Score(state, pod, feasible[i]);

@@ -11,6 +11,9 @@ public enum StatusCode
     UnschedulableAndUnresolvable,
 
     Error,
+
+    /// <summary>From a pre-score plugin: nothing to score for this pod (every node would score the same), so its Score is not run.</summary>
+    Skip,
 }
 
 /// <summary>The outcome of a plugin: success or why not, in upstream's words (they are counted into the pod's condition message).</summary>
@@ -23,4 +26,6 @@ public readonly record struct Status(StatusCode Code, string? Reason = null)
     public static Status Unschedulable(string reason) => new(StatusCode.Unschedulable, reason);
 
     public static Status Unresolvable(string reason) => new(StatusCode.UnschedulableAndUnresolvable, reason);
+
+    public static Status Skip { get; } = new(StatusCode.Skip);
 }

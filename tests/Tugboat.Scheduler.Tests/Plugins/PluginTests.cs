@@ -105,6 +105,16 @@ public sealed class PluginTests
         long[] scores = [10, 5, 0];
         plugin.Normalize(new CycleState(), pod, scores);
         Assert.Equal([100, 50, 0], scores);
+        // Pods without preferred terms are not scored at all (upstream's PreScore Skip); with them, the framework
+        // still lets the preference decide.
+        Assert.Equal(StatusCode.Success, plugin.PreScore(new CycleState(), pod, []).Code);
+        Assert.Equal(StatusCode.Skip, plugin.PreScore(new CycleState(), Pod(Requests("1", "0")), []).Code);
+        Assert.Equal(StatusCode.Skip, new InterPodAffinity().PreScore(new CycleState(), Pod(Requests("1", "0")), []).Code);
+        var start = 0;
+        NodeInfo[] nodes = [Node(Small.Replace("\"a\"", "\"b\"", StringComparison.Ordinal).Replace("n1", "n0", StringComparison.Ordinal)), Node(Small)];
+        Assert.Equal("n1", Profile.Default().Schedule(pod, nodes, ref start).Node!.Name);
+        start = 0;
+        Assert.Equal("n1", Profile.Default().Schedule(pod, [nodes[1], nodes[0]], ref start).Node!.Name);
     }
 
     public static TheoryData<string, string, bool> TaintCases => new()
@@ -222,14 +232,14 @@ public sealed class PluginTests
 
         var plugin = new PodTopologySpread { DefaultSelector = _ => selector };
         var state = new CycleState();
-        plugin.PreScore(state, pod, [busy, idle]);
+        Assert.Equal(StatusCode.Success, plugin.PreScore(state, pod, [busy, idle]).Code);
         long[] scores = [plugin.Score(state, pod, busy), plugin.Score(state, pod, idle)];
         plugin.Normalize(state, pod, scores);
         Assert.True(scores[1] > scores[0], $"idle {scores[1]} should beat busy {scores[0]}");
-        // Without a selector nothing is spread (and nothing is computed).
+        // Without a selector nothing is spread (and nothing is computed): the plugin's scoring is skipped.
         var none = new PodTopologySpread();
         state = new CycleState();
-        none.PreScore(state, pod, [busy, idle]);
+        Assert.Equal(StatusCode.Skip, none.PreScore(state, pod, [busy, idle]).Code);
         scores = [none.Score(state, pod, busy), none.Score(state, pod, idle)];
         none.Normalize(state, pod, scores);
         Assert.Equal(scores[0], scores[1]);
@@ -258,7 +268,7 @@ public sealed class PluginTests
 
         var soft = Pod("""{"topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"ScheduleAnyway","labelSelector":{"matchLabels":{"app":"web"}}}]}""", meta);
         state = new CycleState();
-        plugin.PreScore(state, soft, [a1, a2, b1]);
+        Assert.Equal(StatusCode.Success, plugin.PreScore(state, soft, [a1, a2, b1]).Code);
         long[] scores = [plugin.Score(state, soft, a1), plugin.Score(state, soft, a2), plugin.Score(state, soft, b1)];
         plugin.Normalize(state, soft, scores);
         Assert.True(scores[2] > scores[0]);

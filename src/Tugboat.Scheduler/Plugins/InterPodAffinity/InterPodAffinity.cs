@@ -154,13 +154,13 @@ public sealed class InterPodAffinity : IPreFilterPlugin, IFilterPlugin, IPreScor
         return Status.Success;
     }
 
-    public void PreScore(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes)
+    public Status PreScore(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes)
     {
         var terms = Terms(pod, "podAffinity", preferred: true).Select(t => (t, 1))
             .Concat(Terms(pod, "podAntiAffinity", preferred: true).Select(t => (t, -1))).ToList();
         if (terms.Count == 0)
         {
-            return;
+            return Status.Skip;
         }
         var weights = new Dictionary<(string, string), long>();
         foreach (var node in nodes)
@@ -177,6 +177,7 @@ public sealed class InterPodAffinity : IPreFilterPlugin, IFilterPlugin, IPreScor
             }
         }
         state.Write(ScoreKey, weights);
+        return Status.Success;
     }
 
     public long Score(CycleState state, PodInfo pod, NodeInfo node)

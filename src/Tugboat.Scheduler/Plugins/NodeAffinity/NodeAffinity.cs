@@ -9,7 +9,7 @@ namespace Tugboat.Scheduler.Plugins.NodeAffinity;
 /// ANDed; In, NotIn, Exists, DoesNotExist, Gt, Lt; matchFields on metadata.name) as a filter, and the weights of the
 /// matching preferredDuringScheduling terms as a score.
 /// </summary>
-public sealed class NodeAffinity : IFilterPlugin, IScorePlugin
+public sealed class NodeAffinity : IFilterPlugin, IPreScorePlugin, IScorePlugin
 {
     public const string Reason = "node(s) didn't match Pod's node affinity/selector";
 
@@ -17,7 +17,7 @@ public sealed class NodeAffinity : IFilterPlugin, IScorePlugin
 
     public Status Filter(CycleState state, PodInfo pod, NodeInfo node)
     {
-        if (pod.Spec["nodeSelector"] is JsonObject selector)
+        if (pod.NodeSelector is { } selector)
         {
             foreach (var (key, value) in selector)
             {
@@ -27,18 +27,20 @@ public sealed class NodeAffinity : IFilterPlugin, IScorePlugin
                 }
             }
         }
-        var terms = pod.Affinity?["nodeAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"]?["nodeSelectorTerms"] as JsonArray;
-        if (terms is { Count: > 0 } && !terms.OfType<JsonObject>().Any(t => Matches(t, node)))
+        if (pod.RequiredNodeSelectorTerms is { Count: > 0 } terms && !terms.OfType<JsonObject>().Any(t => Matches(t, node)))
         {
             return Status.Unresolvable(Reason);
         }
         return Status.Success;
     }
 
+    public Status PreScore(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes) =>
+        pod.PreferredNodeAffinityTerms is { Count: > 0 } ? Status.Success : Status.Skip;
+
     public long Score(CycleState state, PodInfo pod, NodeInfo node)
     {
         long total = 0;
-        foreach (var term in pod.Affinity?["nodeAffinity"]?["preferredDuringSchedulingIgnoredDuringExecution"]?.AsArray().OfType<JsonObject>() ?? [])
+        foreach (var term in pod.PreferredNodeAffinityTerms?.OfType<JsonObject>() ?? [])
         {
             if (term["preference"] is JsonObject preference && Matches(preference, node))
             {

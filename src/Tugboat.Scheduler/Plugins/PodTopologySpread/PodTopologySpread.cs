@@ -132,8 +132,16 @@ public sealed class PodTopologySpread : IPreFilterPlugin, IFilterPlugin, IPreSco
         return Status.Success;
     }
 
-    public void PreScore(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes) =>
-        state.Write(ScoreKey, Constraints(pod, nodes, "ScheduleAnyway"));
+    public Status PreScore(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes)
+    {
+        var constraints = Constraints(pod, nodes, "ScheduleAnyway");
+        if (constraints.Count == 0)
+        {
+            return Status.Skip;
+        }
+        state.Write(ScoreKey, constraints);
+        return Status.Success;
+    }
 
     /// <summary>The matching pods in the node's domains; fewer is better after normalization.</summary>
     public long Score(CycleState state, PodInfo pod, NodeInfo node)

@@ -22,7 +22,7 @@ public sealed class TaintToleration : IFilterPlugin, IScorePlugin
             }
             var key = taint["key"]?.GetValue<string>() ?? string.Empty;
             var value = taint["value"]?.GetValue<string>();
-            if (!pod.Tolerations.Any(t => Tolerates(t, key, value, effect)))
+            if (!Tolerated(pod, key, value, effect))
             {
                 return Status.Unresolvable($"node(s) had untolerated taint {{{key}: {value}}}");
             }
@@ -30,9 +30,31 @@ public sealed class TaintToleration : IFilterPlugin, IScorePlugin
         return Status.Success;
     }
 
-    public long Score(CycleState state, PodInfo pod, NodeInfo node) =>
-        node.Taints.Count(t => t["effect"]?.GetValue<string>() == "PreferNoSchedule"
-            && !pod.Tolerations.Any(x => Tolerates(x, t["key"]?.GetValue<string>() ?? string.Empty, t["value"]?.GetValue<string>(), "PreferNoSchedule")));
+    public long Score(CycleState state, PodInfo pod, NodeInfo node)
+    {
+        long count = 0;
+        foreach (var taint in node.Taints)
+        {
+            if (taint["effect"]?.GetValue<string>() == "PreferNoSchedule"
+                && !Tolerated(pod, taint["key"]?.GetValue<string>() ?? string.Empty, taint["value"]?.GetValue<string>(), "PreferNoSchedule"))
+            {
+                count++;
+            }
+        }
+        return count;
+    }
+
+    private static bool Tolerated(PodInfo pod, string key, string? value, string effect)
+    {
+        foreach (var toleration in pod.Tolerations)
+        {
+            if (Tolerates(toleration, key, value, effect))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// <summary>Fewer intolerable taints is better: upstream's reverse normalization.</summary>
     public void Normalize(CycleState state, PodInfo pod, Span<long> scores)
