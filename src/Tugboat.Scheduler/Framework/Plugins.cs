@@ -6,7 +6,10 @@ public interface IPlugin
     string Name { get; }
 }
 
-/// <summary>Runs once per pod before filtering: precomputes into the cycle state, or rejects the pod outright.</summary>
+/// <summary>
+/// Runs once per pod before filtering: precomputes into the cycle state, rejects the pod outright, or answers
+/// <see cref="Status.Skip"/> when the pod gives the plugin's filter nothing to check (it then runs on no node).
+/// </summary>
 public interface IPreFilterPlugin : IPlugin
 {
     Status PreFilter(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes);

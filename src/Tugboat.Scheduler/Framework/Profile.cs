@@ -118,9 +118,9 @@ public sealed class Profile
     public static string Histogram(IEnumerable<string> reasons) =>
         string.Join(", ", reasons.GroupBy(r => r).Select(g => $"{g.Count()} {g.Key}").Order(StringComparer.Ordinal));
 
-    private Status RunFilters(CycleState state, PodInfo pod, NodeInfo node)
+    private static Status RunFilters(List<IFilterPlugin> filters, CycleState state, PodInfo pod, NodeInfo node)
     {
-        foreach (var filter in _filters)
+        foreach (var filter in filters)
         {
             var status = filter.Filter(state, pod, node);
             if (!status.IsSuccess)
@@ -143,10 +143,20 @@ public sealed class Profile
             return new ScheduleResult(null, "no nodes available to schedule pods", false, 0, 0);
         }
         var state = new CycleState();
+        // Filters whose pre-filter found nothing to check for this pod are not run on any node (upstream's Skip).
+        var filters = _filters;
         foreach (var plugin in _preFilters)
         {
             var status = plugin.PreFilter(state, pod, nodes);
-            if (!status.IsSuccess)
+            if (status.Code == StatusCode.Skip)
+            {
+                if (plugin is IFilterPlugin unneeded)
+                {
+                    filters = ReferenceEquals(filters, _filters) ? [.. _filters] : filters;
+                    filters.Remove(unneeded);
+                }
+            }
+            else if (!status.IsSuccess)
             {
                 return new ScheduleResult(null, $"0/{nodes.Count} nodes are available: {status.Reason}.", status.Code == StatusCode.UnschedulableAndUnresolvable, 0, 0);
             }
@@ -158,7 +168,7 @@ public sealed class Profile
         for (; evaluated < nodes.Count && feasible.Count < want; evaluated++)
         {
             var node = nodes[(start + evaluated) % nodes.Count];
-            var status = RunFilters(state, pod, nominated?.Invoke(pod, node) ?? node);
+            var status = RunFilters(filters, state, pod, nominated?.Invoke(pod, node) ?? node);
             if (status.IsSuccess)
             {
                 feasible.Add(node);
@@ -177,7 +187,7 @@ public sealed class Profile
             var unresolvable = failed.All(f => f.Status.Code == StatusCode.UnschedulableAndUnresolvable);
             foreach (var post in _postFilters)
             {
-                var result = post.PostFilter(state, pod, failed, node => RunFilters(state, pod, node).IsSuccess);
+                var result = post.PostFilter(state, pod, failed, node => RunFilters(filters, state, pod, node).IsSuccess);
                 if (result.Node is { } target)
                 {
                     return new ScheduleResult(null, message, false, evaluated, 0) { Nominated = target, Victims = result.Victims };
@@ -190,19 +200,19 @@ public sealed class Profile
         {
             return new ScheduleResult(feasible[0], null, false, evaluated, 1);
         }
-        List<IPlugin>? skipped = null;
+        List<IPlugin>? unscored = null;
         foreach (var plugin in _preScores)
         {
             if (plugin.PreScore(state, pod, feasible).Code == StatusCode.Skip)
             {
-                (skipped ??= []).Add(plugin);
+                (unscored ??= []).Add(plugin);
             }
         }
         var totals = new long[feasible.Count];
         var raw = new long[feasible.Count];
         foreach (var (plugin, weight) in _scores)
         {
-            if (skipped is not null && skipped.Contains(plugin))
+            if (unscored is not null && unscored.Contains(plugin))
             {
                 continue;
             }

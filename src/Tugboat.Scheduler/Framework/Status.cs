@@ -12,7 +12,10 @@ public enum StatusCode
 
     Error,
 
-    /// <summary>From a pre-score plugin: nothing to score for this pod (every node would score the same), so its Score is not run.</summary>
+    /// <summary>
+    /// From a pre-filter or pre-score plugin: nothing to check or score for this pod (every node would pass, or score
+    /// the same), so the plugin's Filter or Score is not run (upstream's Skip).
+    /// </summary>
     Skip,
 }
 

@@ -70,6 +70,26 @@ public sealed class PluginTests
         Assert.True(new NodeResourcesBalancedAllocation().Score(new CycleState(), Pod(Requests("1", "2Gi")), empty) > new NodeResourcesBalancedAllocation().Score(new CycleState(), Pod(Requests("1", "0")), empty));
     }
 
+    [Fact]
+    public void FiltersArePassedOverOnlyForPodsThatGiveThemNothingToCheck()
+    {
+        var start = 0;
+        var plain = Pod(Requests("1", "0"));
+        Assert.Equal(StatusCode.Skip, new NodeAffinity().PreFilter(new CycleState(), plain, []).Code);
+        Assert.Equal(StatusCode.Skip, new NodePorts().PreFilter(new CycleState(), plain, []).Code);
+        Assert.Equal(StatusCode.Skip, new NodeName().PreFilter(new CycleState(), plain, []).Code);
+        Assert.Equal(StatusCode.Skip, new PodTopologySpread().PreFilter(new CycleState(), plain, []).Code);
+        Assert.Equal("n1", Profile.Default().Schedule(plain, [Node(Small)], ref start).Node!.Name);
+        // Pods that ask are still checked by the whole profile.
+        var elsewhere = Profile.Default().Schedule(Pod("""{"nodeSelector":{"disk":"hdd"}}"""), [Node(Small)], ref start);
+        Assert.StartsWith("0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.", elsewhere.FailureMessage);
+        var port = """{"containers":[{"name":"c","ports":[{"containerPort":80,"hostPort":8080}]}]}""";
+        var taken = Profile.Default().Schedule(Pod(port), [Node(Small, port)], ref start);
+        Assert.StartsWith("0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.", taken.FailureMessage);
+        var named = Profile.Default().Schedule(Pod("""{"nodeName":"other"}"""), [Node(Small)], ref start);
+        Assert.StartsWith("0/1 nodes are available: 1 node(s) didn't match the requested node name.", named.FailureMessage);
+    }
+
     public static TheoryData<string, bool> AffinityCases => new()
     {
         { """{"nodeSelector":{"disk":"ssd"}}""", true },
@@ -88,6 +108,7 @@ public sealed class PluginTests
     [MemberData(nameof(AffinityCases))]
     public void NodeAffinityFilters(string spec, bool fits)
     {
+        Assert.Equal(StatusCode.Success, new NodeAffinity().PreFilter(new CycleState(), Pod(spec), []).Code);
         var status = new NodeAffinity().Filter(new CycleState(), Pod(spec), Node(Small));
         Assert.Equal(fits, status.IsSuccess);
         if (!fits)
@@ -184,14 +205,14 @@ public sealed class PluginTests
         b1.AddPod(Pod("""{"affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"labelSelector":{"matchLabels":{"tier":"cache"}},"topologyKey":"zone"}]}}}""", """{"name":"lonely","namespace":"default","uid":"l"}"""));
         Assert.Equal([true, true, false], Run(Pod("{}", """{"name":"c","namespace":"default","uid":"c","labels":{"tier":"cache"}}""")));
         // With the scheduler's word that some placed pod has required anti-affinity, the check still runs; with its word
-        // that none has, a pod without terms of its own needs no visit to any node.
+        // that none has, a pod without terms of its own needs no visit to any node, and its filter is skipped.
         var cache = Pod("{}", """{"name":"c2","namespace":"default","uid":"c2","labels":{"tier":"cache"}}""");
         var told = new InterPodAffinity { AnyRequiredAntiAffinity = () => true };
         var toldState = new CycleState();
         Assert.True(told.PreFilter(toldState, cache, nodes).IsSuccess);
         Assert.False(told.Filter(toldState, cache, b1).IsSuccess);
         var none = new InterPodAffinity { AnyRequiredAntiAffinity = () => false };
-        Assert.True(none.PreFilter(new CycleState(), Pod("{}"), new UntouchableNodes()).IsSuccess);
+        Assert.Equal(StatusCode.Skip, none.PreFilter(new CycleState(), Pod("{}"), new UntouchableNodes()).Code);
         Assert.Throws<InvalidOperationException>(() => none.PreFilter(new CycleState(), apart, new UntouchableNodes()));
     }
 

@@ -67,7 +67,7 @@ public sealed class InterPodAffinity : IPreFilterPlugin, IFilterPlugin, IPreScor
         var anti = Terms(pod, "podAntiAffinity", preferred: false).Select(t => (t, new HashSet<string>(StringComparer.Ordinal))).ToList();
         if (affinity.Count == 0 && anti.Count == 0 && AnyRequiredAntiAffinity?.Invoke() == false)
         {
-            return Status.Success;
+            return Status.Skip;
         }
         var existing = new HashSet<(string, string)>();
         var anyMatch = false;

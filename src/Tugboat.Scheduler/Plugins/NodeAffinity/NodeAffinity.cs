@@ -9,11 +9,14 @@ namespace Tugboat.Scheduler.Plugins.NodeAffinity;
 /// ANDed; In, NotIn, Exists, DoesNotExist, Gt, Lt; matchFields on metadata.name) as a filter, and the weights of the
 /// matching preferredDuringScheduling terms as a score.
 /// </summary>
-public sealed class NodeAffinity : IFilterPlugin, IPreScorePlugin, IScorePlugin
+public sealed class NodeAffinity : IPreFilterPlugin, IFilterPlugin, IPreScorePlugin, IScorePlugin
 {
     public const string Reason = "node(s) didn't match Pod's node affinity/selector";
 
     public string Name => nameof(NodeAffinity);
+
+    public Status PreFilter(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes) =>
+        pod.NodeSelector is { Count: > 0 } || pod.RequiredNodeSelectorTerms is { Count: > 0 } ? Status.Success : Status.Skip;
 
     public Status Filter(CycleState state, PodInfo pod, NodeInfo node)
     {

@@ -3,11 +3,14 @@ using Tugboat.Scheduler.Framework;
 namespace Tugboat.Scheduler.Plugins.NodePorts;
 
 /// <summary>A pod's host ports must be free on the node (same protocol and port, with 0.0.0.0 conflicting with every address).</summary>
-public sealed class NodePorts : IFilterPlugin
+public sealed class NodePorts : IPreFilterPlugin, IFilterPlugin
 {
     public const string Reason = "node(s) didn't have free ports for the requested pod ports";
 
     public string Name => nameof(NodePorts);
+
+    public Status PreFilter(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes) =>
+        pod.HostPorts.Count > 0 ? Status.Success : Status.Skip;
 
     public Status Filter(CycleState state, PodInfo pod, NodeInfo node)
     {

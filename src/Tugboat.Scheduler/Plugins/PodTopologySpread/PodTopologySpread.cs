@@ -103,10 +103,16 @@ public sealed class PodTopologySpread : IPreFilterPlugin, IFilterPlugin, IPreSco
 
     public Status PreFilter(CycleState state, PodInfo pod, IReadOnlyList<NodeInfo> nodes)
     {
-        if (pod.Spec["topologySpreadConstraints"] is JsonArray { Count: > 0 })
+        if (pod.Spec["topologySpreadConstraints"] is not JsonArray { Count: > 0 })
         {
-            state.Write(FilterKey, Constraints(pod, nodes, "DoNotSchedule"));
+            return Status.Skip;
         }
+        var constraints = Constraints(pod, nodes, "DoNotSchedule");
+        if (constraints.Count == 0)
+        {
+            return Status.Skip;
+        }
+        state.Write(FilterKey, constraints);
         return Status.Success;
     }
 
