@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Tugboat.Api.Protobuf;
 
@@ -22,7 +24,10 @@ public static class UnknownFields
         "k8s.io.apimachinery.pkg.runtime.RawExtension",
     };
 
-    private static readonly Dictionary<string, Dictionary<string, ProtoField>> ByName = [];
+    /// <summary>What the walk needs of a field: whether it is a map or repeated, and the message its values are (null: leaves).</summary>
+    private sealed record Known(bool IsMap, bool Repeated, string? Child);
+
+    private static readonly ConcurrentDictionary<string, Dictionary<string, Known>> ByName = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Removes unknown fields from <paramref name="obj"/> in place and returns their paths (such as
@@ -34,92 +39,103 @@ public static class UnknownFields
         var message = KubeProtobuf.MessageName(apiVersion, kind);
         if (ProtoSchema.Instance.TryGetMessage(message, out _))
         {
-            Walk(obj, message, string.Empty, found, topLevel: true);
+            Walk(obj, message, null, found, topLevel: true);
         }
         return found;
     }
 
-    private static void Walk(JsonObject obj, string message, string path, List<string> found, bool topLevel = false)
+    /// <summary>Where a value sits, spelled out only for the (rare) unknown field.</summary>
+    private sealed class Segment(Segment? parent, string? name, string? key, int index)
+    {
+        public override string ToString()
+        {
+            var prefix = parent?.ToString();
+            if (name is not null)
+            {
+                return prefix is null ? name : prefix + "." + name;
+            }
+            return prefix + "[" + (key ?? index.ToString(CultureInfo.InvariantCulture)) + "]";
+        }
+    }
+
+    private static void Walk(JsonObject obj, string message, Segment? path, List<string> found, bool topLevel = false)
     {
         var fields = Fields(message);
-        foreach (var (name, value) in obj.ToList())
+        List<string>? unknown = null;
+        foreach (var (name, value) in obj)
         {
             if (topLevel && name is "apiVersion" or "kind")
             {
                 continue;
             }
-            var fieldPath = path.Length == 0 ? name : path + "." + name;
             if (!fields.TryGetValue(name, out var field))
             {
-                found.Add(fieldPath);
-                obj.Remove(name);
+                found.Add(new Segment(path, name, null, 0).ToString());
+                (unknown ??= []).Add(name);
                 continue;
             }
-            var type = field.Type == "map" ? field.MapValue! : field.Type;
-            if (!type.StartsWith("msg:", StringComparison.Ordinal) || Leaves.Contains(type[4..]))
+            if (field.Child is not { } child)
             {
                 continue;
             }
-            var child = type[4..];
             switch (value)
             {
-                case JsonObject o when field.Type == "map":
+                case JsonObject o when field.IsMap:
+                    var map = new Segment(path, name, null, 0);
                     foreach (var (key, item) in o)
                     {
                         if (item is JsonObject itemObject)
                         {
-                            Walk(itemObject, child, $"{fieldPath}[{key}]", found);
+                            Walk(itemObject, child, new Segment(map, null, key, 0), found);
                         }
                     }
                     break;
                 case JsonObject o:
-                    Walk(o, child, fieldPath, found);
+                    Walk(o, child, new Segment(path, name, null, 0), found);
                     break;
                 case JsonArray a when field.Repeated:
+                    var list = new Segment(path, name, null, 0);
                     for (var i = 0; i < a.Count; i++)
                     {
                         if (a[i] is JsonObject itemObject)
                         {
-                            Walk(itemObject, child, $"{fieldPath}[{i}]", found);
+                            Walk(itemObject, child, new Segment(list, null, null, i), found);
                         }
                     }
                     break;
             }
         }
-    }
-
-    private static Dictionary<string, ProtoField> Fields(string message)
-    {
-        lock (ByName)
+        foreach (var name in unknown ?? [])
         {
-            return FieldsUnlocked(message);
+            obj.Remove(name);
         }
     }
 
-    private static Dictionary<string, ProtoField> FieldsUnlocked(string message)
+    private static Dictionary<string, Known> Fields(string message)
     {
         if (ByName.TryGetValue(message, out var fields))
         {
             return fields;
         }
         ProtoSchema.Instance.TryGetMessage(message, out var byNumber);
-        fields = new Dictionary<string, ProtoField>(StringComparer.Ordinal);
+        fields = new Dictionary<string, Known>(StringComparer.Ordinal);
         foreach (var f in byNumber.Values)
         {
             if (f.Inline)
             {
                 // An inline message's fields belong to the parent in JSON.
-                foreach (var (name, inner) in FieldsUnlocked(f.Type[4..]))
+                foreach (var (name, inner) in Fields(f.Type[4..]))
                 {
                     fields[name] = inner;
                 }
             }
             else
             {
-                fields[f.Name] = f;
+                var type = f.Type == "map" ? f.MapValue! : f.Type;
+                var structured = type.StartsWith("msg:", StringComparison.Ordinal) && !Leaves.Contains(type[4..]);
+                fields[f.Name] = new Known(f.Type == "map", f.Repeated, structured ? type[4..] : null);
             }
         }
-        ByName[message] = fields;
-        return fields;
+        return ByName.GetOrAdd(message, fields);
     }
 }

@@ -66,8 +66,9 @@ internal sealed partial class Registry
     /// <summary>Builds the object to store from a client's object and the stored one.</summary>
     /// <param name="updated">The object as written; taken over (its parts may move into the result).</param>
     /// <param name="fromStored">
-    /// <paramref name="updated"/> was made from a copy of <paramref name="old"/> (a patch), so where a status or binding
-    /// write left everything else as it was, it is the result as it stands, without another copy of the stored object.
+    /// <paramref name="updated"/> was made from a copy of <paramref name="old"/> (a patch), so where a status write left
+    /// everything else as it was, and for bindings, it is the result as it stands, without another copy of the stored
+    /// object.
     /// </param>
     private JsonObject Merge(ResourceType rt, JsonObject updated, JsonObject old, string subresource, bool fromStored)
     {
@@ -75,7 +76,7 @@ internal sealed partial class Registry
         if (subresource == "status")
         {
             // Status writes change only the status (upstream resets everything else, metadata included).
-            if (fromStored && SameExcept(updated, old, "status", null))
+            if (fromStored && SameExcept(updated, old, "status"))
             {
                 return updated;
             }
@@ -84,8 +85,9 @@ internal sealed partial class Registry
         }
         else if (subresource == "binding")
         {
-            if (fromStored && SameExcept(updated, old, "status", "spec") && updated["spec"] is JsonObject spec && old["spec"] is JsonObject oldSpec
-                && SameExcept(spec, oldSpec, "nodeName", null))
+            // A binding is the server's own change (pods/binding sets spec.nodeName and the PodScheduled condition
+            // and nothing else), so a binding made from the stored object is the result as it stands.
+            if (fromStored)
             {
                 return updated;
             }
@@ -135,20 +137,20 @@ internal sealed partial class Registry
     private static JsonNode? Detach(JsonObject obj, string name) => obj.Remove(name, out var value) ? value : null;
 
     /// <summary>
-    /// Whether two objects have the same properties in the same order with deep-equal values, leaving out the one or two
-    /// named (which either may have or lack, with any value). Same order, so that the stored bytes come out as the
-    /// stored object's would.
+    /// Whether two objects have the same properties in the same order with deep-equal values, leaving out the one named
+    /// (which either may have or lack, with any value). Same order, so that the stored bytes come out as the stored
+    /// object's would.
     /// </summary>
-    private static bool SameExcept(JsonObject a, JsonObject b, string except, string? alsoExcept)
+    private static bool SameExcept(JsonObject a, JsonObject b, string except)
     {
         int i = 0, j = 0;
         while (true)
         {
-            while (i < a.Count && a.GetAt(i).Key is var k && (k == except || k == alsoExcept))
+            while (i < a.Count && a.GetAt(i).Key == except)
             {
                 i++;
             }
-            while (j < b.Count && b.GetAt(j).Key is var k && (k == except || k == alsoExcept))
+            while (j < b.Count && b.GetAt(j).Key == except)
             {
                 j++;
             }

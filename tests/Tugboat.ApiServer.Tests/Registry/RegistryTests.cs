@@ -137,11 +137,10 @@ public sealed class RegistryTests : IAsyncLifetime
         var created = ObjectCodec.Decode(await _registry.CreateAsync(Pod, "default", Obj("""
             {"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"i"}]}}
             """), false));
+        // pods/binding's own change, as the API handler makes it.
         var bound = ObjectCodec.Decode(await _registry.PatchAsync(Pod, "default", "p", o =>
         {
             o.Ensure("spec")["nodeName"] = "n1";
-            o["spec"]!["containers"]![0]!["image"] = "forged";
-            o.Meta().Ensure("labels")["a"] = "forged";
             o.Ensure("status")["conditions"] = new JsonArray(new JsonObject { ["type"] = "PodScheduled", ["status"] = "True" });
             return o;
         }, "binding", false));
