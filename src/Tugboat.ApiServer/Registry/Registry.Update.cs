@@ -75,8 +75,9 @@ internal sealed partial class Registry
         JsonObject next;
         if (subresource == "status")
         {
-            // Status writes change only the status (upstream resets everything else, metadata included).
-            if (fromStored && SameExcept(updated, old, "status"))
+            // Status writes change only the status (upstream resets everything else, metadata included). A patch
+            // that removed the status altogether takes the long way, which stores an explicit null.
+            if (fromStored && (updated.ContainsKey("status") || !old.ContainsKey("status")) && SameExcept(updated, old, "status"))
             {
                 return updated;
             }
