@@ -64,6 +64,10 @@ public sealed class ReplicaSetControllerTests
                 o["status"] = O("""{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}""");
             });
         }
+        // The controller chooses from its cache, as upstream's does: scale down once the cache has seen the bindings
+        // (the set's and the pods' watches are separate streams, so the scale-down could otherwise arrive first).
+        var cached = h.Informers.For("/api/v1/pods");
+        await h.EventuallyAsync("bindings cached", () => cached.List().Count(p => p["spec"]?["nodeName"] is not null) == 2 ? "" : null);
         h.Api.Modify("/apis/apps/v1/namespaces/ns/replicasets/web", o => o["spec"]!["replicas"] = 2);
         await h.EventuallyAsync("2 pods", () => h.Pods("ns").Count == 2 ? "" : null);
         await h.SettleAsync();

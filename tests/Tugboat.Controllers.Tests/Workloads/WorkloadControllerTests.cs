@@ -53,8 +53,8 @@ public sealed class WorkloadControllerTests
             var sets = h.Api.List("/apis/apps/v1/namespaces/ns/replicasets");
             var total = sets.Sum(s => L(s["spec"]!["replicas"]));
             var available = sets.Sum(s => Math.Min(L(s["status"]?["availableReplicas"]), L(s["spec"]!["replicas"])));
-            Assert.True(total <= 4, $"step {step}: {total} replicas wanted, more than 3 + maxSurge 1");
-            Assert.True(available >= 3, $"step {step}: {available} available, fewer than 3 - maxUnavailable 0");
+            Assert.True(total <= 4, $"step {step}: {total} replicas wanted, more than 3 + maxSurge 1; writes:\n{string.Join("\n", h.Api.Actions)}");
+            Assert.True(available >= 3, $"step {step}: {available} available, fewer than 3 - maxUnavailable 0; writes:\n{string.Join("\n", h.Api.Actions)}");
             var next = sets.SingleOrDefault(s => Name(s) != Name(first));
             if (next is not null && L(next["spec"]!["replicas"]) == 3 && L(next["status"]?["availableReplicas"]) == 3 && L(sets.Single(s => Name(s) == Name(first))["spec"]!["replicas"]) == 0)
             {
