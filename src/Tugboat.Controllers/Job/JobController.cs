@@ -95,6 +95,9 @@ public sealed class JobController : IReconciler
             _expectations.Forget(key);
             return;
         }
+        // Expectations first, then the cache (as upstream): a pod the cache gains after the list was read must not
+        // also satisfy the expectations this pass acts on, or the pass would create it again.
+        var satisfied = _expectations.Satisfied(key);
         var uid = job["metadata"]!["uid"]!.GetValue<string>();
         var pods = _pods.List().Where(p => ControllerUid(p) == uid).ToList();
         var succeeded = pods.Where(p => Phase(p) == "Succeeded").ToList();
@@ -142,7 +145,7 @@ public sealed class JobController : IReconciler
                 await DeletePodAsync(pod, ct).ConfigureAwait(false);
             }
         }
-        else if (_expectations.Satisfied(key))
+        else if (satisfied)
         {
             var wanted = completions is { } total ? Math.Min(parallelism, total - succeededCount) : (succeeded.Count > 0 ? 0 : parallelism);
             if (active.Count < wanted)

@@ -92,6 +92,9 @@ public sealed partial class ReplicaSetController : IReconciler
         var uid = set["metadata"]!["uid"]!.GetValue<string>();
         var deleting = set["metadata"]?["deletionTimestamp"] is not null;
         var selector = Selector(set);
+        // Expectations first, then the cache (as upstream): a pod the cache gains after the list was read must not
+        // also satisfy the expectations this pass acts on, or the pass would create it again.
+        var satisfied = _expectations.Satisfied(key);
         var owned = new List<JsonObject>();
         foreach (var pod in _pods.List().Where(p => p["metadata"]?["namespace"]?.GetValue<string>() == ns))
         {
@@ -117,7 +120,7 @@ public sealed partial class ReplicaSetController : IReconciler
             }
         }
         var active = owned.Where(IsActive).ToList();
-        if (!deleting && _expectations.Satisfied(key))
+        if (!deleting && satisfied)
         {
             var want = (int)(set["spec"]?["replicas"]?.GetValue<long>() ?? 1);
             var diff = want - active.Count;

@@ -83,6 +83,9 @@ public sealed class StatefulSetController : IReconciler
         var updateRevision = name + "-" + Deployment.PodTemplateHash.Of(template);
         await _history.EnsureNewestAsync(set, "apps/v1", "StatefulSet", updateRevision, template, LabelsOf(template["metadata"]?["labels"] as JsonObject), ct).ConfigureAwait(false);
 
+        // Expectations first, then the cache (as upstream): a pod the cache gains after the list was read must not
+        // also satisfy the expectations this pass acts on, or the pass would create it again.
+        var satisfied = _expectations.Satisfied(key);
         var pods = _pods.List().Where(p => Namespace(p) == ns && ControllerUid(p) == uid).ToList();
         var byOrdinal = new SortedDictionary<int, JsonObject>();
         foreach (var pod in pods)
@@ -98,7 +101,7 @@ public sealed class StatefulSetController : IReconciler
         var now = DateTimeOffset.UtcNow;
 
         await ReconcileClaimOwnersAsync(set, byOrdinal, replicas, ct).ConfigureAwait(false);
-        if (_expectations.Satisfied(key))
+        if (satisfied)
         {
             await StepAsync(key, set, byOrdinal, replicas, template, updateRevision, currentRevision, parallel, now, ct).ConfigureAwait(false);
         }
