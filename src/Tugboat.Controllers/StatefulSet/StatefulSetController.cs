@@ -246,6 +246,18 @@ public sealed class StatefulSetController : IReconciler
     /// above the replica count are owned by that pod alone before it is removed, so they go with it. References the
     /// policy no longer asks for are taken off (Retain keeps claims).
     /// </summary>
+    private async Task<JsonObject?> GetClaimAsync(string ns, string name, CancellationToken ct)
+    {
+        try
+        {
+            return await _client.GetAsync($"/api/v1/namespaces/{ns}/persistentvolumeclaims/{name}", ct).ConfigureAwait(false);
+        }
+        catch (ApiError e) when (e.Code == 404)
+        {
+            return null;
+        }
+    }
+
     private async Task ReconcileClaimOwnersAsync(JsonObject set, SortedDictionary<int, JsonObject> byOrdinal, int replicas, CancellationToken ct)
     {
         var templates = set["spec"]?["volumeClaimTemplates"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
@@ -264,7 +276,14 @@ public sealed class StatefulSetController : IReconciler
             foreach (var template in templates)
             {
                 var claimName = $"{template["metadata"]?["name"]}-{Name(set)}-{ordinal}";
-                if (_claims.Get($"{ns}/{claimName}") is not { } claim)
+                var claim = _claims.Get($"{ns}/{claimName}");
+                if (claim is null && whenScaled && ordinal >= replicas)
+                {
+                    // A claim made moments ago may not be in the cache yet; its pod is about to go, and once it has
+                    // gone nothing would hand the claim over to it, so it is looked up.
+                    claim = await GetClaimAsync(ns, claimName, ct).ConfigureAwait(false);
+                }
+                if (claim is null)
                 {
                     continue;
                 }
