@@ -155,8 +155,7 @@ public sealed class DaemonSetController : IReconciler
         var revisionLabels = LabelsOf(template?["metadata"]?["labels"] as JsonObject);
         revisionLabels[RevisionLabel] = hash;
         await _history.EnsureNewestAsync(set, "apps/v1", "DaemonSet", $"{Name(set)}-{hash}", template ?? [], revisionLabels, ct).ConfigureAwait(false);
-        // Expectations first, then the cache (as upstream): a pod the cache gains after the list was read must not
-        // also satisfy the expectations this pass acts on, or the pass would create it again.
+        // Before the pods are listed: see Expectations.Satisfied.
         var satisfied = _expectations.Satisfied(key);
         var pods = _pods.List().Where(p => Namespace(p) == ns && ControllerUid(p) == uid && !Deleting(p)).ToList();
         var byNode = pods.GroupBy(p => NodeOf(p) ?? string.Empty).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);

@@ -95,8 +95,7 @@ public sealed class JobController : IReconciler
             _expectations.Forget(key);
             return;
         }
-        // Expectations first, then the cache (as upstream): a pod the cache gains after the list was read must not
-        // also satisfy the expectations this pass acts on, or the pass would create it again.
+        // Before the pods are listed: see Expectations.Satisfied.
         var satisfied = _expectations.Satisfied(key);
         var uid = job["metadata"]!["uid"]!.GetValue<string>();
         var pods = _pods.List().Where(p => ControllerUid(p) == uid).ToList();

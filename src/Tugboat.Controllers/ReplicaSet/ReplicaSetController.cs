@@ -92,8 +92,7 @@ public sealed partial class ReplicaSetController : IReconciler
         var uid = set["metadata"]!["uid"]!.GetValue<string>();
         var deleting = set["metadata"]?["deletionTimestamp"] is not null;
         var selector = Selector(set);
-        // Expectations first, then the cache (as upstream): a pod the cache gains after the list was read must not
-        // also satisfy the expectations this pass acts on, or the pass would create it again.
+        // Before the pods are listed: see Expectations.Satisfied.
         var satisfied = _expectations.Satisfied(key);
         var owned = new List<JsonObject>();
         foreach (var pod in _pods.List().Where(p => p["metadata"]?["namespace"]?.GetValue<string>() == ns))

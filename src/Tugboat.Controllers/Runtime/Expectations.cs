@@ -55,6 +55,11 @@ public sealed class Expectations
     /// <summary>Lowers the expectation when a requested change failed, so the controller is not blocked waiting for it.</summary>
     public void Failed(string key, bool add) => Observed(key, add);
 
+    /// <summary>
+    /// Whether the changes last asked for under <paramref name="key"/> have all been seen (or expired). Ask before
+    /// listing pods from the cache, as upstream's controllers do: a pod the cache gains after the list was read would
+    /// otherwise satisfy the expectations of a pass that did not count it, and the pass would create it again.
+    /// </summary>
     public bool Satisfied(string key)
     {
         lock (_gate)

@@ -83,8 +83,7 @@ public sealed class StatefulSetController : IReconciler
         var updateRevision = name + "-" + Deployment.PodTemplateHash.Of(template);
         await _history.EnsureNewestAsync(set, "apps/v1", "StatefulSet", updateRevision, template, LabelsOf(template["metadata"]?["labels"] as JsonObject), ct).ConfigureAwait(false);
 
-        // Expectations first, then the cache (as upstream): a pod the cache gains after the list was read must not
-        // also satisfy the expectations this pass acts on, or the pass would create it again.
+        // Before the pods are listed: see Expectations.Satisfied.
         var satisfied = _expectations.Satisfied(key);
         var pods = _pods.List().Where(p => Namespace(p) == ns && ControllerUid(p) == uid).ToList();
         var byOrdinal = new SortedDictionary<int, JsonObject>();
@@ -252,7 +251,7 @@ public sealed class StatefulSetController : IReconciler
         {
             return await _client.GetAsync($"/api/v1/namespaces/{ns}/persistentvolumeclaims/{name}", ct).ConfigureAwait(false);
         }
-        catch (ApiError e) when (e.Code == 404)
+        catch (ApiError e) when (e.IsNotFound)
         {
             return null;
         }

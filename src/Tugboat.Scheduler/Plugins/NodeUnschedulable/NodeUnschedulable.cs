@@ -15,7 +15,6 @@ public sealed class NodeUnschedulable : IFilterPlugin
         {
             return Status.Success;
         }
-        var tolerated = pod.Tolerations.Any(t => TaintToleration.TaintToleration.Tolerates(t, "node.kubernetes.io/unschedulable", null, "NoSchedule"));
-        return tolerated ? Status.Success : Status.Unresolvable(Reason);
+        return TaintToleration.TaintToleration.Tolerated(pod, "node.kubernetes.io/unschedulable", null, "NoSchedule") ? Status.Success : Status.Unresolvable(Reason);
     }
 }

@@ -44,7 +44,8 @@ public sealed class TaintToleration : IFilterPlugin, IScorePlugin
         return count;
     }
 
-    private static bool Tolerated(PodInfo pod, string key, string? value, string effect)
+    /// <summary>Whether any of the pod's tolerations tolerates the taint.</summary>
+    public static bool Tolerated(PodInfo pod, string key, string? value, string effect)
     {
         foreach (var toleration in pod.Tolerations)
         {
