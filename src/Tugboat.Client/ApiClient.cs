@@ -141,19 +141,20 @@ public sealed class ApiClient : IDisposable
         {
             throw await ApiError.FromAsync(response).ConfigureAwait(false);
         }
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), Encoding.UTF8);
-        while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+        using var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        var lines = new LineReader(stream);
+        while (await lines.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
         {
-            if (line.Length == 0)
+            if (line.IsEmpty)
             {
                 continue;
             }
             if (dropManagedFields)
             {
-                yield return CachedJson.WatchEvent(Encoding.UTF8.GetBytes(line));
+                yield return CachedJson.WatchEvent(line.Span);
                 continue;
             }
-            var e = JsonNode.Parse(line)!.AsObject();
+            var e = JsonNode.Parse(line.Span)!.AsObject();
             yield return (e["type"]!.GetValue<string>(), (JsonObject)e["object"]!);
         }
     }

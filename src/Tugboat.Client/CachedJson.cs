@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -148,10 +149,19 @@ internal static class CachedJson
         {
             return JsonNode.Parse(json[start..end])!.AsObject();
         }
-        var compact = new byte[end - start - (cutEnd - cutStart)];
-        json[start..cutStart].CopyTo(compact);
-        json[cutEnd..end].CopyTo(compact.AsSpan(cutStart - start));
-        return JsonNode.Parse(compact)!.AsObject();
+        // Parsing copies the bytes into the document it keeps, so the object is put together in a pooled buffer.
+        var length = end - start - (cutEnd - cutStart);
+        var compact = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            json[start..cutStart].CopyTo(compact);
+            json[cutEnd..end].CopyTo(compact.AsSpan(cutStart - start));
+            return JsonNode.Parse(compact.AsSpan(0, length))!.AsObject();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(compact);
+        }
     }
 
     /// <summary>The bytes to remove for the property spanning [<paramref name="nameStart"/>, <paramref name="valueEnd"/>): it and one neighbouring comma.</summary>

@@ -257,11 +257,18 @@ public sealed partial class Scheduler
     /// <summary>The node with the nominated pods of at least <paramref name="pod"/>'s priority counted on it.</summary>
     private NodeInfo WithNominated(PodInfo pod, NodeInfo node)
     {
+        // Called for every node a cycle looks at: the common case must not allocate (a lambda capturing the pod
+        // here would cost a closure per call).
         if (_nominatedPods == 0 || !_nominated.TryGetValue(node.Name, out var pods) || pods.Count == 0)
         {
             return node;
         }
-        var extra = pods.Values.Where(p => p.Uid != pod.Uid && p.Priority >= pod.Priority).ToList();
+        return WithPods(pod, node, pods.Values);
+    }
+
+    private static NodeInfo WithPods(PodInfo pod, NodeInfo node, IEnumerable<PodInfo> nominated)
+    {
+        var extra = nominated.Where(p => p.Uid != pod.Uid && p.Priority >= pod.Priority).ToList();
         if (extra.Count == 0)
         {
             return node;

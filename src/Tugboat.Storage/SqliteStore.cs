@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Data.Sqlite;
 
 namespace Tugboat.Storage;
@@ -86,11 +87,15 @@ public sealed class SqliteStore : StoreBase
             _insert.Parameters[2].Value = e.Type == StoreEventType.Delete ? 1 : 0;
             _insert.Parameters[3].Value = e.CreateRevision;
             _insert.Parameters[4].Value = e.PrevRevision;
-            _insert.Parameters[5].Value = e.Type == StoreEventType.Delete ? DBNull.Value : e.Value.ToArray();
+            _insert.Parameters[5].Value = e.Type == StoreEventType.Delete ? DBNull.Value : WholeArray(e.Value);
             _insert.ExecuteNonQuery();
         }
         tx.Commit();
     }
+
+    /// <summary>The value's own array when it spans all of one (values almost always do), else a copy.</summary>
+    private static byte[] WholeArray(ReadOnlyMemory<byte> value) =>
+        MemoryMarshal.TryGetArray(value, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length ? segment.Array : value.ToArray();
 
     protected override IEnumerable<StoreEvent> ReadHistory(string prefix, long after, long upTo)
     {

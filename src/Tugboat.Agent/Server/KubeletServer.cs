@@ -23,8 +23,10 @@ public static class KubeletServer
     /// <summary>Listens on the node's address; returns the bound port once listening, and runs until <paramref name="ct"/> ends.</summary>
     public static async Task<(int Port, Task Running)> StartAsync(NodeAgent agent, string address, int port, string token, ILoggerFactory loggers, CancellationToken ct)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        // An empty builder, as the API server's: no configuration files from the working directory, nothing watching it.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
         var certificate = SelfSigned(agent.NodeName, address);
         builder.WebHost.ConfigureKestrel(k =>
         {

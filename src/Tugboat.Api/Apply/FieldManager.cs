@@ -152,8 +152,11 @@ public static class FieldManager
         }
         if (mine is null)
         {
-            mine = new ManagedFieldsEntry { Manager = manager, Operation = "Update", ApiVersion = apiVersion, Subresource = subresource, Fields = new FieldSet() };
-            entries.Add(mine);
+            // A manager's first write owns exactly what it changed (nothing it changed was removed): the set is
+            // taken as it is rather than copied.
+            entries.Add(new ManagedFieldsEntry { Manager = manager, Operation = "Update", ApiVersion = apiVersion, Subresource = subresource, Fields = changed, Time = Tugboat.Api.Meta.Times.Format(now) });
+            entries.RemoveAll(e => e.Raw is null && e.Fields.IsEmpty);
+            return Encode(entries);
         }
         var before = mine.Fields.Clone();
         mine.Touch();

@@ -49,8 +49,11 @@ public static class ApiServerHost
         var registry = new Registry.Registry(store, Registry.Builtins.Create(options.DefaultNotReadyTolerationSeconds, options.DefaultUnreachableTolerationSeconds, serviceRange));
         await Bootstrap.RunAsync(registry, clientHost.ToString(), options.Port, apiServiceIp.ToString(), ct).ConfigureAwait(false);
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        // An empty builder: the server's settings are its flags, not appsettings files or ASPNETCORE_ variables from
+        // wherever it was started, and nothing watches that directory for changes (the slim builder's configuration
+        // reload put an inotify watch on every directory below the working directory).
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddHostedService(sp => new Compactor(store, options.CompactionInterval, sp.GetRequiredService<ILogger<Compactor>>()));

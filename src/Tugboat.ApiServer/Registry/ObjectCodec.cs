@@ -18,34 +18,50 @@ internal static class ObjectCodec
 
     public static readonly JsonSerializerOptions WireOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    // Each thread encodes into its own buffer and writer, kept between calls: a write allocates only the stored bytes,
+    // not a growing buffer and a writer each time.
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
     public static byte[] Encode(JsonObject obj)
     {
         var meta = obj["metadata"] as JsonObject;
         meta?.Remove("resourceVersion");
-        var buffer = new ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = WireOptions.Encoder, SkipValidation = true }))
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(16 * 1024);
+        buffer.ResetWrittenCount();
+        var writer = t_writer ??= new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = WireOptions.Encoder, SkipValidation = true });
+        writer.Reset(buffer);
+        writer.WriteStartObject();
+        foreach (var first in (ReadOnlySpan<string>)["apiVersion", "kind", "metadata"])
         {
-            writer.WriteStartObject();
-            foreach (var first in (ReadOnlySpan<string>)["apiVersion", "kind", "metadata"])
+            if (obj.TryGetPropertyValue(first, out var v))
             {
-                if (obj.TryGetPropertyValue(first, out var v))
-                {
-                    writer.WritePropertyName(first);
-                    WriteNode(writer, v);
-                }
+                writer.WritePropertyName(first);
+                WriteNode(writer, v);
             }
-            foreach (var (name, value) in obj)
-            {
-                if (name is "apiVersion" or "kind" or "metadata")
-                {
-                    continue;
-                }
-                writer.WritePropertyName(name);
-                WriteNode(writer, value);
-            }
-            writer.WriteEndObject();
         }
-        return buffer.WrittenSpan.ToArray();
+        foreach (var (name, value) in obj)
+        {
+            if (name is "apiVersion" or "kind" or "metadata")
+            {
+                continue;
+            }
+            writer.WritePropertyName(name);
+            WriteNode(writer, value);
+        }
+        writer.WriteEndObject();
+        writer.Flush();
+        var bytes = buffer.WrittenSpan.ToArray();
+        if (buffer.Capacity > 1024 * 1024)
+        {
+            // Not kept at the size of an unusually large object.
+            t_buffer = null;
+            t_writer = null;
+        }
+        return bytes;
     }
 
     private static void WriteNode(Utf8JsonWriter writer, JsonNode? node)

@@ -62,6 +62,12 @@ public sealed class Profile
     private readonly List<(IScorePlugin Plugin, int Weight)> _scores = [];
     private readonly Random _random = new();
 
+    // A profile runs one scheduling cycle at a time (as its random tie-breaker already assumes), so the per-cycle
+    // list of feasible nodes and the score arrays are kept for the next cycle instead of allocated per pod.
+    private readonly List<NodeInfo> _feasible = [];
+    private long[] _totals = [];
+    private long[] _raw = [];
+
     public Profile(string schedulerName, IEnumerable<string> plugins)
     {
         SchedulerName = schedulerName;
@@ -162,7 +168,8 @@ public sealed class Profile
             }
         }
         var want = FeasibleNodesToFind(nodes.Count);
-        var feasible = new List<NodeInfo>(Math.Min(want, nodes.Count));
+        var feasible = _feasible;
+        feasible.Clear();
         var failed = new List<(NodeInfo Node, Status Status)>();
         var evaluated = 0;
         for (; evaluated < nodes.Count && feasible.Count < want; evaluated++)
@@ -208,8 +215,14 @@ public sealed class Profile
                 (unscored ??= []).Add(plugin);
             }
         }
-        var totals = new long[feasible.Count];
-        var raw = new long[feasible.Count];
+        if (_totals.Length < feasible.Count)
+        {
+            _totals = new long[Math.Max(feasible.Count, want)];
+            _raw = new long[_totals.Length];
+        }
+        var totals = _totals.AsSpan(0, feasible.Count);
+        var raw = _raw.AsSpan(0, feasible.Count);
+        totals.Clear();
         foreach (var (plugin, weight) in _scores)
         {
             if (unscored is not null && unscored.Contains(plugin))
