@@ -171,11 +171,20 @@ internal sealed partial class Registry
     /// <summary>Validates and stores an update; returns null when the stored object changed underneath (retry).</summary>
     private async Task<StoreEntry?> WriteUpdateAsync(ResourceType rt, string? ns, string name, JsonObject next, JsonObject old, StoreEntry current, string subresource, bool dryRun, FieldOwner? owner, CancellationToken ct)
     {
-        rt.Strategy.Default(next);
+        // Status and binding writes take everything but their own part from the stored object: their strategy may
+        // spare itself defaulting and checking the rest again, and only the main resource is checked against the
+        // stored spec.
+        var keepsStored = subresource is "status" or "binding";
+        if (keepsStored)
+        {
+            rt.Strategy.DefaultSubresource(next);
+        }
+        else
+        {
+            rt.Strategy.Default(next);
+        }
         TrackFields(rt, old, next, subresource, owner);
-        // Subresource writes take everything but their own part from the stored object, so only the main resource
-        // is checked against the stored spec.
-        Validate(rt, next, subresource.Length == 0 ? old : null);
+        Validate(rt, next, subresource.Length == 0 ? old : null, keepsStored);
         var ctx = new RequestContext { Registry = this, Namespace = ns, DryRun = dryRun };
         await rt.Strategy.AllocateAsync(next, old, ctx).ConfigureAwait(false);
         if (rt.Strategy.TracksGeneration && SpecChanged(next, old))

@@ -170,11 +170,18 @@ internal sealed partial class Registry(IStore store, Catalog catalog, TimeProvid
         return new string(chars);
     }
 
-    private static void Validate(ResourceType rt, JsonObject obj, JsonObject? old)
+    private static void Validate(ResourceType rt, JsonObject obj, JsonObject? old, bool subresource = false)
     {
         var errors = new List<FieldError>();
         ValidateMetadata(rt, obj, errors);
-        rt.Strategy.Validate(obj, errors);
+        if (subresource)
+        {
+            rt.Strategy.ValidateSubresource(obj, errors);
+        }
+        else
+        {
+            rt.Strategy.Validate(obj, errors);
+        }
         if (old is not null)
         {
             rt.Strategy.ValidateUpdate(obj, old, errors);

@@ -39,6 +39,15 @@ internal abstract class Strategy
     {
     }
 
+    /// <summary>
+    /// Defaulting for a status or binding write, which keeps everything of the stored object but its own part; by
+    /// default the same as <see cref="Default"/>.
+    /// </summary>
+    public virtual void DefaultSubresource(JsonObject obj) => Default(obj);
+
+    /// <summary>The checks for a status or binding write; by default the same as <see cref="Validate"/>.</summary>
+    public virtual void ValidateSubresource(JsonObject obj, List<FieldError> errors) => Validate(obj, errors);
+
     /// <summary>Checks an update against the stored object (immutable fields and the like).</summary>
     public virtual void ValidateUpdate(JsonObject obj, JsonObject old, List<FieldError> errors)
     {

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using Tugboat.Scheduler.Plugins.DefaultPreemption;
 using Tugboat.Scheduler.Plugins.ImageLocality;
 using Tugboat.Scheduler.Plugins.InterPodAffinity;
@@ -124,6 +126,25 @@ public sealed class Profile
     public static string Histogram(IEnumerable<string> reasons) =>
         string.Join(", ", reasons.GroupBy(r => r).Select(g => $"{g.Count()} {g.Key}").Order(StringComparer.Ordinal));
 
+    private const int PrefetchDistance = 8;
+
+    /// <summary>
+    /// Asks the processor to load a node's fields into the cache ahead of its turn. A cycle looks at hundreds of nodes
+    /// whose objects lie far apart in the heap, and the first filter to touch each one otherwise waits for memory
+    /// (measured: most of the filter loop's time at 5,000 nodes). A hint only: an object the collector moves meanwhile
+    /// is just not prefetched.
+    /// </summary>
+    private static unsafe void Prefetch(NodeInfo node)
+    {
+        if (Sse.IsSupported)
+        {
+            var address = (byte*)Unsafe.As<NodeInfo, nint>(ref node);
+            Sse.Prefetch0(address);
+            Sse.Prefetch0(address + 64);
+            Sse.Prefetch0(address + 128);
+        }
+    }
+
     private static Status RunFilters(List<IFilterPlugin> filters, CycleState state, PodInfo pod, NodeInfo node)
     {
         foreach (var filter in filters)
@@ -174,6 +195,7 @@ public sealed class Profile
         var evaluated = 0;
         for (; evaluated < nodes.Count && feasible.Count < want; evaluated++)
         {
+            Prefetch(nodes[(start + evaluated + PrefetchDistance) % nodes.Count]);
             var node = nodes[(start + evaluated) % nodes.Count];
             var status = RunFilters(filters, state, pod, nominated?.Invoke(pod, node) ?? node);
             if (status.IsSuccess)

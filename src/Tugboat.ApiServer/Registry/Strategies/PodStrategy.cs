@@ -118,6 +118,20 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
 
     public override void Validate(JsonObject obj, List<FieldError> errors) => PodSpecs.Validate(obj["spec"], "spec", errors);
 
+    // Status and binding writes keep the stored spec, which was defaulted and checked when it was written (upstream
+    // checks only the status and metadata of status writes, and writes bindings without the pod's checks): only the
+    // status defaults apply, and the spec is not walked again.
+    public override void DefaultSubresource(JsonObject obj)
+    {
+        var status = obj.Ensure("status");
+        status.Default("phase", "Pending");
+        status["qosClass"] = PodSpecs.QosClass(obj.Ensure("spec"));
+    }
+
+    public override void ValidateSubresource(JsonObject obj, List<FieldError> errors)
+    {
+    }
+
     public override void ValidateUpdate(JsonObject obj, JsonObject old, List<FieldError> errors)
     {
         // Pods are immutable but for images, activeDeadlineSeconds, tolerations and the scheduler's nodeName binding.
