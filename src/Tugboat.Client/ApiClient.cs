@@ -1,8 +1,9 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Tugboat.Client;
@@ -177,7 +178,13 @@ public sealed class ApiClient : IDisposable
         request.Headers.UserAgent.ParseAdd(_userAgent);
         if (body is not null)
         {
-            request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8);
+            // Bodies go out and come back as UTF-8 bytes, without strings in between.
+            var buffer = new ArrayBufferWriter<byte>(1024);
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                body.WriteTo(writer);
+            }
+            request.Content = new ReadOnlyMemoryContent(buffer.WrittenMemory);
             request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType!);
         }
         using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
@@ -185,8 +192,8 @@ public sealed class ApiClient : IDisposable
         {
             throw await ApiError.FromAsync(response).ConfigureAwait(false);
         }
-        var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-        return JsonNode.Parse(text)?.AsObject() ?? [];
+        var bytes = await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
+        return bytes.Length == 0 ? [] : JsonNode.Parse(bytes)?.AsObject() ?? [];
     }
 
     public void Dispose() => _http.Dispose();

@@ -12,13 +12,24 @@ public sealed class EncryptingStore(IStore inner, AesGcmKeyRing keys, IReadOnlyC
 
     public long CompactRevision => inner.CompactRevision;
 
-    private bool Covers(string key) => prefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal));
+    private bool Covers(string key)
+    {
+        foreach (var prefix in prefixes)
+        {
+            if (key.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     private ReadOnlyMemory<byte> In(string key, ReadOnlyMemory<byte> value) => Covers(key) ? keys.Encrypt(value.Span) : value;
 
     private ReadOnlyMemory<byte> Out(string key, ReadOnlyMemory<byte> value) => Covers(key) && value.Length > 0 ? keys.Decrypt(value.Span) : value;
 
-    private StoreEntry? Out(StoreEntry? e) => e is null ? null : e with { Value = Out(e.Key, e.Value) };
+    // Entries of keys that are not encrypted pass through as they are (every read of every other object comes here).
+    private StoreEntry? Out(StoreEntry? e) => e is null || !Covers(e.Key) ? e : e with { Value = Out(e.Key, e.Value) };
 
     private WriteResult Out(WriteResult r) => r with { Entry = Out(r.Entry) };
 
@@ -48,7 +59,7 @@ public sealed class EncryptingStore(IStore inner, AesGcmKeyRing keys, IReadOnlyC
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 
-    private StoreEvent Out(StoreEvent e) => e with
+    private StoreEvent Out(StoreEvent e) => !Covers(e.Key) ? e : e with
     {
         Value = Out(e.Key, e.Value),
         PrevValue = e.PrevValue is { } prev ? Out(e.Key, prev) : (ReadOnlyMemory<byte>?)null,
