@@ -166,6 +166,15 @@ public sealed class RegistryTests : IAsyncLifetime
         }, "status", false));
         Assert.Equal(("Succeeded", "i", "b"), (specInStatus.Str("status", "phase"), specInStatus["spec"]!["containers"]![0]!.Str("image"), specInStatus.Str("metadata", "labels", "a")));
         Assert.Equal(created.Str("metadata", "uid"), specInStatus.Str("metadata", "uid"));
+        // Status writes still get the status defaults; the spec keeps the defaults it was created with.
+        var cleared = ObjectCodec.Decode(await _registry.PatchAsync(Pod, "default", "p", o =>
+        {
+            o["status"]!.AsObject().Remove("phase");
+            o["status"]!["qosClass"] = "Guaranteed";
+            return o;
+        }, "status", false));
+        Assert.Equal(("Pending", "BestEffort", "Always", "File"), (cleared.Str("status", "phase"), cleared.Str("status", "qosClass"),
+            cleared["spec"]!["containers"]![0]!.Str("imagePullPolicy"), cleared["spec"]!["containers"]![0]!.Str("terminationMessagePolicy")));
     }
 
     [Fact]
