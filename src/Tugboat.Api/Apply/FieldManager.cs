@@ -155,16 +155,17 @@ public static class FieldManager
             // A manager's first write owns exactly what it changed (nothing it changed was removed): the set is
             // taken as it is rather than copied.
             entries.Add(new ManagedFieldsEntry { Manager = manager, Operation = "Update", ApiVersion = apiVersion, Subresource = subresource, Fields = changed, Time = Tugboat.Api.Meta.Times.Format(now) });
-            entries.RemoveAll(e => e.Raw is null && e.Fields.IsEmpty);
-            return Encode(entries);
         }
-        var before = mine.Fields.Clone();
-        mine.Touch();
-        mine.Fields.ExceptWith(diff.Removed);
-        mine.Fields.UnionWith(changed);
-        if (!mine.Fields.Equals(before) || mine.Time is null)
+        else
         {
-            mine.Time = Tugboat.Api.Meta.Times.Format(now);
+            var before = mine.Fields.Clone();
+            mine.Touch();
+            mine.Fields.ExceptWith(diff.Removed);
+            mine.Fields.UnionWith(changed);
+            if (!mine.Fields.Equals(before) || mine.Time is null)
+            {
+                mine.Time = Tugboat.Api.Meta.Times.Format(now);
+            }
         }
         entries.RemoveAll(e => e.Raw is null && e.Fields.IsEmpty);
         return Encode(entries);

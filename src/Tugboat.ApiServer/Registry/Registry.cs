@@ -170,11 +170,12 @@ internal sealed partial class Registry(IStore store, Catalog catalog, TimeProvid
         return new string(chars);
     }
 
-    private static void Validate(ResourceType rt, JsonObject obj, JsonObject? old, bool subresource = false)
+    /// <param name="keepsStored">A status or binding write, checked by the strategy's subresource checks.</param>
+    private static void Validate(ResourceType rt, JsonObject obj, JsonObject? old, bool keepsStored = false)
     {
         var errors = new List<FieldError>();
         ValidateMetadata(rt, obj, errors);
-        if (subresource)
+        if (keepsStored)
         {
             rt.Strategy.ValidateSubresource(obj, errors);
         }

@@ -239,12 +239,7 @@ public sealed class StatefulSetController : IReconciler
         }
     }
 
-    /// <summary>
-    /// persistentVolumeClaimRetentionPolicy, as upstream keeps it: with <c>whenDeleted: Delete</c> each pod's claims are
-    /// owned by the set (the garbage collector deletes them with it); with <c>whenScaled: Delete</c> the claims of a pod
-    /// above the replica count are owned by that pod alone before it is removed, so they go with it. References the
-    /// policy no longer asks for are taken off (Retain keeps claims).
-    /// </summary>
+    /// <summary>The stored claim, or null when there is none (for claims the cache may not have seen yet).</summary>
     private async Task<JsonObject?> GetClaimAsync(string ns, string name, CancellationToken ct)
     {
         try
@@ -257,6 +252,12 @@ public sealed class StatefulSetController : IReconciler
         }
     }
 
+    /// <summary>
+    /// persistentVolumeClaimRetentionPolicy, as upstream keeps it: with <c>whenDeleted: Delete</c> each pod's claims are
+    /// owned by the set (the garbage collector deletes them with it); with <c>whenScaled: Delete</c> the claims of a pod
+    /// above the replica count are owned by that pod alone before it is removed, so they go with it. References the
+    /// policy no longer asks for are taken off (Retain keeps claims).
+    /// </summary>
     private async Task ReconcileClaimOwnersAsync(JsonObject set, SortedDictionary<int, JsonObject> byOrdinal, int replicas, CancellationToken ct)
     {
         var templates = set["spec"]?["volumeClaimTemplates"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
