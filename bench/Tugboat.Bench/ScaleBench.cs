@@ -22,7 +22,9 @@ internal static class ScaleBench
         var fresh = quick ? 1_000 : 10_000;
         var replicas = quick ? 1_000 : 10_000;
         var target = quick ? 3_000 : 30_000;
-        const int Clients = 16;
+        // Pods are created by 30 workers at once, as upstream's scheduler_perf harness creates them (test/utils
+        // CreatePod: workqueue.ParallelizeUntil with 30 workers), each on its own HTTPS connection.
+        const int Clients = 30;
 
         await using var server = new ServerProcess(Path.Combine(work, "scale"));
         await server.StartAsync();

@@ -18,11 +18,11 @@ internal static class NodeLease
         };
         try
         {
-            await client.MergePatchAsync($"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}", new JsonObject { ["spec"] = spec.DeepClone() }, ct).ConfigureAwait(false);
+            await client.MergePatchIgnoringResultAsync($"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}", new JsonObject { ["spec"] = spec.DeepClone() }, ct).ConfigureAwait(false);
         }
         catch (ApiError e) when (e.IsNotFound)
         {
-            await client.CreateAsync("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", new JsonObject
+            await client.CreateIgnoringResultAsync("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", new JsonObject
             {
                 ["apiVersion"] = "coordination.k8s.io/v1",
                 ["kind"] = "Lease",

@@ -64,6 +64,19 @@ public sealed class ApiClient : IDisposable
 
     public Task<JsonObject> DeleteAsync(string path, JsonObject? options = null, CancellationToken ct = default) => SendAsync(HttpMethod.Delete, path, options, "application/json", ct);
 
+    // For writers that have no use for the object the server answers with (events, bindings, heartbeats, a node's
+    // status reports): the answer is checked for success and its body read, not parsed. At a thousand writes a
+    // second, parsing answers nobody reads is a measurable part of a client's work and of what it allocates.
+
+    /// <summary>As <see cref="CreateAsync"/>, without parsing the created object.</summary>
+    public Task CreateIgnoringResultAsync(string path, JsonObject obj, CancellationToken ct = default) => SendIgnoringResultAsync(HttpMethod.Post, path, obj, "application/json", ct);
+
+    /// <summary>As <see cref="MergePatchAsync"/>, without parsing the patched object.</summary>
+    public Task MergePatchIgnoringResultAsync(string path, JsonObject patch, CancellationToken ct = default) => SendIgnoringResultAsync(HttpMethod.Patch, path, patch, "application/merge-patch+json", ct);
+
+    /// <summary>As <see cref="DeleteAsync"/>, without parsing the answer.</summary>
+    public Task DeleteIgnoringResultAsync(string path, JsonObject? options = null, CancellationToken ct = default) => SendIgnoringResultAsync(HttpMethod.Delete, path, options, "application/json", ct);
+
     /// <summary>Lists a collection (all pages); returns the items and the list's resourceVersion.</summary>
     public Task<(List<JsonObject> Items, string ResourceVersion)> ListAsync(string path, string? labelSelector = null, CancellationToken ct = default) =>
         ListAsync(path, labelSelector, null, ct);
@@ -75,39 +88,58 @@ public sealed class ApiClient : IDisposable
     /// <summary>As the other overloads; with <paramref name="dropManagedFields"/> the items come without metadata.managedFields, cut from the bytes before parsing (for caches).</summary>
     public async Task<(List<JsonObject> Items, string ResourceVersion)> ListAsync(string path, string? labelSelector, string? fieldSelector, bool dropManagedFields, CancellationToken ct)
     {
+        if (dropManagedFields)
+        {
+            var (cached, cachedRv) = await ListCachedAsync(path, labelSelector, fieldSelector, ct).ConfigureAwait(false);
+            return (cached.ConvertAll(c => c.Object), cachedRv);
+        }
         var items = new List<JsonObject>();
         string? cont = null;
         string rv;
         do
         {
-            var query = new List<string> { "limit=500" };
-            if (labelSelector is not null)
-            {
-                query.Add("labelSelector=" + Uri.EscapeDataString(labelSelector));
-            }
-            if (fieldSelector is not null)
-            {
-                query.Add("fieldSelector=" + Uri.EscapeDataString(fieldSelector));
-            }
-            if (cont is not null)
-            {
-                query.Add("continue=" + Uri.EscapeDataString(cont));
-            }
-            if (dropManagedFields)
-            {
-                var (pageItems, pageRv, pageContinue) = CachedJson.List(await GetBytesAsync(path + "?" + string.Join('&', query), ct).ConfigureAwait(false));
-                items.AddRange(pageItems);
-                rv = pageRv ?? "0";
-                cont = pageContinue;
-                continue;
-            }
-            var page = await GetAsync(path + "?" + string.Join('&', query), ct).ConfigureAwait(false);
+            var page = await GetAsync(PageUrl(path, labelSelector, fieldSelector, cont), ct).ConfigureAwait(false);
             items.AddRange(page["items"]?.AsArray().OfType<JsonObject>().Select(i => (JsonObject)i.DeepClone()) ?? []);
             rv = page["metadata"]?["resourceVersion"]?.GetValue<string>() ?? "0";
             cont = page["metadata"]?["continue"]?.GetValue<string>();
         }
         while (!string.IsNullOrEmpty(cont));
         return (items, rv);
+    }
+
+    /// <summary>A list for a cache: items without metadata.managedFields, each with its key (<see cref="Informer.KeyOf"/>) read from the bytes.</summary>
+    internal async Task<(List<(JsonObject Object, string Key)> Items, string ResourceVersion)> ListCachedAsync(string path, string? labelSelector, string? fieldSelector, CancellationToken ct)
+    {
+        var items = new List<(JsonObject Object, string Key)>();
+        string? cont = null;
+        string rv;
+        do
+        {
+            var (pageItems, pageRv, pageContinue) = CachedJson.List(await GetBytesAsync(PageUrl(path, labelSelector, fieldSelector, cont), ct).ConfigureAwait(false));
+            items.AddRange(pageItems);
+            rv = pageRv ?? "0";
+            cont = pageContinue;
+        }
+        while (!string.IsNullOrEmpty(cont));
+        return (items, rv);
+    }
+
+    private static string PageUrl(string path, string? labelSelector, string? fieldSelector, string? cont)
+    {
+        var query = new List<string> { "limit=500" };
+        if (labelSelector is not null)
+        {
+            query.Add("labelSelector=" + Uri.EscapeDataString(labelSelector));
+        }
+        if (fieldSelector is not null)
+        {
+            query.Add("fieldSelector=" + Uri.EscapeDataString(fieldSelector));
+        }
+        if (cont is not null)
+        {
+            query.Add("continue=" + Uri.EscapeDataString(cont));
+        }
+        return path + "?" + string.Join('&', query);
     }
 
     /// <summary>
@@ -123,6 +155,31 @@ public sealed class ApiClient : IDisposable
 
     /// <summary>As the other overloads; with <paramref name="dropManagedFields"/> objects come without metadata.managedFields, cut from the bytes before parsing (for caches).</summary>
     public async IAsyncEnumerable<(string Type, JsonObject Object)> WatchAsync(string path, string resourceVersion, string? labelSelector, string? fieldSelector, bool dropManagedFields, [EnumeratorCancellation] CancellationToken ct)
+    {
+        await foreach (var line in WatchLinesAsync(path, resourceVersion, labelSelector, fieldSelector, ct).ConfigureAwait(false))
+        {
+            if (dropManagedFields)
+            {
+                var (type, obj, _) = CachedJson.WatchEvent(line.Span);
+                yield return (type, obj);
+                continue;
+            }
+            var e = JsonNode.Parse(line.Span)!.AsObject();
+            yield return (e["type"]!.GetValue<string>(), (JsonObject)e["object"]!);
+        }
+    }
+
+    /// <summary>A watch for a cache: objects without metadata.managedFields, each with its key (<see cref="Informer.KeyOf"/>) read from the bytes.</summary>
+    internal async IAsyncEnumerable<(string Type, JsonObject Object, string Key)> WatchCachedAsync(string path, string resourceVersion, string? labelSelector, string? fieldSelector, [EnumeratorCancellation] CancellationToken ct)
+    {
+        await foreach (var line in WatchLinesAsync(path, resourceVersion, labelSelector, fieldSelector, ct).ConfigureAwait(false))
+        {
+            yield return CachedJson.WatchEvent(line.Span);
+        }
+    }
+
+    /// <summary>The lines of a watch stream (each valid until the next is read).</summary>
+    private async IAsyncEnumerable<ReadOnlyMemory<byte>> WatchLinesAsync(string path, string resourceVersion, string? labelSelector, string? fieldSelector, [EnumeratorCancellation] CancellationToken ct)
     {
         var url = $"{path}?watch=1&allowWatchBookmarks=true&resourceVersion={Uri.EscapeDataString(resourceVersion)}";
         if (labelSelector is not null)
@@ -146,17 +203,10 @@ public sealed class ApiClient : IDisposable
         var lines = new LineReader(stream);
         while (await lines.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
         {
-            if (line.IsEmpty)
+            if (!line.IsEmpty)
             {
-                continue;
+                yield return line;
             }
-            if (dropManagedFields)
-            {
-                yield return CachedJson.WatchEvent(line.Span);
-                continue;
-            }
-            var e = JsonNode.Parse(line.Span)!.AsObject();
-            yield return (e["type"]!.GetValue<string>(), (JsonObject)e["object"]!);
         }
     }
 
@@ -174,7 +224,29 @@ public sealed class ApiClient : IDisposable
 
     private async Task<JsonObject> SendAsync(HttpMethod method, string path, JsonObject? body, string? contentType, CancellationToken ct)
     {
-        using var request = new HttpRequestMessage(method, path);
+        using var request = Request(method, path, body, contentType);
+        using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ApiError.FromAsync(response).ConfigureAwait(false);
+        }
+        var bytes = await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
+        return bytes.Length == 0 ? [] : JsonNode.Parse(bytes)?.AsObject() ?? [];
+    }
+
+    private async Task SendIgnoringResultAsync(HttpMethod method, string path, JsonObject? body, string? contentType, CancellationToken ct)
+    {
+        using var request = Request(method, path, body, contentType);
+        using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ApiError.FromAsync(response).ConfigureAwait(false);
+        }
+    }
+
+    private HttpRequestMessage Request(HttpMethod method, string path, JsonObject? body, string? contentType)
+    {
+        var request = new HttpRequestMessage(method, path);
         request.Headers.UserAgent.ParseAdd(_userAgent);
         if (body is not null)
         {
@@ -187,13 +259,7 @@ public sealed class ApiClient : IDisposable
             request.Content = new ReadOnlyMemoryContent(buffer.WrittenMemory);
             request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType!);
         }
-        using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw await ApiError.FromAsync(response).ConfigureAwait(false);
-        }
-        var bytes = await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
-        return bytes.Length == 0 ? [] : JsonNode.Parse(bytes)?.AsObject() ?? [];
+        return request;
     }
 
     public void Dispose() => _http.Dispose();

@@ -12,13 +12,16 @@ namespace Tugboat.Client;
 /// </summary>
 internal static class CachedJson
 {
-    /// <summary>A watch event line (<c>{"type":…,"object":{…}}</c>): its type and its object, without managedFields.</summary>
+    /// <summary>
+    /// A watch event line (<c>{"type":…,"object":{…}}</c>): its type, its object without managedFields, and the
+    /// object's cache key (<see cref="Informer.KeyOf"/>), read from the bytes so that the parsed tree need not be.
+    /// </summary>
     /// <exception cref="JsonException">The line is not a watch event.</exception>
-    public static (string Type, JsonObject Object) WatchEvent(ReadOnlySpan<byte> json)
+    public static (string Type, JsonObject Object, string Key) WatchEvent(ReadOnlySpan<byte> json)
     {
         var reader = new Utf8JsonReader(json);
         string? type = null;
-        JsonObject? obj = null;
+        (JsonObject Object, string Key)? obj = null;
         Expect(ref reader, JsonTokenType.StartObject);
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -38,14 +41,15 @@ internal static class CachedJson
                 reader.Skip();
             }
         }
-        return (type ?? throw new JsonException("a watch event has a type"), obj ?? throw new JsonException("a watch event has an object"));
+        var (o, key) = obj ?? throw new JsonException("a watch event has an object");
+        return (type ?? throw new JsonException("a watch event has a type"), o, key);
     }
 
-    /// <summary>A list (<c>{"metadata":{…},"items":[…]}</c>): its items without managedFields, resourceVersion and continue token.</summary>
-    public static (List<JsonObject> Items, string? ResourceVersion, string? Continue) List(ReadOnlySpan<byte> json)
+    /// <summary>A list (<c>{"metadata":{…},"items":[…]}</c>): its items without managedFields (with their cache keys), resourceVersion and continue token.</summary>
+    public static (List<(JsonObject Object, string Key)> Items, string? ResourceVersion, string? Continue) List(ReadOnlySpan<byte> json)
     {
         var reader = new Utf8JsonReader(json);
-        var items = new List<JsonObject>();
+        var items = new List<(JsonObject Object, string Key)>();
         string? rv = null, cont = null;
         Expect(ref reader, JsonTokenType.StartObject);
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
@@ -104,9 +108,10 @@ internal static class CachedJson
 
     /// <summary>
     /// The object whose start the reader is on, parsed from its bytes less its top-level metadata's managedFields
-    /// property (and the comma that separated it); leaves the reader on the object's end.
+    /// property (and the comma that separated it), and its key from its metadata's namespace and name; leaves the
+    /// reader on the object's end.
     /// </summary>
-    private static JsonObject ObjectAt(ReadOnlySpan<byte> json, ref Utf8JsonReader reader)
+    private static (JsonObject Object, string Key) ObjectAt(ReadOnlySpan<byte> json, ref Utf8JsonReader reader)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -114,6 +119,7 @@ internal static class CachedJson
         }
         var start = (int)reader.TokenStartIndex;
         int cutStart = -1, cutEnd = -1;
+        string? name = null, ns = null;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (!reader.ValueTextEquals("metadata"u8) || cutStart >= 0)
@@ -137,6 +143,19 @@ internal static class CachedJson
                     reader.Skip();
                     (cutStart, cutEnd) = Cut(json, nameStart, (int)reader.BytesConsumed);
                 }
+                else if (reader.ValueTextEquals("name"u8) || reader.ValueTextEquals("namespace"u8))
+                {
+                    var isName = reader.ValueTextEquals("name"u8);
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.String)
+                    {
+                        (isName ? ref name : ref ns) = reader.GetString();
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
                 else
                 {
                     reader.Read();
@@ -145,9 +164,10 @@ internal static class CachedJson
             }
         }
         var end = (int)reader.BytesConsumed;
+        var key = string.IsNullOrEmpty(ns) ? name ?? string.Empty : ns + "/" + name;
         if (cutStart < 0)
         {
-            return JsonNode.Parse(json[start..end])!.AsObject();
+            return (JsonNode.Parse(json[start..end])!.AsObject(), key);
         }
         // Parsing copies the bytes into the document it keeps, so the object is put together in a pooled buffer.
         var length = end - start - (cutEnd - cutStart);
@@ -156,7 +176,7 @@ internal static class CachedJson
         {
             json[start..cutStart].CopyTo(compact);
             json[cutEnd..end].CopyTo(compact.AsSpan(cutStart - start));
-            return JsonNode.Parse(compact.AsSpan(0, length))!.AsObject();
+            return (JsonNode.Parse(compact.AsSpan(0, length))!.AsObject(), key);
         }
         finally
         {

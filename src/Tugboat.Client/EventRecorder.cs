@@ -57,7 +57,7 @@ public sealed class EventRecorder(ApiClient client, string component)
             {
                 try
                 {
-                    await client.CreateAsync($"/api/v1/namespaces/{e["metadata"]!["namespace"]}/events", e, ct).ConfigureAwait(false);
+                    await client.CreateIgnoringResultAsync($"/api/v1/namespaces/{e["metadata"]!["namespace"]}/events", e, ct).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (!ct.IsCancellationRequested && ex is ApiError or HttpRequestException)
                 {

@@ -33,8 +33,24 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
     /// <summary>Completes once the first list is in the cache.</summary>
     public Task Synced => _synced.Task;
 
+    // The object being handed to handlers and the one it replaces, with their key: handlers ask for the key of what
+    // they are given, and reading it from the parsed tree would make the tree build its metadata for that alone.
+    [ThreadStatic]
+    private static JsonObject? t_dispatched;
+
+    [ThreadStatic]
+    private static JsonObject? t_replaced;
+
+    [ThreadStatic]
+    private static string? t_dispatchedKey;
+
+    /// <summary>An object's cache key: <c>namespace/name</c>, or the name of a cluster-scoped object.</summary>
     public static string KeyOf(JsonObject obj)
     {
+        if ((ReferenceEquals(obj, t_dispatched) || ReferenceEquals(obj, t_replaced)) && t_dispatchedKey is { } known)
+        {
+            return known;
+        }
         var ns = obj["metadata"]?["namespace"]?.GetValue<string>();
         var name = obj["metadata"]?["name"]?.GetValue<string>() ?? string.Empty;
         return string.IsNullOrEmpty(ns) ? name : ns + "/" + name;
@@ -76,7 +92,9 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
         {
             try
             {
-                var (items, rv) = await client.ListAsync(collectionPath, labelSelector, FieldSelector, StripManagedFields, ct).ConfigureAwait(false);
+                var (items, rv) = StripManagedFields
+                    ? await client.ListCachedAsync(collectionPath, labelSelector, FieldSelector, ct).ConfigureAwait(false)
+                    : await ListKeyedAsync(ct).ConfigureAwait(false);
                 Replace(items);
                 _synced.TrySetResult();
                 using var watchCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -86,7 +104,10 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
                 }
                 try
                 {
-                    await foreach (var (type, obj) in client.WatchAsync(collectionPath, rv, labelSelector, FieldSelector, StripManagedFields, watchCts.Token).ConfigureAwait(false))
+                    var events = StripManagedFields
+                        ? client.WatchCachedAsync(collectionPath, rv, labelSelector, FieldSelector, watchCts.Token)
+                        : WatchKeyedAsync(rv, watchCts.Token);
+                    await foreach (var (type, obj, key) in events.ConfigureAwait(false))
                     {
                         if (type == "ERROR")
                         {
@@ -96,7 +117,7 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
                         {
                             continue;
                         }
-                        Apply(type, obj);
+                        Apply(type, obj, key);
                     }
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -115,9 +136,22 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
         }
     }
 
-    private void Apply(string type, JsonObject obj)
+    private async Task<(List<(JsonObject Object, string Key)> Items, string ResourceVersion)> ListKeyedAsync(CancellationToken ct)
     {
-        var key = KeyOf(obj);
+        var (items, rv) = await client.ListAsync(collectionPath, labelSelector, FieldSelector, ct).ConfigureAwait(false);
+        return (items.ConvertAll(i => (i, KeyOf(i))), rv);
+    }
+
+    private async IAsyncEnumerable<(string Type, JsonObject Object, string Key)> WatchKeyedAsync(string rv, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await foreach (var (type, obj) in client.WatchAsync(collectionPath, rv, labelSelector, FieldSelector, ct).ConfigureAwait(false))
+        {
+            yield return (type, obj, type is "ERROR" or "BOOKMARK" ? string.Empty : KeyOf(obj));
+        }
+    }
+
+    private void Apply(string type, JsonObject obj, string key)
+    {
         JsonObject? old;
         lock (_gate)
         {
@@ -131,47 +165,61 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
                 _cache[key] = obj;
             }
         }
-        if (type == "DELETED")
+        Dispatch(type == "DELETED" ? "DELETED" : old is null ? "ADDED" : "MODIFIED", key, obj, old);
+    }
+
+    /// <summary>Runs the handlers of an event for <paramref name="obj"/> (replacing <paramref name="old"/>) with its key known to <see cref="KeyOf"/>.</summary>
+    private void Dispatch(string type, string key, JsonObject obj, JsonObject? old)
+    {
+        (t_dispatched, t_replaced, t_dispatchedKey) = (obj, old, key);
+        try
         {
-            Deleted?.Invoke(obj);
+            switch (type)
+            {
+                case "DELETED":
+                    Deleted?.Invoke(obj);
+                    break;
+                case "ADDED":
+                    Added?.Invoke(obj);
+                    break;
+                default:
+                    Updated?.Invoke(old!, obj);
+                    break;
+            }
         }
-        else if (old is null)
+        finally
         {
-            Added?.Invoke(obj);
-        }
-        else
-        {
-            Updated?.Invoke(old, obj);
+            (t_dispatched, t_replaced, t_dispatchedKey) = (null, null, null);
         }
     }
 
     /// <summary>Replaces the cache with a fresh list, telling handlers what was added, changed (or resynced) and removed.</summary>
-    private void Replace(List<JsonObject> items)
+    private void Replace(List<(JsonObject Object, string Key)> items)
     {
         Dictionary<string, JsonObject> previous;
         lock (_gate)
         {
             previous = new Dictionary<string, JsonObject>(_cache, StringComparer.Ordinal);
             _cache.Clear();
-            foreach (var item in items)
+            foreach (var (item, key) in items)
             {
-                _cache[KeyOf(item)] = item;
+                _cache[key] = item;
             }
         }
-        foreach (var item in items)
+        foreach (var (item, key) in items)
         {
-            if (previous.Remove(KeyOf(item), out var old))
+            if (previous.Remove(key, out var old))
             {
-                Updated?.Invoke(old, item);
+                Dispatch("MODIFIED", key, item, old);
             }
             else
             {
-                Added?.Invoke(item);
+                Dispatch("ADDED", key, item, null);
             }
         }
-        foreach (var gone in previous.Values)
+        foreach (var (key, gone) in previous)
         {
-            Deleted?.Invoke(gone);
+            Dispatch("DELETED", key, gone, null);
         }
     }
 }

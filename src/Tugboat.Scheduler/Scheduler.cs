@@ -351,7 +351,7 @@ public sealed partial class Scheduler
         await _binds.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            await _client.CreateAsync($"/api/v1/namespaces/{pod.Namespace}/pods/{pod.Name}/binding", new JsonObject
+            await _client.CreateIgnoringResultAsync($"/api/v1/namespaces/{pod.Namespace}/pods/{pod.Name}/binding", new JsonObject
             {
                 ["apiVersion"] = "v1",
                 ["kind"] = "Binding",

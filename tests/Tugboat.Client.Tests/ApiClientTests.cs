@@ -58,4 +58,56 @@ public sealed class ApiClientTests(InProcessServer server) : IClassFixture<InPro
         Assert.Equal("2", informer.Get("default/during")!["data"]!["k"]!.GetValue<string>());
         await client.DeleteAsync(path + "/during");
     }
+
+    [Fact]
+    public async Task WritesThatIgnoreTheResultStillReportFailuresAndLeaveTheConnectionUsable()
+    {
+        var client = server.Client;
+        const string path = "/api/v1/namespaces/default/configmaps";
+        await client.CreateIgnoringResultAsync(path, ConfigMap("quiet", "1", "quiet"));
+        var exists = await Assert.ThrowsAsync<ApiError>(() => client.CreateIgnoringResultAsync(path, ConfigMap("quiet", "1", "quiet")));
+        Assert.True(exists.IsAlreadyExists);
+        await client.MergePatchIgnoringResultAsync(path + "/quiet", new JsonObject { ["data"] = new JsonObject { ["k"] = "2" } });
+        Assert.Equal("2", (await client.GetAsync(path + "/quiet"))["data"]!["k"]!.GetValue<string>());
+        var invalid = await Assert.ThrowsAsync<ApiError>(() => client.MergePatchIgnoringResultAsync(path + "/quiet", new JsonObject { ["metadata"] = new JsonObject { ["name"] = "other" } }));
+        Assert.Equal(400, invalid.Code);
+        await client.DeleteIgnoringResultAsync(path + "/quiet");
+        Assert.True((await Assert.ThrowsAsync<ApiError>(() => client.DeleteIgnoringResultAsync(path + "/quiet"))).IsNotFound);
+        Assert.True((await Assert.ThrowsAsync<ApiError>(() => client.GetAsync(path + "/quiet"))).IsNotFound);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task HandlersGetTheKeysOfWhatTheyAreGiven(bool stripManagedFields)
+    {
+        var client = server.Client;
+        var ns = stripManagedFields ? "default" : "kube-public";
+        var path = $"/api/v1/namespaces/{ns}/configmaps";
+        await client.CreateAsync(path, ConfigMap("keyed-before", "1", "keyed"));
+        var informer = new Informer(client, "/api/v1/configmaps", "app=keyed") { StripManagedFields = stripManagedFields };
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var stranger = ConfigMap("stranger", "1", "keyed");
+        stranger["metadata"]!["namespace"] = "elsewhere";
+        informer.Added += o => seen.Enqueue($"added {Informer.KeyOf(o)} {Informer.KeyOf(stranger)}");
+        informer.Updated += (old, o) => seen.Enqueue($"updated {Informer.KeyOf(old)} {Informer.KeyOf(o)}");
+        informer.Deleted += o => seen.Enqueue($"deleted {Informer.KeyOf(o)}");
+        using var cts = new CancellationTokenSource();
+        var run = informer.RunAsync(cts.Token);
+        await informer.Synced.WaitAsync(TimeSpan.FromSeconds(10));
+        await client.CreateAsync(path, ConfigMap("keyed-during", "1", "keyed"));
+        await client.MergePatchAsync(path + "/keyed-during", new JsonObject { ["data"] = new JsonObject { ["k"] = "2" } });
+        await client.DeleteAsync(path + "/keyed-before");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (seen.Count < 4 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+        await cts.CancelAsync();
+        await run;
+        Assert.Equal([$"added {ns}/keyed-before elsewhere/stranger", $"added {ns}/keyed-during elsewhere/stranger", $"updated {ns}/keyed-during {ns}/keyed-during", $"deleted {ns}/keyed-before"], seen.ToArray());
+        // Outside a handler the key is read from the object itself.
+        Assert.Equal($"{ns}/keyed-during", Informer.KeyOf(informer.Get($"{ns}/keyed-during")!));
+        await client.DeleteAsync(path + "/keyed-during");
+    }
 }

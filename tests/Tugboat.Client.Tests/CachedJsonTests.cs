@@ -17,8 +17,9 @@ public sealed class CachedJsonTests
     {
         var line = """{"type":"MODIFIED","object":{"kind":"Pod","metadata":META,"spec":{"note":"say \"hi\" \u003c3","nested":{"metadata":{"managedFields":[1]}}}}}"""
             .Replace("META", metadata.Replace("MF", Fields, StringComparison.Ordinal), StringComparison.Ordinal);
-        var (type, obj) = CachedJson.WatchEvent(Encoding.UTF8.GetBytes(line));
+        var (type, obj, key) = CachedJson.WatchEvent(Encoding.UTF8.GetBytes(line));
         Assert.Equal("MODIFIED", type);
+        Assert.Equal("p", key);
         var expected = JsonNode.Parse(line)!["object"]!.AsObject();
         expected["metadata"]!.AsObject().Remove("managedFields");
         Assert.True(JsonNode.DeepEquals(expected, obj), obj.ToJsonString());
@@ -30,11 +31,13 @@ public sealed class CachedJsonTests
     [Fact]
     public void Metadata_with_managed_fields_alone_becomes_empty_and_other_events_pass_unchanged()
     {
-        var (_, only) = CachedJson.WatchEvent(Encoding.UTF8.GetBytes("""{"object":{"metadata":{"managedFields":[]}},"type":"ADDED"}"""));
+        var (_, only, noKey) = CachedJson.WatchEvent(Encoding.UTF8.GetBytes("""{"object":{"metadata":{"managedFields":[]}},"type":"ADDED"}"""));
         Assert.Equal("""{"metadata":{}}""", only.ToJsonString());
-        var plain = """{"type":"DELETED","object":{"metadata":{"name":"x","labels":{"managedFields":"a label"}}}}""";
-        var (type, obj) = CachedJson.WatchEvent(Encoding.UTF8.GetBytes(plain));
+        Assert.Equal(string.Empty, noKey);
+        var plain = """{"type":"DELETED","object":{"metadata":{"namespace":"ns","ownerReferences":[{"name":"owner"}],"name":"x","labels":{"managedFields":"a label","name":"label"}}}}""";
+        var (type, obj, key) = CachedJson.WatchEvent(Encoding.UTF8.GetBytes(plain));
         Assert.Equal("DELETED", type);
+        Assert.Equal("ns/x", key);
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse(plain)!["object"], obj));
         Assert.Throws<System.Text.Json.JsonException>(() => CachedJson.WatchEvent("""{"type":"ADDED"}"""u8));
     }
@@ -42,10 +45,11 @@ public sealed class CachedJsonTests
     [Fact]
     public void A_lists_items_lose_their_managed_fields_and_its_metadata_is_read_wherever_it_is()
     {
-        var list = """{"kind":"PodList","items":[{"metadata":{"name":"a","managedFields":MF}},{"metadata":{"name":"b"}}],"metadata":{"resourceVersion":"42","continue":"next"}}"""
+        var list = """{"kind":"PodList","items":[{"metadata":{"name":"a","managedFields":MF}},{"metadata":{"name":"b","namespace":"ns"}}],"metadata":{"resourceVersion":"42","continue":"next"}}"""
             .Replace("MF", Fields, StringComparison.Ordinal);
         var (items, rv, cont) = CachedJson.List(Encoding.UTF8.GetBytes(list));
-        Assert.Equal(["""{"metadata":{"name":"a"}}""", """{"metadata":{"name":"b"}}"""], items.Select(i => i.ToJsonString()));
+        Assert.Equal(["""{"metadata":{"name":"a"}}""", """{"metadata":{"name":"b","namespace":"ns"}}"""], items.Select(i => i.Object.ToJsonString()));
+        Assert.Equal(["a", "ns/b"], items.Select(i => i.Key));
         Assert.Equal("42", rv);
         Assert.Equal("next", cont);
         var (none, rv2, cont2) = CachedJson.List("""{"metadata":{"resourceVersion":"7"},"items":null}"""u8);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
@@ -24,6 +25,25 @@ internal sealed partial class Registry(IStore store, Catalog catalog, TimeProvid
     public SemaphoreSlim AllocationLock { get; } = new(1, 1);
 
     public string Now() => Clock.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
+    private readonly ConcurrentDictionary<string, (long Revision, object Value)> _derived = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// What <paramref name="derive"/> makes of a stored object, kept by key and revision: lookups that every create
+    /// makes (its namespace, the priority classes) decode the object again only when it changed. Values are kept as
+    /// made, so <typeparamref name="T"/> should be immutable.
+    /// </summary>
+    public T Derived<T>(StoreEntry entry, Func<JsonObject, T> derive)
+        where T : notnull
+    {
+        if (_derived.TryGetValue(entry.Key, out var known) && known.Revision == entry.ModRevision && known.Value is T value)
+        {
+            return value;
+        }
+        value = derive(ObjectCodec.Decode(entry));
+        _derived[entry.Key] = (entry.ModRevision, value);
+        return value;
+    }
 
     public async Task<StoreEntry?> GetAsync(ResourceType rt, string? ns, string name, CancellationToken ct = default) =>
         await Store.GetAsync(rt.Key(ns, name), 0, ct).ConfigureAwait(false);
@@ -99,8 +119,7 @@ internal sealed partial class Registry(IStore store, Catalog catalog, TimeProvid
         var nsType = Catalog.Get(string.Empty, "Namespace");
         var entry = await Store.GetAsync(nsType.Key(null, ns), 0, ct).ConfigureAwait(false)
             ?? throw ApiException.NotFound("namespaces", ns);
-        var obj = ObjectCodec.Decode(entry);
-        if (obj.Str("metadata", "deletionTimestamp") is not null || obj.Str("status", "phase") == "Terminating")
+        if (Derived(entry, obj => obj.Str("metadata", "deletionTimestamp") is not null || obj.Str("status", "phase") == "Terminating"))
         {
             throw new ApiException(403, "Forbidden", $"unable to create new content in namespace {ns} because it is being terminated")
             {

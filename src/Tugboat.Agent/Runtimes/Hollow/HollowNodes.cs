@@ -69,7 +69,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
         {
             try
             {
-                await client.MergePatchAsync($"/api/v1/nodes/{name}/status", new JsonObject { ["status"] = Status(name, DateTimeOffset.UtcNow) }, ct).ConfigureAwait(false);
+                await client.MergePatchIgnoringResultAsync($"/api/v1/nodes/{name}/status", new JsonObject { ["status"] = Status(name, DateTimeOffset.UtcNow) }, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is ApiError or HttpRequestException && !ct.IsCancellationRequested)
             {
@@ -126,7 +126,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
         if (meta["deletionTimestamp"] is not null)
         {
             // The containers "stopped" at once: finish the graceful deletion as a kubelet does.
-            await client.DeleteAsync(path, new JsonObject
+            await client.DeleteIgnoringResultAsync(path, new JsonObject
             {
                 ["apiVersion"] = "v1",
                 ["kind"] = "DeleteOptions",
@@ -143,7 +143,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
         var restartPolicy = pod["spec"]?["restartPolicy"]?.GetValue<string>() ?? "Always";
         if (phase != "Running")
         {
-            await client.MergePatchAsync(path + "/status", new JsonObject { ["status"] = RunningStatus(pod, now) }, ct).ConfigureAwait(false);
+            await client.MergePatchIgnoringResultAsync(path + "/status", new JsonObject { ["status"] = RunningStatus(pod, now) }, ct).ConfigureAwait(false);
             return restartPolicy == "Always" ? null : RunTime(meta);
         }
         var ready = pod["status"]?["conditions"]?.AsArray().FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Ready");
@@ -152,7 +152,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
             // Marked not ready while its node looked dead; the "containers" never stopped, so it is ready again.
             var status = RunningStatus(pod, now);
             status["startTime"] = pod["status"]?["startTime"]?.DeepClone() ?? status["startTime"]!.DeepClone();
-            await client.MergePatchAsync(path + "/status", new JsonObject { ["status"] = status }, ct).ConfigureAwait(false);
+            await client.MergePatchIgnoringResultAsync(path + "/status", new JsonObject { ["status"] = status }, ct).ConfigureAwait(false);
         }
         if (restartPolicy == "Always")
         {
@@ -165,7 +165,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
             return remaining;
         }
         var exitCode = int.TryParse(meta["annotations"]?[ExitCodeAnnotation]?.GetValue<string>(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var code) ? code : 0;
-        await client.MergePatchAsync(path + "/status", new JsonObject { ["status"] = FinishedStatus(pod, started, now, exitCode) }, ct).ConfigureAwait(false);
+        await client.MergePatchIgnoringResultAsync(path + "/status", new JsonObject { ["status"] = FinishedStatus(pod, started, now, exitCode) }, ct).ConfigureAwait(false);
         return null;
     }
 
@@ -296,7 +296,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
         {
             // A restarted agent takes its nodes back: fresh status, and its Lease is renewed below.
         }
-        await client.MergePatchAsync($"/api/v1/nodes/{node}/status", new JsonObject { ["status"] = Status(node, now) }, ct).ConfigureAwait(false);
+        await client.MergePatchIgnoringResultAsync($"/api/v1/nodes/{node}/status", new JsonObject { ["status"] = Status(node, now) }, ct).ConfigureAwait(false);
         await RenewLeaseAsync(node, ct).ConfigureAwait(false);
     }
 
@@ -362,7 +362,7 @@ public sealed partial class HollowNodes(ApiClient client, string prefix, int cou
                 await RenewLeaseAsync(node, token).ConfigureAwait(false);
                 if (reportStatus)
                 {
-                    await client.MergePatchAsync($"/api/v1/nodes/{node}/status", new JsonObject { ["status"] = Status(node, DateTimeOffset.UtcNow) }, token).ConfigureAwait(false);
+                    await client.MergePatchIgnoringResultAsync($"/api/v1/nodes/{node}/status", new JsonObject { ["status"] = Status(node, DateTimeOffset.UtcNow) }, token).ConfigureAwait(false);
                 }
             }, ct).ConfigureAwait(false);
             if (reportStatus)

@@ -73,9 +73,9 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
         {
             if (await DefaultPriorityClassAsync(ctx.Registry).ConfigureAwait(false) is { } globalDefault)
             {
-                spec["priorityClassName"] = globalDefault.Str("metadata", "name");
-                spec["priority"] = globalDefault.Long("value") ?? 0;
-                spec["preemptionPolicy"] = globalDefault.Str("preemptionPolicy") ?? "PreemptLowerPriority";
+                spec["priorityClassName"] = globalDefault.Name;
+                spec["priority"] = globalDefault.Value;
+                spec["preemptionPolicy"] = globalDefault.PreemptionPolicy ?? "PreemptLowerPriority";
             }
             return;
         }
@@ -90,21 +90,35 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
         {
             throw ApiException.Forbidden("pods", obj.Str("metadata", "name") ?? string.Empty, $"pods \"{obj.Str("metadata", "name")}\" is forbidden: no PriorityClass with name {className} was found");
         }
-        var priorityClass = ObjectCodec.Decode(entry);
-        spec["priority"] = priorityClass.Long("value") ?? 0;
-        if (priorityClass.Str("preemptionPolicy") is { } policy)
+        var priorityClass = ctx.Registry.Derived(entry, PriorityClassInfo.Of);
+        spec["priority"] = priorityClass.Value;
+        if (priorityClass.PreemptionPolicy is { } policy)
         {
             spec["preemptionPolicy"] = policy;
         }
     }
 
+    /// <summary>What pod admission reads of a PriorityClass.</summary>
+    internal sealed record PriorityClassInfo(string? Name, long Value, string? PreemptionPolicy, bool GlobalDefault)
+    {
+        public static PriorityClassInfo Of(JsonObject c) => new(c.Str("metadata", "name"), c.Long("value") ?? 0, c.Str("preemptionPolicy"), c.Bool("globalDefault") == true);
+    }
+
     /// <summary>The PriorityClass marked globalDefault (the lowest-valued one, as upstream, should several be), or null.</summary>
-    internal static async Task<JsonObject?> DefaultPriorityClassAsync(Registry registry)
+    internal static async Task<PriorityClassInfo?> DefaultPriorityClassAsync(Registry registry)
     {
         var classes = registry.Catalog.Get("scheduling.k8s.io", "PriorityClass");
         var all = await registry.Store.ListAsync(classes.KeyPrefix).ConfigureAwait(false);
-        return all.Items.Select(e => ObjectCodec.Decode(e)).Where(c => c.Bool("globalDefault") == true)
-            .OrderBy(c => c.Long("value") ?? 0).FirstOrDefault();
+        PriorityClassInfo? found = null;
+        foreach (var entry in all.Items)
+        {
+            var c = registry.Derived(entry, PriorityClassInfo.Of);
+            if (c.GlobalDefault && (found is null || c.Value < found.Value))
+            {
+                found = c;
+            }
+        }
+        return found;
     }
 
     public override void Default(JsonObject obj)

@@ -157,9 +157,9 @@ internal static class PolicyKinds
                 return;
             }
             var name = o.Str("metadata", "name") ?? string.Empty;
-            if (await PodStrategy.DefaultPriorityClassAsync(ctx.Registry).ConfigureAwait(false) is { } existing && existing.Str("metadata", "name") != name)
+            if (await PodStrategy.DefaultPriorityClassAsync(ctx.Registry).ConfigureAwait(false) is { } existing && existing.Name != name)
             {
-                throw ApiException.Forbidden("priorityclasses", name, $"priorityclasses.scheduling.k8s.io \"{name}\" is forbidden: PriorityClass {existing.Str("metadata", "name")} is already marked as default. Only one default can exist");
+                throw ApiException.Forbidden("priorityclasses", name, $"priorityclasses.scheduling.k8s.io \"{name}\" is forbidden: PriorityClass {existing.Name} is already marked as default. Only one default can exist");
             }
         },
     };
