@@ -75,6 +75,11 @@ public sealed class NodeLifecycleController : IReconciler
 
     private void Index(JsonObject? old, JsonObject? pod)
     {
+        if (old is not null && pod is not null && NodeOf(old) == NodeOf(pod))
+        {
+            // Most pod updates (status writes) leave the pod where it was: its index entry stands.
+            return;
+        }
         lock (_indexLock)
         {
             if (NodeOf(old) is { } before && old is not null)

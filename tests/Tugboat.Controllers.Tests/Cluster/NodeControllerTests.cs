@@ -64,6 +64,22 @@ public sealed class NodeControllerTests
     }
 
     [Fact]
+    public async Task APodBoundLaterToANodeWithNoExecuteTaintsIsEvictedWithinAMonitorPeriod()
+    {
+        await using var h = new Harness();
+        // The kubelet reports NotReady but keeps in touch: a long grace period (monitor period 5 s) that the node is
+        // far from, so only the NoExecute taint keeps the node looked at.
+        h.Api.Seed("/api/v1/nodes", Node("n1", "10.0.0.1", ready: false));
+        await h.StartAsync(q => new NodeLifecycle.NodeLifecycleController(h.Client, h.Informers, q, TimeSpan.FromSeconds(60)), c => c.Informers);
+        await h.EventuallyAsync("not-ready taints", () => h.Api.Get("/api/v1/nodes/n1")?["spec"]?["taints"]?.AsArray() is { Count: 2 } taints
+            && taints.All(t => t!["key"]!.GetValue<string>() == "node.kubernetes.io/not-ready") ? "" : null);
+        // Once the controller is done with the node's own update, nothing but its monitoring looks at it again.
+        await h.SettleAsync();
+        h.Api.Seed("/api/v1/namespaces/ns/pods", RunningPod("late", "n1"));
+        await h.EventuallyAsync("late evicted", () => h.Api.Get("/api/v1/namespaces/ns/pods/late") is null ? "" : null, TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
     public async Task PodsOfNodesThatDoNotExistAreDeletedAfterTheQuarantine()
     {
         await using var h = new Harness();
