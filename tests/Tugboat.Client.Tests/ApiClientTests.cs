@@ -7,6 +7,18 @@ public sealed class ApiClientTests(InProcessServer server) : IClassFixture<InPro
     private static JsonObject ConfigMap(string name, string value, string app) =>
         new() { ["apiVersion"] = "v1", ["kind"] = "ConfigMap", ["metadata"] = new JsonObject { ["name"] = name, ["labels"] = new JsonObject { ["app"] = app } }, ["data"] = new JsonObject { ["k"] = value } };
 
+    /// <summary>Waits (up to 10 s) until <paramref name="seen"/> holds <paramref name="count"/> entries, then stops the informer.</summary>
+    private static async Task StopAfterAsync<T>(IReadOnlyCollection<T> seen, int count, CancellationTokenSource cts, Task run)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (seen.Count < count && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+        await cts.CancelAsync();
+        await run;
+    }
+
     [Fact]
     public async Task CreatesReadsPatchesListsAndDeletesWithUpstreamErrors()
     {
@@ -46,13 +58,7 @@ public sealed class ApiClientTests(InProcessServer server) : IClassFixture<InPro
         await client.CreateAsync(path, ConfigMap("during", "1", "informer"));
         await client.MergePatchAsync(path + "/during", new JsonObject { ["data"] = new JsonObject { ["k"] = "2" } });
         await client.DeleteAsync(path + "/before");
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (events.Count < 4 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
-        await cts.CancelAsync();
-        await run;
+        await StopAfterAsync(events, 4, cts, run);
         Assert.Equal(["added before", "added during", "updated during 2", "deleted before"], events.ToArray());
         Assert.Null(informer.Get("default/before"));
         Assert.Equal("2", informer.Get("default/during")!["data"]!["k"]!.GetValue<string>());
@@ -98,13 +104,7 @@ public sealed class ApiClientTests(InProcessServer server) : IClassFixture<InPro
         await client.CreateAsync(path, ConfigMap("keyed-during", "1", "keyed"));
         await client.MergePatchAsync(path + "/keyed-during", new JsonObject { ["data"] = new JsonObject { ["k"] = "2" } });
         await client.DeleteAsync(path + "/keyed-before");
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (seen.Count < 4 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
-        await cts.CancelAsync();
-        await run;
+        await StopAfterAsync(seen, 4, cts, run);
         Assert.Equal([$"added {ns}/keyed-before elsewhere/stranger", $"added {ns}/keyed-during elsewhere/stranger", $"updated {ns}/keyed-during {ns}/keyed-during", $"deleted {ns}/keyed-before"], seen.ToArray());
         // Outside a handler the key is read from the object itself.
         Assert.Equal($"{ns}/keyed-during", Informer.KeyOf(informer.Get($"{ns}/keyed-during")!));
