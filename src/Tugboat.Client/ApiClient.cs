@@ -150,20 +150,10 @@ public sealed class ApiClient : IDisposable
         WatchAsync(path, resourceVersion, labelSelector, null, ct);
 
     /// <summary>Watches a collection filtered by label and field selectors (see the other overload).</summary>
-    public IAsyncEnumerable<(string Type, JsonObject Object)> WatchAsync(string path, string resourceVersion, string? labelSelector, string? fieldSelector, CancellationToken ct) =>
-        WatchAsync(path, resourceVersion, labelSelector, fieldSelector, dropManagedFields: false, ct);
-
-    /// <summary>As the other overloads; with <paramref name="dropManagedFields"/> objects come without metadata.managedFields, cut from the bytes before parsing (for caches).</summary>
-    public async IAsyncEnumerable<(string Type, JsonObject Object)> WatchAsync(string path, string resourceVersion, string? labelSelector, string? fieldSelector, bool dropManagedFields, [EnumeratorCancellation] CancellationToken ct)
+    public async IAsyncEnumerable<(string Type, JsonObject Object)> WatchAsync(string path, string resourceVersion, string? labelSelector, string? fieldSelector, [EnumeratorCancellation] CancellationToken ct)
     {
         await foreach (var line in WatchLinesAsync(path, resourceVersion, labelSelector, fieldSelector, ct).ConfigureAwait(false))
         {
-            if (dropManagedFields)
-            {
-                var (type, obj, _) = CachedJson.WatchEvent(line.Span);
-                yield return (type, obj);
-                continue;
-            }
             var e = JsonNode.Parse(line.Span)!.AsObject();
             yield return (e["type"]!.GetValue<string>(), (JsonObject)e["object"]!);
         }

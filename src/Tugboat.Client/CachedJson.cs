@@ -164,7 +164,7 @@ internal static class CachedJson
             }
         }
         var end = (int)reader.BytesConsumed;
-        var key = string.IsNullOrEmpty(ns) ? name ?? string.Empty : ns + "/" + name;
+        var key = Informer.Key(ns, name);
         if (cutStart < 0)
         {
             return (JsonNode.Parse(json[start..end])!.AsObject(), key);

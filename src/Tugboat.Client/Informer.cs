@@ -51,10 +51,11 @@ public sealed class Informer(ApiClient client, string collectionPath, string? la
         {
             return known;
         }
-        var ns = obj["metadata"]?["namespace"]?.GetValue<string>();
-        var name = obj["metadata"]?["name"]?.GetValue<string>() ?? string.Empty;
-        return string.IsNullOrEmpty(ns) ? name : ns + "/" + name;
+        return Key(obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]?["name"]?.GetValue<string>());
     }
+
+    /// <summary>The cache key of an object with this namespace (none for cluster-scoped objects) and name.</summary>
+    internal static string Key(string? ns, string? name) => string.IsNullOrEmpty(ns) ? name ?? string.Empty : ns + "/" + name;
 
     public JsonObject? Get(string key)
     {

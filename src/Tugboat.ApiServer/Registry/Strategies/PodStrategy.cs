@@ -123,11 +123,8 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
 
     public override void Default(JsonObject obj)
     {
-        var spec = obj.Ensure("spec");
-        PodSpecs.Default(spec);
-        var status = obj.Ensure("status");
-        status.Default("phase", "Pending");
-        status["qosClass"] = PodSpecs.QosClass(spec);
+        PodSpecs.Default(obj.Ensure("spec"));
+        DefaultSubresource(obj);
     }
 
     public override void Validate(JsonObject obj, List<FieldError> errors) => PodSpecs.Validate(obj["spec"], "spec", errors);
