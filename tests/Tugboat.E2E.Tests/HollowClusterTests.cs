@@ -493,6 +493,17 @@ public sealed class HollowClusterTests(HollowClusterFixture fixture) : IClassFix
             // With one disruption allowed, the drain evicts the pod and its replacement lands on another node.
             (await k.RunAsync("patch", "pdb", "web", "-n", "drain", "--type=merge", "-p", """{"spec":{"minAvailable":1}}""")).Ok();
             await WaitForAsync(async () => (await k.RunAsync("get", "pdb", "web", "-n", "drain")).Out.Contains(" 1 ", StringComparison.Ordinal) ? new JsonObject() : null);
+            // A server-side dry run of the drain (kubectl sends dryRun in the eviction's deleteOptions) evicts nothing
+            // and spends nothing of the budget, with kubectl 1.32 and 1.27.
+            foreach (var version in new[] { Kubectl.V132, Kubectl.V127 })
+            {
+                var dry = (await new Kubectl(version, fixture.Server.Kubeconfig).RunAsync("drain", node, "--pod-selector=app=drained", "--dry-run=server", "--timeout=20s")).Ok();
+                Assert.Contains($"evicting pod drain/{victim["metadata"]!["name"]} (server dry run)", dry.Err + dry.Out, StringComparison.Ordinal);
+            }
+            Assert.Equal(2, (await fixture.Server.PodsAsync("drain", "app=drained")).Count(p => p["metadata"]!["deletionTimestamp"] is null));
+            Assert.Equal("1", (await k.RunAsync("get", "pdb", "web", "-n", "drain", "-o", "jsonpath={.status.disruptionsAllowed}")).Ok().Out);
+            Assert.DoesNotContain(victim["metadata"]!["name"]!.GetValue<string>(), (await k.RunAsync("get", "pdb", "web", "-n", "drain", "-o", "jsonpath={.status.disruptedPods}")).Ok().Out, StringComparison.Ordinal);
+
             var drained = (await k.RunAsync("drain", node, "--pod-selector=app=drained", "--timeout=60s")).Ok();
             Assert.Contains($"evicting pod drain/{victim["metadata"]!["name"]}", drained.Err + drained.Out, StringComparison.Ordinal);
             Assert.Contains($"node/{node} drained", drained.Out, StringComparison.Ordinal);

@@ -28,23 +28,10 @@ public sealed class FieldSelector
             {
                 continue;
             }
-            int idx;
-            if ((idx = term.IndexOf("!=", StringComparison.Ordinal)) > 0)
-            {
-                list.Add(new Requirement(term[..idx], false, Unescape(term[(idx + 2)..])));
-            }
-            else if ((idx = term.IndexOf("==", StringComparison.Ordinal)) > 0)
-            {
-                list.Add(new Requirement(term[..idx], true, Unescape(term[(idx + 2)..])));
-            }
-            else if ((idx = term.IndexOf('=')) > 0)
-            {
-                list.Add(new Requirement(term[..idx], true, Unescape(term[(idx + 1)..])));
-            }
-            else
-            {
-                throw new FormatException($"invalid selector: '{text}'; can't understand '{term}'");
-            }
+            // As upstream: the first operator found from the left splits the term ("!=" before "==" before "="); what
+            // follows is the value, where only escaped "\\", "\," and "\=" may stand.
+            var (field, equal, value) = SplitTerm(term) ?? throw new FormatException($"invalid selector: '{text}'; can't understand '{term}'");
+            list.Add(new Requirement(field, equal, Unescape(value)));
         }
         return new FieldSelector(list);
     }
@@ -81,6 +68,60 @@ public sealed class FieldSelector
         yield return text[start..];
     }
 
-    private static string Unescape(string s) =>
-        s.Contains('\\') ? s.Replace("\\,", ",").Replace("\\=", "=").Replace("\\\\", "\\") : s;
+    private static (string Field, bool Equal, string Value)? SplitTerm(string term)
+    {
+        for (var i = 0; i < term.Length; i++)
+        {
+            var rest = term.AsSpan(i);
+            if (rest.StartsWith("!="))
+            {
+                return (term[..i], false, term[(i + 2)..]);
+            }
+            if (rest.StartsWith("=="))
+            {
+                return (term[..i], true, term[(i + 2)..]);
+            }
+            if (rest[0] == '=')
+            {
+                return (term[..i], true, term[(i + 1)..]);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Upstream's UnescapeValue, with its messages (an unescaped rune is printed as its code point, as Go's %v does).</summary>
+    private static string Unescape(string s)
+    {
+        if (s.AsSpan().IndexOfAny('\\', ',', '=') < 0)
+        {
+            return s;
+        }
+        var value = new System.Text.StringBuilder(s.Length);
+        for (var i = 0; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c == '\\')
+            {
+                if (i + 1 == s.Length)
+                {
+                    throw new FormatException("invalid field selector: invalid escape sequence: \\");
+                }
+                var next = s[++i];
+                if (next is not ('\\' or ',' or '='))
+                {
+                    throw new FormatException($"invalid field selector: invalid escape sequence: \\{next}");
+                }
+                value.Append(next);
+            }
+            else if (c is ',' or '=')
+            {
+                throw new FormatException($"invalid field selector: unescaped character in value: {(int)c}");
+            }
+            else
+            {
+                value.Append(c);
+            }
+        }
+        return value.ToString();
+    }
 }

@@ -145,11 +145,12 @@ internal sealed partial class ApiHandler
     {
         var query = http.Request.Query;
         var body = await ReadOptionalObjectAsync(http).ConfigureAwait(false);
-        var deleteOptions = Registry.DeleteOptions.From(body, k => query.TryGetValue(k, out var v) ? v.ToString() : null) with { DryRun = dryRun };
+        var deleteOptions = Registry.DeleteOptions.From(body, k => query.TryGetValue(k, out var v) ? v.ToString() : null, dryRun);
         var options = ParseListOptions(query) with { Limit = 0, Continue = null };
         var stored = rt.StoredAs ?? rt;
         var list = await registry.ListAsync(stored, ns, options, http.RequestAborted).ConfigureAwait(false);
         var deleted = new List<StoreEntry>();
+        ApiException? refused = null;
         foreach (var e in list.Items)
         {
             var obj = JsonNode.Parse(e.Value.Span)!;
@@ -161,6 +162,16 @@ internal sealed partial class ApiHandler
             catch (ApiException ex) when (ex.Code == 404)
             {
             }
+            catch (ApiException ex)
+            {
+                // As upstream, one refused item (a system namespace, a failed precondition) does not spare the others;
+                // the collection answers with the first refusal.
+                refused ??= ex;
+            }
+        }
+        if (refused is not null)
+        {
+            throw refused;
         }
         http.Response.StatusCode = 200;
         http.Response.ContentType = MediaTypes.Json;
@@ -220,11 +231,25 @@ internal sealed partial class ApiHandler
             Fields = fields,
             Limit = limit,
             Continue = query["continue"] is { Count: > 0 } c ? c.ToString() : null,
-            ResourceVersion = query["resourceVersion"] is { Count: > 0 } rv ? rv.ToString() : null,
+            ResourceVersion = query["resourceVersion"] is { Count: > 0 } rv ? CheckResourceVersion(rv.ToString()) : null,
             ResourceVersionMatch = query["resourceVersionMatch"] is { Count: > 0 } m ? m.ToString() : null,
             AllowBookmarks = IsTrue(query["allowWatchBookmarks"]),
             Timeout = timeout,
         };
+    }
+
+    /// <summary>
+    /// A resourceVersion parameter must be a revision (digits), as upstream's versioner parses it; checked before a list
+    /// or watch starts answering, so that a bad one is a 400 rather than a stream that ends at once.
+    /// </summary>
+    private static string CheckResourceVersion(string rv)
+    {
+        if (rv.Length == 0 || long.TryParse(rv, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        {
+            return rv;
+        }
+        var why = rv.All(char.IsAsciiDigit) ? "value out of range" : "invalid syntax";
+        throw ApiException.BadRequest($"invalid resource version: resourceVersion: Invalid value: \"{rv}\": strconv.ParseUint: parsing \"{rv}\": {why}");
     }
 
     private static bool IsTrue(StringValues v) => v.Count > 0 && (v[0] is "1" or "true" or "True");

@@ -252,7 +252,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             case "DELETE":
             {
                 var body = await ReadOptionalObjectAsync(http).ConfigureAwait(false);
-                var options = Registry.DeleteOptions.From(body, k => query.TryGetValue(k, out var v) ? v.ToString() : null) with { DryRun = dryRun };
+                var options = Registry.DeleteOptions.From(body, k => query.TryGetValue(k, out var v) ? v.ToString() : null, dryRun);
                 var outcome = await registry.DeleteAsync(rt, req.Namespace, req.Name, options, ct).ConfigureAwait(false);
                 if (outcome.Deleted && !ReturnsDeletedObject(rt))
                 {
@@ -556,8 +556,8 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
         {
             throw ApiException.BadRequest("name in URL does not match name in Eviction object");
         }
+        var options = DeleteOptions.From(eviction["deleteOptions"] as JsonObject, _ => null, dryRun);
         var pod = ObjectCodec.Decode(await registry.GetRequiredAsync(rt, ns, name, ct).ConfigureAwait(false));
-        var options = DeleteOptions.From(eviction["deleteOptions"] as JsonObject, _ => null) with { DryRun = dryRun };
         var running = pod.Str("status", "phase") is not ("Succeeded" or "Failed" or "Pending") && pod.Str("metadata", "deletionTimestamp") is null;
         if (running)
         {
@@ -577,7 +577,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                 // An unready pod may go while the budget is met anyway (upstream's IfHealthyBudget), without spending it.
                 if (ready || healthy < desired || desired == 0)
                 {
-                    await SpendDisruptionAsync(budgets, ns, budget.Str("metadata", "name")!, name, dryRun, ct).ConfigureAwait(false);
+                    await SpendDisruptionAsync(budgets, ns, budget.Str("metadata", "name")!, name, options.DryRun, ct).ConfigureAwait(false);
                 }
             }
         }

@@ -11,6 +11,7 @@ internal sealed partial class Registry
 {
     public async Task<DeleteOutcome> DeleteAsync(ResourceType rt, string? ns, string name, DeleteOptions options, CancellationToken ct = default)
     {
+        rt.Strategy.CheckDelete(name);
         for (var attempt = 0; ; attempt++)
         {
             var current = await GetRequiredAsync(rt, ns, name, ct).ConfigureAwait(false);

@@ -58,6 +58,14 @@ internal abstract class Strategy
     {
     }
 
+    /// <summary>
+    /// Refuses a delete the kind never allows (upstream's admission does this, e.g. the system namespaces); runs for dry
+    /// runs too, before anything is read or written.
+    /// </summary>
+    public virtual void CheckDelete(string name)
+    {
+    }
+
     public abstract IReadOnlyList<Column> Columns { get; }
 
     /// <summary>Fields this kind supports in field selectors, beyond metadata.name and metadata.namespace.</summary>

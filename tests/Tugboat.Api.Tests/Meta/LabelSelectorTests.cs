@@ -75,4 +75,22 @@ public sealed class FieldSelectorTests
         Assert.Equal("a,b", Assert.Single(s.Requirements).Value);
         Assert.Throws<FormatException>(() => FieldSelector.Parse("metadata.name"));
     }
+
+    [Theory]
+    [InlineData("spec.nodeName===x", "invalid field selector: unescaped character in value: 61")]
+    [InlineData("metadata.name=a=b", "invalid field selector: unescaped character in value: 61")]
+    [InlineData(@"metadata.name=a\x", @"invalid field selector: invalid escape sequence: \x")]
+    [InlineData(@"metadata.name=a\", @"invalid field selector: invalid escape sequence: \")]
+    [InlineData("a,metadata.name", "invalid selector: 'a,metadata.name'; can't understand 'a'")]
+    public void MalformedSelectorsFailWithUpstreamsMessages(string selector, string message) =>
+        Assert.Equal(message, Assert.Throws<FormatException>(() => FieldSelector.Parse(selector)).Message);
+
+    [Fact]
+    public void TheFirstOperatorFromTheLeftSplitsTheTerm()
+    {
+        var r = Assert.Single(FieldSelector.Parse(@"spec.nodeName!=\=x").Requirements);
+        Assert.Equal(("spec.nodeName", false, "=x"), (r.Field, r.Equal, r.Value));
+        r = Assert.Single(FieldSelector.Parse(@"a==b\\").Requirements);
+        Assert.Equal(("a", true, @"b\"), (r.Field, r.Equal, r.Value));
+    }
 }

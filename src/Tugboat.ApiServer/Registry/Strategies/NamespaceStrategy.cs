@@ -31,6 +31,17 @@ internal sealed class NamespaceStrategy : Strategy
         labels["kubernetes.io/metadata.name"] = obj.Str("metadata", "name");
     }
 
+    /// <summary>The namespaces the cluster itself lives in, which upstream's NamespaceLifecycle admission never lets go.</summary>
+    public static readonly IReadOnlySet<string> Immortal = new HashSet<string>(StringComparer.Ordinal) { "default", "kube-system", "kube-public", "kube-node-lease" };
+
+    public override void CheckDelete(string name)
+    {
+        if (Immortal.Contains(name))
+        {
+            throw ApiException.Forbidden("namespaces", name, $"namespaces \"{name}\" is forbidden: this namespace may not be deleted");
+        }
+    }
+
     public override void PrepareForUpdate(JsonObject obj, JsonObject old)
     {
         // spec.finalizers change only through the finalize subresource.

@@ -37,8 +37,34 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
         spec.Default("serviceAccountName", spec.Str("serviceAccount") ?? "default");
         spec.Default("serviceAccount", spec.Str("serviceAccountName"));
         spec.Default("priority", 0);
-        spec.Default("enableServiceLinks", true);
         spec.Default("preemptionPolicy", "PreemptLowerPriority");
+        AddDefaultTolerations(spec);
+    }
+
+    /// <summary>
+    /// An update that leaves out what admission set on create keeps it, as upstream: Priority admission carries
+    /// priority and preemptionPolicy over, DefaultTolerationSeconds adds its tolerations on updates too; the service
+    /// account named at creation stays when the update names none (upstream's ServiceAccount admission also mounts a
+    /// token volume there, which makes such a replace fail; Tugboat mounts none yet).
+    /// </summary>
+    public override void PrepareForUpdate(JsonObject obj, JsonObject old)
+    {
+        if (obj["spec"] is not JsonObject spec || old["spec"] is not JsonObject before)
+        {
+            return;
+        }
+        foreach (var field in new[] { "priority", "preemptionPolicy", "serviceAccountName", "serviceAccount" })
+        {
+            if (spec[field] is null && before[field] is { } kept)
+            {
+                spec[field] = kept.DeepClone();
+            }
+        }
+        AddDefaultTolerations(spec);
+    }
+
+    private void AddDefaultTolerations(JsonObject spec)
+    {
         var tolerations = spec.Arr("tolerations") ?? new JsonArray();
         foreach (var taint in new[] { "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable" })
         {
@@ -123,6 +149,8 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
 
     public override void Default(JsonObject obj)
     {
+        // Upstream's SetDefaults_Pod (pods only, not templates, and on every write).
+        obj.Ensure("spec").Default("enableServiceLinks", true);
         PodSpecs.Default(obj.Ensure("spec"));
         DefaultSubresource(obj);
     }
