@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Client;
 
@@ -154,7 +155,7 @@ public sealed class ApiClient : IDisposable
     {
         await foreach (var line in WatchLinesAsync(path, resourceVersion, labelSelector, fieldSelector, ct).ConfigureAwait(false))
         {
-            var e = JsonNode.Parse(line.Span)!.AsObject();
+            var e = JsonLimits.Parse(line.Span)!.AsObject();
             yield return (e["type"]!.GetValue<string>(), (JsonObject)e["object"]!);
         }
     }
@@ -221,7 +222,7 @@ public sealed class ApiClient : IDisposable
             throw await ApiError.FromAsync(response).ConfigureAwait(false);
         }
         var bytes = await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
-        return bytes.Length == 0 ? [] : JsonNode.Parse(bytes)?.AsObject() ?? [];
+        return bytes.Length == 0 ? [] : JsonLimits.Parse(bytes)?.AsObject() ?? [];
     }
 
     private async Task SendIgnoringResultAsync(HttpMethod method, string path, JsonObject? body, string? contentType, CancellationToken ct)

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Client;
 
@@ -19,7 +20,7 @@ internal static class CachedJson
     /// <exception cref="JsonException">The line is not a watch event.</exception>
     public static (string Type, JsonObject Object, string Key) WatchEvent(ReadOnlySpan<byte> json)
     {
-        var reader = new Utf8JsonReader(json);
+        var reader = new Utf8JsonReader(json, JsonLimits.Reader);
         string? type = null;
         (JsonObject Object, string Key)? obj = null;
         Expect(ref reader, JsonTokenType.StartObject);
@@ -48,7 +49,7 @@ internal static class CachedJson
     /// <summary>A list (<c>{"metadata":{…},"items":[…]}</c>): its items without managedFields (with their cache keys), resourceVersion and continue token.</summary>
     public static (List<(JsonObject Object, string Key)> Items, string? ResourceVersion, string? Continue) List(ReadOnlySpan<byte> json)
     {
-        var reader = new Utf8JsonReader(json);
+        var reader = new Utf8JsonReader(json, JsonLimits.Reader);
         var items = new List<(JsonObject Object, string Key)>();
         string? rv = null, cont = null;
         Expect(ref reader, JsonTokenType.StartObject);
@@ -167,7 +168,7 @@ internal static class CachedJson
         var key = Informer.Key(ns, name);
         if (cutStart < 0)
         {
-            return (JsonNode.Parse(json[start..end])!.AsObject(), key);
+            return (JsonLimits.Parse(json[start..end])!.AsObject(), key);
         }
         // Parsing copies the bytes into the document it keeps, so the object is put together in a pooled buffer.
         var length = end - start - (cutEnd - cutStart);
@@ -176,7 +177,7 @@ internal static class CachedJson
         {
             json[start..cutStart].CopyTo(compact);
             json[cutEnd..end].CopyTo(compact.AsSpan(cutStart - start));
-            return (JsonNode.Parse(compact.AsSpan(0, length))!.AsObject(), key);
+            return (JsonLimits.Parse(compact.AsSpan(0, length))!.AsObject(), key);
         }
         finally
         {

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Api.Apply;
 
@@ -246,7 +247,7 @@ public sealed class FieldSet
                 case 'k':
                     sb.Append('[');
                     var first = true;
-                    foreach (var (k, v) in JsonNode.Parse(body)!.AsObject())
+                    foreach (var (k, v) in JsonLimits.Parse(body)!.AsObject())
                     {
                         sb.Append(first ? string.Empty : ",").Append(k).Append('=').Append(v?.ToJsonString(Wire) ?? "null");
                         first = false;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Api.Patch;
 
@@ -9,8 +10,13 @@ public static class JsonPatch
     /// Applies <paramref name="operations"/> (a JSON array) to a copy of <paramref name="document"/>.
     /// Throws <see cref="PatchException"/> with a message naming the failing operation.
     /// </summary>
-    public static JsonNode? Apply(JsonNode? document, JsonNode? operations)
+    /// <param name="maxCopiedBytes">
+    /// How many bytes all copy operations together may add (upstream's JSONPatchMaxCopyBytes); without a bound, a few
+    /// thousand copies of a growing value double it each time.
+    /// </param>
+    public static JsonNode? Apply(JsonNode? document, JsonNode? operations, long maxCopiedBytes = long.MaxValue)
     {
+        long copied = 0;
         if (operations is not JsonArray ops)
         {
             throw new PatchException("json: cannot unmarshal object into Go value of type jsonpatch.Patch");
@@ -22,8 +28,8 @@ public static class JsonPatch
             {
                 throw new PatchException("invalid JSON patch operation");
             }
-            var kind = op["op"]?.GetValue<string>() ?? throw new PatchException("Unexpected kind: unknown");
-            var path = op["path"]?.GetValue<string>() ?? throw new PatchException($"missing path in \"{kind}\" operation");
+            var kind = Text(op, "op") ?? throw new PatchException("Unexpected kind: unknown");
+            var path = Text(op, "path") ?? throw new PatchException($"missing path in \"{kind}\" operation");
             switch (kind)
             {
                 case "add":
@@ -44,8 +50,16 @@ public static class JsonPatch
                     break;
                 }
                 case "copy":
-                    Add(root, path, Get(root, From(op, kind))?.DeepClone());
+                {
+                    var value = Get(root, From(op, kind));
+                    copied += value is null ? 4 : value.ToJsonString().Length;
+                    if (copied > maxCopiedBytes)
+                    {
+                        throw new PatchException($"Unable to complete the copy, the accumulated size increase of copy is {copied}, exceeding the limit {maxCopiedBytes}");
+                    }
+                    Add(root, path, value?.DeepClone());
                     break;
+                }
                 case "test":
                 {
                     var actual = Get(root, path);
@@ -66,7 +80,10 @@ public static class JsonPatch
         op.ContainsKey("value") ? op["value"]?.DeepClone() : throw new PatchException($"missing value in \"{kind}\" operation");
 
     private static string From(JsonObject op, string kind) =>
-        op["from"]?.GetValue<string>() ?? throw new PatchException($"missing from in \"{kind}\" operation");
+        Text(op, "from") ?? throw new PatchException($"missing from in \"{kind}\" operation");
+
+    /// <summary>A string member of an operation; anything else counts as missing.</summary>
+    private static string? Text(JsonObject op, string name) => op[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 
     private static List<string> Split(string pointer)
     {
@@ -111,8 +128,18 @@ public static class JsonPatch
         };
     }
 
+    /// <summary>A value placed at a pointer may not make the object nest deeper than any request body may.</summary>
+    private static void CheckDepth(string pointer, JsonNode? value)
+    {
+        if (value is (JsonObject or JsonArray) && pointer.Count(c => c == '/') + JsonLimits.Depth(value) > JsonLimits.MaxBodyDepth)
+        {
+            throw new PatchException($"the patched object would nest deeper than {JsonLimits.MaxBodyDepth} levels at \"{pointer}\"");
+        }
+    }
+
     private static void Add(JsonObject root, string pointer, JsonNode? value)
     {
+        CheckDepth(pointer, value);
         var (parent, token) = Locate(root, pointer, "add");
         switch (parent)
         {
@@ -132,6 +159,7 @@ public static class JsonPatch
 
     private static void Replace(JsonObject root, string pointer, JsonNode? value)
     {
+        CheckDepth(pointer, value);
         var (parent, token) = Locate(root, pointer, "replace");
         switch (parent)
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Api.Protobuf;
 
@@ -359,7 +360,7 @@ public static class KubeProtobuf
             if (f == 1 && w == 2)
             {
                 var raw = r.Bytes();
-                return raw.Length == 0 ? null : JsonNode.Parse(raw);
+                return raw.Length == 0 ? null : JsonLimits.Parse(raw);
             }
             r.Skip(w);
         }

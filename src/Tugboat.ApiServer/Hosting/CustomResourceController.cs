@@ -208,6 +208,7 @@ internal sealed partial class CustomResourceController(Registry.Registry registr
             return [];
         }
         var types = new List<ResourceType>();
+        var storageVersion = spec.Arr("versions").Objects().FirstOrDefault(v => v.Bool("storage") == true)?.Str("name");
         foreach (var v in spec.Arr("versions").Objects().OrderByDescending(v => v.Bool("storage") == true))
         {
             if (v.Bool("served") == false || v.Str("name") is not { } version)
@@ -223,6 +224,9 @@ internal sealed partial class CustomResourceController(Registry.Registry registr
                 Version = version,
                 Kind = kind,
                 Plural = plural,
+                Singular = names.Str("singular") ?? string.Empty,
+                StorageVersion = storageVersion,
+                DeprecationWarning = v.Bool("deprecated") == true ? v.Str("deprecationWarning") ?? $"{group}/{version} {kind} is deprecated" : null,
                 Namespaced = spec.Str("scope") != "Cluster",
                 ShortNames = names.Arr("shortNames")?.Select(s => s?.GetValue<string>()).OfType<string>().ToArray() ?? [],
                 Categories = names.Arr("categories")?.Select(s => s?.GetValue<string>()).OfType<string>().ToArray() ?? [],

@@ -153,7 +153,7 @@ internal sealed partial class ApiHandler
         ApiException? refused = null;
         foreach (var e in list.Items)
         {
-            var obj = JsonNode.Parse(e.Value.Span)!;
+            var obj = JsonLimits.Parse(e.Value.Span)!;
             try
             {
                 var outcome = await registry.DeleteAsync(stored, obj.Str("metadata", "namespace"), obj.Str("metadata", "name")!, deleteOptions, http.RequestAborted).ConfigureAwait(false);
@@ -300,8 +300,11 @@ internal sealed partial class ApiHandler
     private static string ContentType(HttpContext http) =>
         (http.Request.ContentType ?? MediaTypes.Json).Split(';')[0].Trim().ToLowerInvariant();
 
-    /// <summary>Reads a JSON or YAML object body; anything else is 415, malformed input 400.</summary>
-    private static async Task<JsonObject> ReadObjectAsync(HttpContext http, bool checkKind = true)
+    /// <summary>
+    /// Reads a JSON or YAML object body meant to be a <paramref name="kind"/>; anything else is 415, malformed input
+    /// 400 with upstream's "the object provided is unrecognized" and a summary of the body.
+    /// </summary>
+    private static async Task<JsonObject> ReadObjectAsync(HttpContext http, string kind, bool checkKind = true)
     {
         var contentType = ContentType(http);
         if (contentType is not (MediaTypes.Json or MediaTypes.Yaml or "application/x-yaml" or "text/yaml" or KubeProtobuf.MediaType))
@@ -309,16 +312,31 @@ internal sealed partial class ApiHandler
             throw ApiException.UnsupportedMediaType($"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf");
         }
         var body = await ReadBodyAsync(http).ConfigureAwait(false);
-        var node = DecodeValidated(http, body, contentType);
-        if (node is not JsonObject obj)
+        JsonObject obj;
+        try
         {
-            throw ApiException.BadRequest("the request body must be an object");
+            obj = DecodeValidated(http, body, contentType) as JsonObject ?? throw ApiException.BadRequest("the request body must be an object");
+        }
+        catch (ApiException e) when (e.Code == 400 && !e.Message.StartsWith("strict decoding error", StringComparison.Ordinal))
+        {
+            throw ApiException.BadRequest($"the object provided is unrecognized (must be of type {kind}): {e.Message} ({Summarize(body)})");
         }
         if (checkKind && obj["kind"] is not null && obj.Str("kind") is null)
         {
             throw ApiException.BadRequest("couldn't get version/kind; json parse error: kind must be a string");
         }
         return obj;
+    }
+
+    /// <summary>Upstream's summary of a body it could not decode: its first 30 bytes, as text for JSON and in hex otherwise.</summary>
+    private static string Summarize(byte[] body)
+    {
+        const int max = 30;
+        var head = body.AsSpan(0, Math.Min(body.Length, max));
+        var more = body.Length > max ? " ..." : string.Empty;
+        return body.Length == 0 ? "<empty>"
+            : body[0] == (byte)'{' ? Encoding.UTF8.GetString(head) + more
+            : Convert.ToHexStringLower(head) + more;
     }
 
     private static async Task<JsonObject?> ReadOptionalObjectAsync(HttpContext http)
@@ -343,11 +361,19 @@ internal sealed partial class ApiHandler
             {
                 return KubeProtobuf.Decode(body);
             }
-            if (contentType is MediaTypes.Yaml or "application/x-yaml" or "text/yaml" or MediaTypes.ApplyPatch)
+            // Text bodies must be UTF-8: nothing invalid is silently replaced and stored.
+            var yaml = contentType is MediaTypes.Yaml or "application/x-yaml" or "text/yaml" or MediaTypes.ApplyPatch;
+            if (!System.Text.Unicode.Utf8.IsValid(body))
             {
-                return Yaml.ToJson(Encoding.UTF8.GetString(body));
+                throw ApiException.BadRequest(yaml
+                    ? "error converting YAML to JSON: yaml: invalid UTF-8 octet sequence"
+                    : "couldn't get version/kind; json parse error: invalid UTF-8 in the request body");
             }
-            return JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 1000, AllowDuplicateProperties = false });
+            if (yaml)
+            {
+                return Yaml.ToJson(Encoding.UTF8.GetString(body), MaxBodyBytes);
+            }
+            return JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = JsonLimits.MaxBodyDepth, AllowDuplicateProperties = false });
         }
         catch (JsonException e) when (e.Message.StartsWith("Duplicate property", StringComparison.Ordinal))
         {
@@ -356,6 +382,10 @@ internal sealed partial class ApiHandler
         catch (JsonException e)
         {
             throw ApiException.BadRequest($"couldn't get version/kind; json parse error: {e.Message}");
+        }
+        catch (InputTooLargeException e)
+        {
+            throw new ApiException(413, "RequestEntityTooLarge", e.Message);
         }
         catch (FormatException e)
         {
@@ -387,7 +417,7 @@ internal sealed partial class ApiHandler
         catch (DuplicateFieldException e)
         {
             var duplicates = new List<string>();
-            using var doc = JsonDocument.Parse(e.Body);
+            using var doc = JsonDocument.Parse(e.Body, JsonLimits.Document);
             var node = LastWins(doc.RootElement, string.Empty, duplicates);
             var messages = duplicates.Select(d => $"json: duplicate field \"{d}\"").ToList();
             switch (mode)
@@ -491,7 +521,7 @@ internal sealed partial class ApiHandler
                 }
                 return arr;
             default:
-                return JsonNode.Parse(element.GetRawText());
+                return JsonLimits.Parse(element.GetRawText());
         }
     }
 
@@ -520,15 +550,19 @@ internal sealed partial class ApiHandler
             case MediaTypes.JsonPatch:
             {
                 var patch = Decode(await ReadBodyAsync(http).ConfigureAwait(false), MediaTypes.Json);
-                if (patch is not JsonArray)
+                if (patch is not JsonArray operations)
                 {
                     throw ApiException.BadRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch");
+                }
+                if (operations.Count > MaxJsonPatchOperations)
+                {
+                    throw new ApiException(413, "RequestEntityTooLarge", $"Request entity too large: The allowed maximum operations in a JSON patch is {MaxJsonPatchOperations}, got {operations.Count}");
                 }
                 return target =>
                 {
                     try
                     {
-                        return JsonPatch.Apply(target, patch);
+                        return JsonPatch.Apply(target, patch, MaxBodyBytes);
                     }
                     catch (PatchException e)
                     {
@@ -573,7 +607,7 @@ internal sealed partial class ApiHandler
         if (output != MediaTypes.Output.Object)
         {
             var tableType = output == MediaTypes.Output.Table ? rt.StoredAs ?? rt : rt;
-            var obj = entry.ModRevision == 0 ? JsonNode.Parse(entry.Value.Span)!.AsObject() : Decode(tableType, entry);
+            var obj = entry.ModRevision == 0 ? JsonLimits.Parse(entry.Value.Span)!.AsObject() : Decode(tableType, entry);
             JsonObject result = output == MediaTypes.Output.Table
                 ? Tables.Build(tableType, [obj], null, null, http.Request.Query["includeObject"] is { Count: > 0 } inc ? inc.ToString() : "Metadata")
                 : PartialMetadata(obj);
@@ -585,7 +619,7 @@ internal sealed partial class ApiHandler
         if (entry.ModRevision == 0)
         {
             // Dry runs: nothing was stored, so there is no resourceVersion.
-            http.Response.BodyWriter.Write(rt.Converter is { } converter ? ObjectCodec.ToUtf8(converter.FromStored(JsonNode.Parse(entry.Value.Span)!.AsObject())) : entry.Value.ToArray());
+            http.Response.BodyWriter.Write(rt.Converter is { } converter ? ObjectCodec.ToUtf8(converter.FromStored(JsonLimits.Parse(entry.Value.Span)!.AsObject())) : entry.Value.ToArray());
         }
         else
         {

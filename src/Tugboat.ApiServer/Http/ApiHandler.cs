@@ -39,6 +39,9 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
 
     public const int MaxBodyBytes = 3 * 1024 * 1024;
 
+    /// <summary>Upstream's bound on the operations of one JSON patch.</summary>
+    private const int MaxJsonPatchOperations = 10_000;
+
     public async Task HandleAsync(HttpContext http)
     {
         try
@@ -160,13 +163,17 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
         var query = http.Request.Query;
         var dryRun = DryRun(query["dryRun"]);
         var ct = http.RequestAborted;
+        if (served.DeprecationWarning is { } deprecated)
+        {
+            http.Response.Headers.Append("Warning", $"299 - \"{deprecated.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+        }
         if (rt.IsReview)
         {
             if (method != "POST" || req.Name is not null || req.Subresource.Length > 0)
             {
                 throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
             }
-            var review = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), served);
+            var review = CheckFields(http, await ReadObjectAsync(http, served.Kind).ConfigureAwait(false), served);
             await WriteJsonAsync(http, 201, Reviews.Answer(served, review, (UserInfo)http.Items[typeof(UserInfo)]!)).ConfigureAwait(false);
             return;
         }
@@ -204,7 +211,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                     {
                         throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
                     }
-                    var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), served));
+                    var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http, served.Kind).ConfigureAwait(false), served));
                     var created = await registry.CreateAsync(rt, req.Namespace, body, dryRun, ct, Owner(http, served)).ConfigureAwait(false);
                     await WriteEntryAsync(http, 201, served, created).ConfigureAwait(false);
                     return;
@@ -232,7 +239,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                 return;
             case "PUT":
             {
-                var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), served));
+                var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http, served.Kind).ConfigureAwait(false), served));
                 var updated = await registry.UpdateAsync(rt, req.Namespace, req.Name, body, string.Empty, dryRun, ct, Owner(http, served)).ConfigureAwait(false);
                 await WriteEntryAsync(http, updated.CreateRevision == updated.ModRevision && updated.ModRevision != 0 && rt.Strategy.AllowCreateOnUpdate ? 201 : 200, served, updated).ConfigureAwait(false);
                 return;
@@ -408,7 +415,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                         await WriteEntryAsync(http, 200, served, await registry.GetRequiredAsync(rt, req.Namespace, name, ct).ConfigureAwait(false)).ConfigureAwait(false);
                         return;
                     case "PUT":
-                        var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), served));
+                        var body = ToStored(served, CheckFields(http, await ReadObjectAsync(http, served.Kind).ConfigureAwait(false), served));
                         await WriteEntryAsync(http, 200, served, await registry.UpdateAsync(rt, req.Namespace, name, body, "status", dryRun, ct, Owner(http, served)).ConfigureAwait(false)).ConfigureAwait(false);
                         return;
                     case "PATCH" when ContentType(http) == MediaTypes.ApplyPatch:
@@ -428,7 +435,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                         await WriteJsonAsync(http, 200, Scale.FromObject(rt, ObjectCodec.Decode(entry))).ConfigureAwait(false);
                         return;
                     case "PUT":
-                        var body = CheckFields(http, await ReadObjectAsync(http).ConfigureAwait(false), "autoscaling/v1", "Scale");
+                        var body = CheckFields(http, await ReadObjectAsync(http, "Scale").ConfigureAwait(false), "autoscaling/v1", "Scale");
                         var updated = await Scale.UpdateAsync(registry, rt, req.Namespace, name, body, dryRun, ct, Owner(http, rt)).ConfigureAwait(false);
                         await WriteJsonAsync(http, 200, Scale.FromObject(rt, ObjectCodec.Decode(updated))).ConfigureAwait(false);
                         return;
@@ -442,7 +449,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             case "binding" when rt.Group.Length == 0 && rt.Kind == "Pod":
                 if (method == "POST")
                 {
-                    var binding = await ReadObjectAsync(http, checkKind: false).ConfigureAwait(false);
+                    var binding = await ReadObjectAsync(http, "Binding", checkKind: false).ConfigureAwait(false);
                     await BindAsync(http, rt, req.Namespace!, name, binding, dryRun).ConfigureAwait(false);
                     return;
                 }
@@ -450,7 +457,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             case "eviction" when rt.Group.Length == 0 && rt.Kind == "Pod":
                 if (method == "POST")
                 {
-                    var eviction = await ReadObjectAsync(http, checkKind: false).ConfigureAwait(false);
+                    var eviction = await ReadObjectAsync(http, "Eviction", checkKind: false).ConfigureAwait(false);
                     await EvictAsync(rt, req.Namespace!, name, eviction, dryRun, ct).ConfigureAwait(false);
                     await WriteSuccessAsync(http, 201).ConfigureAwait(false);
                     return;
@@ -459,7 +466,7 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             case "finalize" when rt.Group.Length == 0 && rt.Kind == "Namespace":
                 if (method == "PUT")
                 {
-                    var body = await ReadObjectAsync(http).ConfigureAwait(false);
+                    var body = await ReadObjectAsync(http, "Namespace").ConfigureAwait(false);
                     await WriteEntryAsync(http, 200, rt, await FinalizeNamespaceAsync(name, body, dryRun, ct).ConfigureAwait(false)).ConfigureAwait(false);
                     return;
                 }

@@ -58,6 +58,10 @@ internal sealed class Discovery(Catalog catalog)
                 ["kind"] = t.Kind,
                 ["verbs"] = new JsonArray(t.Verbs.Select(v => (JsonNode)v).ToArray()),
             };
+            if (t.StorageVersionHash is { } hash)
+            {
+                main["storageVersionHash"] = hash;
+            }
             if (t.ShortNames.Length > 0)
             {
                 main["shortNames"] = new JsonArray(t.ShortNames.Select(s => (JsonNode)s).ToArray());

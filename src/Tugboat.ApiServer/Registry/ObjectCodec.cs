@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 using Tugboat.Storage;
 
 namespace Tugboat.ApiServer.Registry;
@@ -79,7 +80,7 @@ internal static class ObjectCodec
     /// <summary>Parses a stored value and sets its resourceVersion.</summary>
     public static JsonObject Decode(ReadOnlyMemory<byte> value, long resourceVersion)
     {
-        var obj = JsonNode.Parse(value.Span)!.AsObject();
+        var obj = JsonLimits.Parse(value.Span)!.AsObject();
         obj.Meta()["resourceVersion"] = resourceVersion.ToString(CultureInfo.InvariantCulture);
         return obj;
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Tugboat.Api.Serialization;
 using Tugboat.Storage;
 
 namespace Tugboat.ApiServer.Registry;
@@ -104,7 +105,7 @@ internal sealed partial class Registry
         {
             return false;
         }
-        var obj = JsonNode.Parse(value.Span) as JsonObject;
+        var obj = JsonLimits.Parse(value.Span) as JsonObject;
         if (obj is null)
         {
             return false;

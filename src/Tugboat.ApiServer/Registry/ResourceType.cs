@@ -44,7 +44,45 @@ internal sealed class ResourceType
     public string[] Categories { get; init; } = [];
     public bool HasStatus { get; init; }
     public bool HasScale { get; init; }
-    public string Singular => Kind.ToLowerInvariant();
+    /// <summary>The singular name in discovery: a CRD's <c>names.singular</c>, else the lower-cased kind.</summary>
+    public string Singular
+    {
+        get => _singular ?? Kind.ToLowerInvariant();
+        init => _singular = string.IsNullOrEmpty(value) ? null : value;
+    }
+
+    private readonly string? _singular;
+
+    /// <summary>A deprecated CRD version's warning, sent as a Warning header with every response for it.</summary>
+    public string? DeprecationWarning { get; init; }
+
+    /// <summary>
+    /// Discovery's storageVersionHash, as upstream computes it: the first 8 bytes of SHA-256 over
+    /// "group/version/kind" of the stored version ("core" for the core group), base64-encoded; null for resources
+    /// that are not stored.
+    /// </summary>
+    public string? StorageVersionHash
+    {
+        get
+        {
+            if (IsVirtual)
+            {
+                return null;
+            }
+            if (_storageVersionHash is null)
+            {
+                var stored = StoredAs ?? this;
+                var gvk = (stored.Group.Length == 0 ? "core" : stored.Group) + "/" + (StorageVersion ?? stored.Version) + "/" + stored.Kind;
+                _storageVersionHash = Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(gvk)).AsSpan(0, 8));
+            }
+            return _storageVersionHash;
+        }
+    }
+
+    private string? _storageVersionHash;
+
+    /// <summary>For a custom resource: the definition's storage version (its objects are stored in it whatever version is served).</summary>
+    public string? StorageVersion { get; init; }
     public string ApiVersion => Group.Length == 0 ? Version : Group + "/" + Version;
     public string ListKind => Kind + "List";
 

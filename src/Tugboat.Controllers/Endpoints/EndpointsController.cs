@@ -9,8 +9,9 @@ namespace Tugboat.Controllers.Endpoints;
 /// Upstream's endpoints and endpointslice controllers for Services with a selector: each pod the selector matches that
 /// has an IP becomes an address — ready pods in <c>addresses</c>, others in <c>notReadyAddresses</c> (or all of them when
 /// the Service publishes not-ready addresses) — with the Service's ports resolved per pod (named target ports by the
-/// container port's name). The EndpointSlice <c>&lt;service&gt;-tug</c> (owned by the Service) carries the same endpoints with their
-/// conditions; the Endpoints object goes when its Service does.
+/// container port's name). One EndpointSlice (owned by the Service, labelled with its name and named from
+/// <c>&lt;service&gt;-</c> by the server, as upstream's controller names them) carries the same endpoints with their
+/// conditions; a deleted slice is made again. The Endpoints object goes when its Service does.
 /// Services without a selector are left to whoever manages their endpoints.
 /// </summary>
 public sealed class EndpointsController : IReconciler
@@ -19,6 +20,11 @@ public sealed class EndpointsController : IReconciler
     private readonly ApiClient _client;
     private readonly Informer _services;
     private readonly Informer _pods;
+    private readonly Informer _slices;
+
+    // The slice made for each Service, until the slice cache has seen it: a reconcile right after the create must not
+    // make a second one.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _made = new(StringComparer.Ordinal);
 
     public EndpointsController(ApiClient client, InformerFactory informers, WorkQueue<string> queue)
     {
@@ -36,11 +42,21 @@ public sealed class EndpointsController : IReconciler
             PodChanged(p);
         };
         _pods.Deleted += PodChanged;
+        _slices = informers.For("/apis/discovery.k8s.io/v1/endpointslices", TimeSpan.FromMinutes(10));
+        _slices.Deleted += slice =>
+        {
+            if (Labels(slice).TryGetValue(ServiceNameLabel, out var service))
+            {
+                var key = Namespace(slice) + "/" + service;
+                _made.TryRemove(new KeyValuePair<string, string>(key, Name(slice)));
+                queue.Add(key);
+            }
+        };
     }
 
     public WorkQueue<string> Queue { get; }
 
-    public IReadOnlyList<Informer> Informers => [_services, _pods];
+    public IReadOnlyList<Informer> Informers => [_services, _pods, _slices];
 
     private void PodChanged(JsonObject pod)
     {
@@ -68,6 +84,7 @@ public sealed class EndpointsController : IReconciler
             catch (ApiError e) when (e.IsNotFound)
             {
             }
+            _made.TryRemove(key, out _);
             return;
         }
         if (ServiceSelector(svc) is not { Count: > 0 } selector)
@@ -160,7 +177,6 @@ public sealed class EndpointsController : IReconciler
             ["kind"] = "EndpointSlice",
             ["metadata"] = new JsonObject
             {
-                ["name"] = name + "-tug",
                 ["namespace"] = ns,
                 ["labels"] = sliceLabels,
                 ["ownerReferences"] = new JsonArray(Reference(svc, "v1", "Service")),
@@ -169,7 +185,23 @@ public sealed class EndpointsController : IReconciler
             ["endpoints"] = sliceEndpoints,
             ["ports"] = new JsonArray(slicePorts.Values.Select(p => (JsonNode)p).ToArray()),
         };
-        await UpsertAsync($"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices", name + "-tug", slice, ct).ConfigureAwait(false);
+        var slices = $"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices";
+        var existing = _slices.List()
+            .Where(e => Namespace(e) == ns && Labels(e).TryGetValue(ServiceNameLabel, out var service) && service == name && !Deleting(e))
+            .Select(Name).Order(StringComparer.Ordinal).FirstOrDefault();
+        if (existing is null && _made.TryGetValue(key, out var made) && _slices.Get(ns + "/" + made) is null)
+        {
+            existing = made;
+        }
+        if (existing is null)
+        {
+            slice["metadata"]!["generateName"] = name + "-";
+            var created = await _client.CreateAsync(slices, slice, ct).ConfigureAwait(false);
+            _made[key] = Name(created);
+            return;
+        }
+        slice["metadata"]!["name"] = existing;
+        await UpsertAsync(slices, existing, slice, ct).ConfigureAwait(false);
     }
 
     /// <summary>The Service's ports as this pod serves them: a named target port is the pod's container port of that name.</summary>

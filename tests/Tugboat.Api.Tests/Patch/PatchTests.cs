@@ -68,10 +68,33 @@ public sealed class JsonPatchTests
     [InlineData("""[{"op":"bogus","path":"/a"}]""")]
     [InlineData("""[{"op":"add","path":"/b"}]""")]
     [InlineData("""{"op":"add"}""")]
+    [InlineData("""[{"op":1,"path":"/a"}]""")]
+    [InlineData("""[{"op":"add","path":{"x":1},"value":1}]""")]
+    [InlineData("""[{"op":"copy","from":["/a"],"path":"/b"}]""")]
     public void FailsWithoutPartialChanges(string ops)
     {
         var doc = JsonNode.Parse("""{"a":1}""");
         Assert.Throws<PatchException>(() => JsonPatch.Apply(doc, JsonNode.Parse(ops)));
         Assert.Equal("""{"a":1}""", doc!.ToJsonString());
+    }
+
+    [Fact]
+    public void CopiesAreHeldToTheirByteBudget()
+    {
+        var doc = JsonNode.Parse("""{"a":"0123456789"}""");
+        var ops = JsonNode.Parse(string.Concat("[", string.Join(",", Enumerable.Range(0, 10).Select(i => $$"""{"op":"copy","from":"/a","path":"/c{{i}}"}""")), "]"));
+        Assert.Equal("Unable to complete the copy, the accumulated size increase of copy is 108, exceeding the limit 100", Assert.Throws<PatchException>(() => JsonPatch.Apply(doc, ops, 100)).Message);
+        Assert.Equal(11, JsonPatch.Apply(doc, ops, 120)!.AsObject().Count);
+    }
+
+    [Fact]
+    public void ValuesMayNotNestDeeperThanRequestBodies()
+    {
+        // The value nests as deep as a patch body (array, operation, value) can carry.
+        var doc = JsonNode.Parse("""{"a":{"b":{"c":{}}}}""");
+        var value = new string('[', Tugboat.Api.Serialization.JsonLimits.MaxBodyDepth - 3) + new string(']', Tugboat.Api.Serialization.JsonLimits.MaxBodyDepth - 3);
+        Assert.NotNull(JsonPatch.Apply(doc, JsonNode.Parse($$"""[{"op":"add","path":"/a","value":{{value}}}]""", documentOptions: Tugboat.Api.Serialization.JsonLimits.Document)));
+        var e = Assert.Throws<PatchException>(() => JsonPatch.Apply(doc, JsonNode.Parse($$"""[{"op":"add","path":"/a/b/c/d","value":{{value}}}]""", documentOptions: Tugboat.Api.Serialization.JsonLimits.Document)));
+        Assert.Equal("the patched object would nest deeper than 990 levels at \"/a/b/c/d\"", e.Message);
     }
 }

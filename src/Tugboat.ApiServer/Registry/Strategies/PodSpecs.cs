@@ -18,14 +18,62 @@ internal static class PodSpecs
         spec.Default("dnsPolicy", "ClusterFirst");
         spec.Default("securityContext", new JsonObject());
         spec.Default("schedulerName", "default-scheduler");
-        foreach (var c in spec.Arr("initContainers").Objects().Concat(spec.Arr("containers").Objects()))
+        var hostNetwork = spec.Bool("hostNetwork") == true;
+        foreach (var c in spec.Arr("initContainers").Objects().Concat(spec.Arr("containers").Objects()).Concat(spec.Arr("ephemeralContainers").Objects()))
         {
-            DefaultContainer(c);
+            DefaultContainer(c, hostNetwork);
+        }
+        foreach (var v in spec.Arr("volumes").Objects())
+        {
+            DefaultVolume(v);
         }
     }
 
-    private static void DefaultContainer(JsonObject c)
+    /// <summary>
+    /// Upstream's volume defaults: a volume that names no source is an emptyDir; secret, configMap, downwardAPI and
+    /// projected volumes get defaultMode 0644; downward API field references default to apiVersion v1.
+    /// </summary>
+    private static void DefaultVolume(JsonObject v)
     {
+        if (v.All(p => p.Key == "name"))
+        {
+            v["emptyDir"] = new JsonObject();
+            return;
+        }
+        foreach (var source in (ReadOnlySpan<string>)["secret", "configMap", "downwardAPI", "projected"])
+        {
+            if (v[source] is JsonObject o)
+            {
+                o.Default("defaultMode", 420);
+            }
+        }
+        foreach (var item in v.Arr("downwardAPI", "items").Objects())
+        {
+            DefaultFieldRef(item["fieldRef"]);
+        }
+        foreach (var projected in v.Arr("projected", "sources").Objects())
+        {
+            foreach (var item in projected.Arr("downwardAPI", "items").Objects())
+            {
+                DefaultFieldRef(item["fieldRef"]);
+            }
+        }
+    }
+
+    private static void DefaultFieldRef(JsonNode? fieldRef)
+    {
+        if (fieldRef is JsonObject f)
+        {
+            f.Default("apiVersion", "v1");
+        }
+    }
+
+    private static void DefaultContainer(JsonObject c, bool hostNetwork)
+    {
+        foreach (var env in c.Arr("env").Objects())
+        {
+            DefaultFieldRef(env.At("valueFrom", "fieldRef"));
+        }
         c.Default("terminationMessagePath", "/dev/termination-log");
         c.Default("terminationMessagePolicy", "File");
         c.Default("resources", new JsonObject());
@@ -39,6 +87,11 @@ internal static class PodSpecs
         foreach (var p in c.Arr("ports").Objects())
         {
             p.Default("protocol", "TCP");
+            // On the host's network a container port is a host port.
+            if (hostNetwork && p["hostPort"] is null && p["containerPort"] is { } containerPort)
+            {
+                p["hostPort"] = containerPort.DeepClone();
+            }
         }
         foreach (var probe in new[] { "livenessProbe", "readinessProbe", "startupProbe" })
         {

@@ -149,10 +149,32 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
 
     public override void Default(JsonObject obj)
     {
-        // Upstream's SetDefaults_Pod (pods only, not templates, and on every write).
-        obj.Ensure("spec").Default("enableServiceLinks", true);
-        PodSpecs.Default(obj.Ensure("spec"));
+        DefaultSpec(obj.Ensure("spec"));
         DefaultSubresource(obj);
+    }
+
+    /// <summary>
+    /// Upstream's SetDefaults_Pod (pods only, not templates, and on every write): service links on, and a container's
+    /// requests default to its limits; then the pod spec's defaults.
+    /// </summary>
+    private static void DefaultSpec(JsonObject spec)
+    {
+        spec.Default("enableServiceLinks", true);
+        foreach (var c in spec.Arr("initContainers").Objects().Concat(spec.Arr("containers").Objects()))
+        {
+            if (c.Obj("resources", "limits") is { Count: > 0 } limits)
+            {
+                var requests = c.Obj("resources")!.Ensure("requests");
+                foreach (var (resource, quantity) in limits)
+                {
+                    if (requests[resource] is null)
+                    {
+                        requests[resource] = quantity?.DeepClone();
+                    }
+                }
+            }
+        }
+        PodSpecs.Default(spec);
     }
 
     public override void Validate(JsonObject obj, List<FieldError> errors) => PodSpecs.Validate(obj["spec"], "spec", errors);
@@ -174,8 +196,13 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
     public override void ValidateUpdate(JsonObject obj, JsonObject old, List<FieldError> errors)
     {
         // Pods are immutable but for images, activeDeadlineSeconds, tolerations and the scheduler's nodeName binding.
+        // The stored spec gets today's defaults too, so that a pod stored before a default was added stays updatable.
         var a = Mutable(obj["spec"]);
         var b = Mutable(old["spec"]);
+        if (b is JsonObject stored)
+        {
+            DefaultSpec(stored);
+        }
         if (!JsonNode.DeepEquals(a, b))
         {
             errors.Add(FieldError.Forbidden("spec", "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"));

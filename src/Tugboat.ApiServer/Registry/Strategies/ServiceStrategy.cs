@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.ApiServer.Registry.Strategies;
 
@@ -261,7 +262,7 @@ internal sealed class ServiceStrategy(IPNetwork? range = null) : Strategy
         var selfUid = self.Str("metadata", "uid");
         foreach (var e in all.Items)
         {
-            var svc = JsonNode.Parse(e.Value.Span)!;
+            var svc = JsonLimits.Parse(e.Value.Span)!;
             if (svc.Str("metadata", "uid") == selfUid)
             {
                 continue;
