@@ -18,6 +18,7 @@ internal static class CommandLine
                      [--default-unreachable-toleration-seconds 300] [--node-name NAME] [--node-ip IP]
                      [--kubelet-port 10250] [--cluster-cidr 10.42.0.0/16] [--service-cidr 10.43.0.0/16]
                      [--terminated-pod-gc-threshold 12500] [--ingress-http-port 80] [--ingress-https-port 443]
+                     [--max-requests-inflight 400] [--max-mutating-requests-inflight 200]
                      [--proxy-mode auto|nftables|userspace]
           tug agent --server URL --token TOKEN [--ca-file FILE] [--data-dir DIR] [--node-name NAME] [--node-ip IP]
                     [--kubelet-port 10250] [--runtime auto|process] [--node-lease-duration-seconds 40]
@@ -303,6 +304,8 @@ internal static class CommandLine
                 "--node-monitor-grace-period" => options with { NodeMonitorGracePeriod = Duration(flag, Value()) },
                 "--default-not-ready-toleration-seconds" => options with { DefaultNotReadyTolerationSeconds = Seconds(flag, Value()) },
                 "--default-unreachable-toleration-seconds" => options with { DefaultUnreachableTolerationSeconds = Seconds(flag, Value()) },
+                "--max-requests-inflight" => options with { MaxRequestsInflight = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var ro) ? ro : throw new UsageException("--max-requests-inflight takes a number of requests (0 with --max-mutating-requests-inflight 0: no limit)") },
+                "--max-mutating-requests-inflight" => options with { MaxMutatingRequestsInflight = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var rw) ? rw : throw new UsageException("--max-mutating-requests-inflight takes a number of requests") },
                 "--terminated-pod-gc-threshold" => options with { TerminatedPodGcThreshold = int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var gc) ? gc : throw new UsageException("--terminated-pod-gc-threshold takes a number of pods") },
                 "--service-cidr" => options with { ServiceCidr = System.Net.IPNetwork.TryParse(Value(), out var svc) && svc.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && svc.PrefixLength is >= 12 and <= 28 ? svc.ToString() : throw new UsageException("--service-cidr must be an IPv4 range between /12 and /28") },
                 "--node-name" => options with { NodeName = Value() },

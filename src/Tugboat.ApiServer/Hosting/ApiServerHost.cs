@@ -80,7 +80,8 @@ public static class ApiServerHost
         var app = builder.Build();
         // Custom resources are served from the first request on, not only once the controller has caught up.
         await app.Services.GetRequiredService<CustomResourceController>().SyncAllAsync(ct).ConfigureAwait(false);
-        var handler = new ApiHandler(registry, new Discovery(registry.Catalog), new ServerIdentity($"{hostPart}:{options.Port}", token, pki.CaPem), app.Lifetime.ApplicationStopping, app.Services.GetRequiredService<ILogger<ApiHandler>>());
+        var handler = new ApiHandler(registry, new Discovery(registry.Catalog), new ServerIdentity($"{hostPart}:{options.Port}", token, pki.CaPem),
+            new Filters.PriorityAndFairness(options.MaxRequestsInflight, options.MaxMutatingRequestsInflight), app.Lifetime.ApplicationStopping, app.Services.GetRequiredService<ILogger<ApiHandler>>());
         // WebSocket upgrades for pods/exec, relayed to the node agent.
         app.UseWebSockets();
         app.Run(handler.HandleAsync);

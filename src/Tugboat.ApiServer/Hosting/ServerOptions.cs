@@ -53,6 +53,12 @@ public sealed record ServerOptions
     /// <summary>Finished pods kept before the pod garbage collector deletes the oldest (upstream: 12,500; 0 keeps all).</summary>
     public int TerminatedPodGcThreshold { get; init; } = 12_500;
 
+    /// <summary>Upstream's <c>--max-requests-inflight</c>: with the mutating limit, the seats shared out among priority levels.</summary>
+    public int MaxRequestsInflight { get; init; } = 400;
+
+    /// <summary>Upstream's <c>--max-mutating-requests-inflight</c>; both limits 0 turn flow control off.</summary>
+    public int MaxMutatingRequestsInflight { get; init; } = 200;
+
     public static string DefaultDataDir() =>
         Environment.UserName == "root" || Environment.GetEnvironmentVariable("HOME") is null
             ? "/var/lib/tugboat"

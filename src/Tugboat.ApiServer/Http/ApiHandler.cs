@@ -17,7 +17,7 @@ namespace Tugboat.ApiServer.Http;
 /// Serves the Kubernetes REST API: discovery, health, and every resource path, turning requests into registry calls and
 /// results (or <see cref="ApiException"/>s) into upstream-shaped responses.
 /// </summary>
-internal sealed partial class ApiHandler(Registry.Registry registry, Discovery discovery, ServerIdentity identity, CancellationToken stopping, Microsoft.Extensions.Logging.ILogger<ApiHandler> logger)
+internal sealed partial class ApiHandler(Registry.Registry registry, Discovery discovery, ServerIdentity identity, Filters.PriorityAndFairness flowControl, CancellationToken stopping, Microsoft.Extensions.Logging.ILogger<ApiHandler> logger)
 {
     private OpenApi? _openApiCache;
 
@@ -53,13 +53,25 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
                 await http.Response.WriteAsync(identity.CaPem).ConfigureAwait(false);
                 return;
             }
+            // The request pipeline: authentication, then flow control (a seat in the request's priority level), then
+            // routing; authorization and admission are not built yet (every authenticated user may do everything).
             var user = identity.Authenticate(http) ?? throw new ApiException(401, "Unauthorized", "Unauthorized");
             http.Items[typeof(UserInfo)] = user;
+            using var seat = await flowControl.AdmitAsync(user, http).ConfigureAwait(false);
             await RouteAsync(http).ConfigureAwait(false);
         }
         catch (ApiException e)
         {
             await WriteStatusAsync(http, e).ConfigureAwait(false);
+        }
+        catch (Filters.TooManyRequestsException) when (!http.Response.HasStarted)
+        {
+            // Upstream's answer, word for word: plain text, and a second to wait (client-go retries after it).
+            http.Response.StatusCode = 429;
+            http.Response.Headers.RetryAfter = "1";
+            http.Response.Headers["X-Content-Type-Options"] = "nosniff";
+            http.Response.ContentType = "text/plain; charset=utf-8";
+            await http.Response.WriteAsync("Too many requests, please try again later.\n").ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
