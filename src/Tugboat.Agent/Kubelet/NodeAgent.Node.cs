@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
 using Tugboat.Api.Meta;
+using Tugboat.Api.Serialization;
 using Tugboat.Client;
 
 namespace Tugboat.Agent.Kubelet;
@@ -261,7 +262,7 @@ public sealed partial class NodeAgent
     private static bool Changed(JsonObject? current, JsonObject status)
     {
         string Key(JsonObject? s) => string.Join(',', s?["conditions"]?.AsArray().OfType<JsonObject>().Select(c => $"{c["type"]}={c["status"]}") ?? [])
-            + (s?["allocatable"]?["pods"]?.ToString() ?? string.Empty) + (s?["daemonEndpoints"]?.ToJsonString() ?? string.Empty);
+            + (s?["allocatable"]?["pods"]?.ToString() ?? string.Empty) + (s?["daemonEndpoints"]?.ToJsonString(JsonLimits.Writer) ?? string.Empty);
         return Key(current) != Key(status);
     }
 }

@@ -5,6 +5,7 @@ using Tugboat.Agent.Probes;
 using Tugboat.Agent.Runtime;
 using Tugboat.Agent.Volumes;
 using Tugboat.Api.Meta;
+using Tugboat.Api.Serialization;
 using Tugboat.Client;
 
 namespace Tugboat.Agent.Kubelet;
@@ -937,7 +938,7 @@ internal sealed partial class PodWorker
         try
         {
             var status = PodStatus.Build(Pod, _init, _app, _agent.Runtime.Name, _agent.NodeIp, _podIp, _sandboxReady, _startTime, _phaseOverride, _failure);
-            var json = status.ToJsonString();
+            var json = status.ToJsonString(JsonLimits.Writer);
             if (json == _lastStatusJson)
             {
                 return;

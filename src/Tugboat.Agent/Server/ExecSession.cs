@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Tugboat.Agent.Kubelet;
 using Tugboat.Agent.Runtime;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Agent.Server;
 
@@ -261,6 +262,6 @@ internal static class ExecSession
                 ["details"] = new JsonObject { ["causes"] = new JsonArray(new JsonObject { ["reason"] = "ExitCode", ["message"] = exitCode.ToString() }) },
             };
         }
-        return Encoding.UTF8.GetBytes(status.ToJsonString());
+        return Encoding.UTF8.GetBytes(status.ToJsonString(JsonLimits.Writer));
     }
 }

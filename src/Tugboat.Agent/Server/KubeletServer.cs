@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Tugboat.Agent.Kubelet;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Agent.Server;
 
@@ -52,7 +53,7 @@ public static class KubeletServer
         app.MapGet("/healthz", () => "ok");
         app.MapGet("/attach/{ns}/{pod}/{container}", (HttpContext http, string ns, string pod, string container) => AttachSession.HandleAsync(agent, http, ns, pod, container));
         app.MapGet("/portForward/{ns}/{pod}", (HttpContext http, string ns, string pod) => PortForwardSession.HandleAsync(agent, http, ns, pod));
-        app.MapGet("/stats/resource", (HttpContext http) => http.Response.WriteAsync(agent.Stats.Snapshot().ToJsonString()));
+        app.MapGet("/stats/resource", (HttpContext http) => http.Response.WriteAsync(agent.Stats.Snapshot().ToJsonString(JsonLimits.Writer)));
         app.MapGet("/exec/{ns}/{pod}/{container}", (HttpContext http, string ns, string pod, string container) => ExecSession.HandleAsync(agent, http, ns, pod, container));
         app.MapGet("/containerLogs/{ns}/{pod}/{container}", (HttpContext http, string ns, string pod, string container) => LogsAsync(agent, http, ns, pod, container));
         await app.StartAsync(ct).ConfigureAwait(false);

@@ -265,7 +265,7 @@ public sealed class FieldSet
         return sb.ToString();
     }
 
-    internal static readonly JsonSerializerOptions Wire = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    internal static readonly JsonSerializerOptions Wire = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, MaxDepth = JsonLimits.MaxDepth };
 
     /// <summary>Fields first, then keyed items, set values, indexes; ordinal within each.</summary>
     private static List<string> Ordered(IEnumerable<string> elements)

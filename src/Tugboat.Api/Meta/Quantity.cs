@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Api.Meta;
 
@@ -76,6 +77,6 @@ public static class Quantity
     public static long Value(JsonNode? node) => TryParse(Text(node), out var v) ? (long)Math.Ceiling(v) : 0;
 
     private static string? Text(JsonNode? node) => node is JsonValue v
-        ? v.TryGetValue<string>(out var s) ? s : v.ToJsonString()
+        ? v.TryGetValue<string>(out var s) ? s : v.ToJsonString(JsonLimits.Writer)
         : null;
 }

@@ -52,7 +52,7 @@ public static class JsonPatch
                 case "copy":
                 {
                     var value = Get(root, From(op, kind));
-                    copied += value is null ? 4 : value.ToJsonString().Length;
+                    copied += value is null ? 4 : value.ToJsonString(JsonLimits.Writer).Length;
                     if (copied > maxCopiedBytes)
                     {
                         throw new PatchException($"Unable to complete the copy, the accumulated size increase of copy is {copied}, exceeding the limit {maxCopiedBytes}");

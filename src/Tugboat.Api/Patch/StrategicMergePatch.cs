@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Api.Patch;
 
@@ -29,7 +30,7 @@ public static class StrategicMergePatch
     {
         if (patch[Directive] is { } directive)
         {
-            switch (directive.GetValue<string>())
+            switch (Text(directive))
             {
                 case "replace":
                     patch.Remove(Directive);
@@ -40,16 +41,16 @@ public static class StrategicMergePatch
                     patch.Remove(Directive);
                     break;
                 default:
-                    throw new PatchException($"Unknown patch type: {directive.ToJsonString()} in map: {patch.ToJsonString()}");
+                    throw new PatchException($"Unknown patch type: {directive.ToJsonString(JsonLimits.Writer)} in map: {patch.ToJsonString(JsonLimits.Writer)}");
             }
         }
         if (patch[RetainKeys] is { } retain)
         {
             if (retain is not JsonArray keys)
             {
-                throw new PatchException($"invalid patch: $retainKeys must be a list, got {retain.ToJsonString()}");
+                throw new PatchException($"invalid patch: $retainKeys must be a list, got {retain.ToJsonString(JsonLimits.Writer)}");
             }
-            var kept = keys.Select(k => k?.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+            var kept = keys.Select(Text).ToHashSet(StringComparer.Ordinal);
             foreach (var name in original.Select(kv => kv.Key).ToList())
             {
                 if (!kept.Contains(name))
@@ -144,9 +145,9 @@ public static class StrategicMergePatch
         var mergeKey = field.MergeKey ?? throw new PatchException("cannot merge lists without merge key");
         var patchItems = patch.Select(DetachedCopy).ToList();
         // A {"$patch": "replace"} element replaces the whole list with the rest of the patch.
-        if (patchItems.Any(p => p is JsonObject o && o[Directive]?.GetValue<string>() == "replace"))
+        if (patchItems.Any(p => p is JsonObject o && Text(o[Directive]) == "replace"))
         {
-            return new JsonArray(patchItems.Where(p => !(p is JsonObject o && o[Directive]?.GetValue<string>() == "replace")).Select(StripDirectives).ToArray());
+            return new JsonArray(patchItems.Where(p => !(p is JsonObject o && Text(o[Directive]) == "replace")).Select(StripDirectives).ToArray());
         }
         foreach (var p in patchItems)
         {
@@ -157,10 +158,10 @@ public static class StrategicMergePatch
             var keyValue = patchItem[mergeKey];
             if (keyValue is null && patchItem[Directive] is null)
             {
-                throw new PatchException($"map: {patchItem.ToJsonString()} does not contain declared merge key: {mergeKey}");
+                throw new PatchException($"map: {patchItem.ToJsonString(JsonLimits.Writer)} does not contain declared merge key: {mergeKey}");
             }
             var index = items.FindIndex(i => i is JsonObject o && JsonNode.DeepEquals(o[mergeKey], keyValue));
-            switch (patchItem[Directive]?.GetValue<string>())
+            switch (Text(patchItem[Directive]))
             {
                 case "delete":
                     items.RemoveAll(i => i is JsonObject o && JsonNode.DeepEquals(o[mergeKey], keyValue));
@@ -169,7 +170,7 @@ public static class StrategicMergePatch
                     patchItem.Remove(Directive);
                     break;
                 default:
-                    throw new PatchException($"Unknown patch type: {patchItem[Directive]!.ToJsonString()} in map: {patchItem.ToJsonString()}");
+                    throw new PatchException($"Unknown patch type: {patchItem[Directive]!.ToJsonString(JsonLimits.Writer)} in map: {patchItem.ToJsonString(JsonLimits.Writer)}");
             }
             if (index >= 0)
             {
@@ -251,4 +252,12 @@ public static class StrategicMergePatch
                 return node;
         }
     }
+
+    /// <summary>A directive's or retained key's string; anything else in their place is a malformed patch.</summary>
+    private static string? Text(JsonNode? node) => node switch
+    {
+        null => null,
+        JsonValue v when v.TryGetValue<string>(out var s) => s,
+        _ => throw new PatchException("invalid patch: a patch directive or retained key must be a string"),
+    };
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Api.Schema;
 
@@ -69,7 +70,7 @@ public static class JsonPath
         var field = condition[..eq].Trim();
         var expected = condition[(eq + 2)..].Trim().Trim('"', '\'');
         return current.SelectMany(n => n is JsonArray a ? a : [])
-            .Where(item => item is JsonObject o && o[field] is JsonValue v && (v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : v.ToJsonString()) == expected)
+            .Where(item => item is JsonObject o && o[field] is JsonValue v && (v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : v.ToJsonString(JsonLimits.Writer)) == expected)
             .ToList();
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Api.Schema;
 
@@ -143,7 +144,7 @@ public static class StructuralSchema
         }
         if (schema["enum"] is JsonArray allowed && !allowed.Any(a => JsonNode.DeepEquals(a, value)))
         {
-            errors.Add(new SchemaError(SchemaErrorType.NotSupported, path, value.DeepClone(), string.Join(", ", allowed.Select(a => a?.ToJsonString() ?? "null"))));
+            errors.Add(new SchemaError(SchemaErrorType.NotSupported, path, value.DeepClone(), string.Join(", ", allowed.Select(a => a?.ToJsonString(JsonLimits.Writer) ?? "null"))));
         }
         switch (value)
         {
@@ -233,7 +234,7 @@ public static class StructuralSchema
         }
     }
 
-    private static string Number(JsonNode n) => n.ToJsonString();
+    private static string Number(JsonNode n) => n.ToJsonString(JsonLimits.Writer);
 
     private static string TypeOf(JsonNode value) => value switch
     {
@@ -250,7 +251,7 @@ public static class StructuralSchema
     };
 
     private static bool IsInteger(JsonValue v) =>
-        v.TryGetValue<long>(out _) || v.TryGetValue<int>(out _) || (v.TryGetValue<double>(out var d) && Math.Abs(d % 1) < double.Epsilon && !v.ToJsonString().Contains('.', StringComparison.Ordinal));
+        v.TryGetValue<long>(out _) || v.TryGetValue<int>(out _) || (v.TryGetValue<double>(out var d) && Math.Abs(d % 1) < double.Epsilon && !v.ToJsonString(JsonLimits.Writer).Contains('.', StringComparison.Ordinal));
 
     private static string? Str(this JsonObject o, string name) => o[name] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
 
@@ -261,6 +262,6 @@ public static class StructuralSchema
 
     /// <summary>A JSON number as a double, whatever CLR type the node holds (parsed nodes hold JSON, built ones long or int).</summary>
     private static double ToDouble(JsonNode n) =>
-        double.Parse(n.ToJsonString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture);
+        double.Parse(n.ToJsonString(JsonLimits.Writer), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture);
 
 }

@@ -21,6 +21,9 @@ public static class JsonLimits
 
     public static readonly JsonReaderOptions Reader = new() { MaxDepth = MaxDepth };
 
+    /// <summary>For <c>ToJsonString</c> of objects or parts of them (the default options stop writing at 64 levels).</summary>
+    public static readonly JsonSerializerOptions Writer = new() { MaxDepth = MaxDepth };
+
     /// <summary>Parses JSON that is at most <see cref="MaxDepth"/> deep.</summary>
     public static JsonNode? Parse(ReadOnlySpan<byte> utf8) => JsonNode.Parse(utf8, documentOptions: Document);
 

@@ -46,8 +46,8 @@ internal sealed partial class ApiHandler
         }
         var partial = output == MediaTypes.Output.PartialObjectMetadata;
         var head = partial
-            ? $"{{\"kind\":\"PartialObjectMetadataList\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{meta.ToJsonString()},\"items\":["
-            : $"{{\"kind\":\"{rt.ListKind}\",\"apiVersion\":\"{rt.ApiVersion}\",\"metadata\":{meta.ToJsonString()},\"items\":[";
+            ? $"{{\"kind\":\"PartialObjectMetadataList\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{meta.ToJsonString(JsonLimits.Writer)},\"items\":["
+            : $"{{\"kind\":\"{rt.ListKind}\",\"apiVersion\":\"{rt.ApiVersion}\",\"metadata\":{meta.ToJsonString(JsonLimits.Writer)},\"items\":[";
         writer.Write(Encoding.UTF8.GetBytes(head));
         for (var i = 0; i < list.Items.Count; i++)
         {
@@ -350,7 +350,7 @@ internal sealed partial class ApiHandler
         {
             return null;
         }
-        return Decode(body, ContentType(http)) as JsonObject;
+        return DecodeValidated(http, body, ContentType(http)) as JsonObject;
     }
 
     private static JsonNode? Decode(byte[] body, string contentType)

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Tugboat.Api.Serialization;
 using Tugboat.ApiServer.Http.Spdy;
 using Tugboat.ApiServer.Registry;
 
@@ -515,7 +516,7 @@ internal sealed partial class ApiHandler
     private static async Task WriteStatusAsync(SpdyStream error, string message, CancellationToken ct)
     {
         var status = new JsonObject { ["metadata"] = new JsonObject(), ["status"] = "Failure", ["message"] = message };
-        await error.WriteAsync(Encoding.UTF8.GetBytes(status.ToJsonString()), ct).ConfigureAwait(false);
+        await error.WriteAsync(Encoding.UTF8.GetBytes(status.ToJsonString(JsonLimits.Writer)), ct).ConfigureAwait(false);
         await error.CloseAsync(ct).ConfigureAwait(false);
     }
 }

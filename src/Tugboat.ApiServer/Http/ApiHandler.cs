@@ -198,6 +198,11 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             await MetricsAsync(http, rt, req.Namespace, req.Name).ConfigureAwait(false);
             return;
         }
+        // The answer's form is settled before anything is written: a write must not be done and then answered 406.
+        if (method is not ("GET" or "HEAD") && req.Subresource is not ("exec" or "attach" or "portforward" or "proxy"))
+        {
+            MediaTypes.Negotiate(http.Request.Headers.Accept);
+        }
         if (req.Subresource.Length > 0)
         {
             await SubresourceAsync(http, req with { Type = served }, dryRun).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.ApiServer.Registry;
 
@@ -9,7 +10,7 @@ internal static class ContinueToken
     public static string Encode(long revision, string prefix, string lastKey)
     {
         var obj = new JsonObject { ["v"] = "meta.k8s.io/v1", ["rv"] = revision, ["start"] = lastKey[prefix.Length..] + "\u0000" };
-        return Convert.ToBase64String(Encoding.UTF8.GetBytes(obj.ToJsonString())).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        return Convert.ToBase64String(Encoding.UTF8.GetBytes(obj.ToJsonString(JsonLimits.Writer))).TrimEnd('=').Replace('+', '-').Replace('/', '_');
     }
 
     /// <summary>Returns the revision and the key to start after; throws BadRequest for malformed tokens.</summary>

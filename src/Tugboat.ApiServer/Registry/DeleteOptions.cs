@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.ApiServer.Registry;
 
@@ -59,8 +60,8 @@ internal sealed record DeleteOptions
         if (node is not JsonArray values || values.Any(v => v is not JsonValue s || !s.TryGetValue<string>(out var text) || text != "All"))
         {
             var rendered = node is JsonArray list
-                ? "[]string{" + string.Join(", ", list.Select(v => v?.ToJsonString() ?? "null")) + "}"
-                : node.ToJsonString();
+                ? "[]string{" + string.Join(", ", list.Select(v => v?.ToJsonString(JsonLimits.Writer) ?? "null")) + "}"
+                : node.ToJsonString(JsonLimits.Writer);
             throw ApiException.Invalid("DeleteOptions", "meta.k8s.io", string.Empty,
                 [new FieldError("FieldValueNotSupported", "dryRun", $"Unsupported value: {rendered}: supported values: \"All\"")]);
         }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.ApiServer.Registry;
 
@@ -26,6 +27,6 @@ internal sealed record FieldError(string Type, string Field, string Message)
     {
         null => "null",
         JsonValue v when v.TryGetValue<string>(out var s) => "\"" + s + "\"",
-        _ => value.ToJsonString(),
+        _ => value.ToJsonString(JsonLimits.Writer),
     };
 }

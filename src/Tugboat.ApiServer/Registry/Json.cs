@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.ApiServer.Registry;
 
@@ -29,7 +30,7 @@ internal static class Json
             {
                 return (long)d;
             }
-            return double.TryParse(v.ToJsonString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var parsed) ? (long)parsed : null;
+            return double.TryParse(v.ToJsonString(JsonLimits.Writer), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var parsed) ? (long)parsed : null;
         }
         return null;
     }
@@ -91,7 +92,7 @@ internal static class Json
         }
         foreach (var (k, v) in map)
         {
-            d[k] = v is JsonValue jv && jv.GetValueKind() == JsonValueKind.String ? jv.GetValue<string>() : v?.ToJsonString() ?? string.Empty;
+            d[k] = v is JsonValue jv && jv.GetValueKind() == JsonValueKind.String ? jv.GetValue<string>() : v?.ToJsonString(JsonLimits.Writer) ?? string.Empty;
         }
         return d;
     }

@@ -17,7 +17,7 @@ internal static class ObjectCodec
 {
     private static readonly byte[] MetadataMarker = "\"metadata\":{"u8.ToArray();
 
-    public static readonly JsonSerializerOptions WireOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    public static readonly JsonSerializerOptions WireOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, MaxDepth = JsonLimits.MaxDepth };
 
     // Each thread encodes into its own buffer and writer, kept between calls: a write allocates only the stored bytes,
     // not a growing buffer and a writer each time.

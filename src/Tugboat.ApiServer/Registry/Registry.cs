@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 using Tugboat.Api.Validation;
 using Tugboat.Storage;
 
@@ -238,7 +239,7 @@ internal sealed partial class Registry(IStore store, Catalog catalog, TimeProvid
                 var value = v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : null;
                 if (value is null)
                 {
-                    errors.Add(FieldError.Invalid($"metadata.labels", v?.ToJsonString(), "label values must be strings"));
+                    errors.Add(FieldError.Invalid($"metadata.labels", v?.ToJsonString(JsonLimits.Writer), "label values must be strings"));
                 }
                 else if (Names.ValidateLabelValue(value) is { } valueError)
                 {
@@ -261,7 +262,7 @@ internal sealed partial class Registry(IStore store, Catalog catalog, TimeProvid
                 }
                 if (v is not JsonValue av || !av.TryGetValue<string>(out var text))
                 {
-                    errors.Add(FieldError.Invalid("metadata.annotations", v?.ToJsonString(), "annotation values must be strings"));
+                    errors.Add(FieldError.Invalid("metadata.annotations", v?.ToJsonString(JsonLimits.Writer), "annotation values must be strings"));
                     continue;
                 }
                 total += k.Length + text.Length;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Controllers.Deployment;
 
@@ -15,7 +16,7 @@ public static class PodTemplateHash
     public static string Of(JsonNode? template, long collisionCount = 0)
     {
         uint hash = 2166136261;
-        foreach (var b in Encoding.UTF8.GetBytes((template?.ToJsonString() ?? string.Empty) + (collisionCount > 0 ? collisionCount.ToString(CultureInfo.InvariantCulture) : string.Empty)))
+        foreach (var b in Encoding.UTF8.GetBytes((template?.ToJsonString(JsonLimits.Writer) ?? string.Empty) + (collisionCount > 0 ? collisionCount.ToString(CultureInfo.InvariantCulture) : string.Empty)))
         {
             hash ^= b;
             hash *= 16777619;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Tugboat.Api.Serialization;
 using Tugboat.Client;
 using Tugboat.Controllers.Runtime;
 using static Tugboat.Controllers.Runtime.Owners;
@@ -103,7 +104,7 @@ public sealed class EndpointsController : IReconciler
         var sliceEndpoints = new JsonArray();
         var slicePorts = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
         // Pods that resolve the ports to the same numbers share a subset, as upstream groups them.
-        foreach (var group in pods.GroupBy(p => PortsFor(svc, p).ToJsonString()))
+        foreach (var group in pods.GroupBy(p => PortsFor(svc, p).ToJsonString(JsonLimits.Writer)))
         {
             var ports = (JsonArray)JsonNode.Parse(group.Key)!;
             var ready = new JsonArray();

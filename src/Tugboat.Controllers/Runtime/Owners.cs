@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Tugboat.Api.Meta;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Controllers.Runtime;
 
@@ -116,5 +117,5 @@ public static class Owners
     }
 
     public static long Long(JsonNode? node, long fallback = 0) =>
-        node is JsonValue v && long.TryParse(v.ToJsonString(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var l) ? l : fallback;
+        node is JsonValue v && long.TryParse(v.ToJsonString(JsonLimits.Writer), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var l) ? l : fallback;
 }

@@ -6,6 +6,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Tugboat.Agent.Runtime;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.Agent.Runtimes.Process;
 
@@ -81,7 +82,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var dir = Path.Combine(_root, id);
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "config.json"), Serialize(config).ToJsonString());
+        File.WriteAllText(Path.Combine(dir, "config.json"), Serialize(config).ToJsonString(JsonLimits.Writer));
         foreach (var fifo in config.Stdin ? new[] { "stdout", "stderr", "stdin" } : ["stdout", "stderr"])
         {
             if (MkFifo(Path.Combine(dir, fifo), 0x180) != 0)

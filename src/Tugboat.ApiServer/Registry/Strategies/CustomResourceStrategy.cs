@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Tugboat.Api.Schema;
+using Tugboat.Api.Serialization;
 
 namespace Tugboat.ApiServer.Registry.Strategies;
 
@@ -32,9 +33,9 @@ internal sealed class CustomResourceStrategy(JsonObject schema, JsonArray? print
             errors.Add(e.Type switch
             {
                 SchemaErrorType.Required => FieldError.Required(e.Path),
-                SchemaErrorType.NotSupported => new FieldError("FieldValueNotSupported", e.Path, $"Unsupported value: {e.Value?.ToJsonString()}: supported values: {e.Detail}"),
+                SchemaErrorType.NotSupported => new FieldError("FieldValueNotSupported", e.Path, $"Unsupported value: {e.Value?.ToJsonString(JsonLimits.Writer)}: supported values: {e.Detail}"),
                 SchemaErrorType.TooLong => new FieldError("FieldValueTooLong", e.Path, "Too long: " + e.Detail),
-                SchemaErrorType.TooMany => new FieldError("FieldValueTooMany", e.Path, $"Too many: {e.Value?.ToJsonString()}: {e.Detail}"),
+                SchemaErrorType.TooMany => new FieldError("FieldValueTooMany", e.Path, $"Too many: {e.Value?.ToJsonString(JsonLimits.Writer)}: {e.Detail}"),
                 _ => FieldError.Invalid(e.Path, e.Value, e.Detail),
             });
         }
@@ -66,7 +67,7 @@ internal sealed class CustomResourceStrategy(JsonObject schema, JsonArray? print
                 {
                     return Cells.Age(values[0]?.ToString(), now);
                 }
-                return values.Count == 1 && values[0] is JsonValue v ? v.DeepClone() : string.Join(",", values.Select(x => x is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : x?.ToJsonString()));
+                return values.Count == 1 && values[0] is JsonValue v ? v.DeepClone() : string.Join(",", values.Select(x => x is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : x?.ToJsonString(JsonLimits.Writer)));
             }));
         }
         return columns;
