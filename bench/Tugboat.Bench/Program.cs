@@ -1,4 +1,4 @@
-// Tugboat benchmarks. Run:  dotnet run -c Release --project bench/Tugboat.Bench [-- --quick] [-- --scale] [-- --pods] [-- --services [--userspace] [--kept-alive]]
+// Tugboat benchmarks. Run:  dotnet run -c Release --project bench/Tugboat.Bench [-- --quick] [-- --scale] [-- --pods] [-- --services [--userspace] [--kept-alive]] [-- --flow]
 // Prints a markdown report (the figures in docs/benchmarks.md come from it). Targets are reported, never asserted.
 using System.Diagnostics;
 using System.Globalization;
@@ -24,13 +24,14 @@ void Line(string s)
 
 try
 {
-    if (args.Contains("--pods") || args.Contains("--scale") || args.Contains("--services"))
+    if (args.Contains("--pods") || args.Contains("--scale") || args.Contains("--services") || args.Contains("--flow"))
     {
-        Line($"Tugboat {(args.Contains("--pods") ? "node agent" : args.Contains("--services") ? (args.Contains("--userspace") ? "service networking (userspace proxy)" : "service networking") : "scale")} benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run");
+        Line($"Tugboat {(args.Contains("--pods") ? "node agent" : args.Contains("--services") ? (args.Contains("--userspace") ? "service networking (userspace proxy)" : "service networking") : args.Contains("--flow") ? "flow control" : "scale")} benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run");
         Line(string.Empty);
         Line("| figure | result | target / baseline |");
         Line("|---|---|---|");
         await (args.Contains("--pods") ? PodBench.RunAsync(work, Line, quick)
+            : args.Contains("--flow") ? FlowBench.RunAsync(work, Line, quick)
             : args.Contains("--services") ? ServiceBench.RunAsync(work, Line, quick, args.Contains("--userspace"), args.Contains("--kept-alive"))
             : ScaleBench.RunAsync(work, Line, quick));
         return;

@@ -67,13 +67,22 @@ internal sealed class ServerProcess : IAsyncDisposable
         return 0;
     }
 
-    public HttpClient Client(bool http2 = false)
+    /// <summary>
+    /// An HTTPS client with one connection: as the admin, as <paramref name="user"/> (a certificate from the cluster CA
+    /// with no groups), or, with <paramref name="nodeToken"/>, as a node (the join token, no certificate).
+    /// </summary>
+    public HttpClient Client(bool http2 = false, string? user = null, bool nodeToken = false)
     {
         var tls = Path.Combine(DataDir, "tls");
         var ca = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(tls, "ca.crt")));
-        var admin = X509Certificate2.CreateFromPemFile(Path.Combine(tls, "admin.crt"), Path.Combine(tls, "admin.key"));
         var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1, EnableMultipleHttp2Connections = false, InitialHttp2StreamWindowSize = 16 << 20 };
-        handler.SslOptions.ClientCertificates = [X509CertificateLoader.LoadPkcs12(admin.Export(X509ContentType.Pkcs12), null)];
+        if (!nodeToken)
+        {
+            var certificate = user is null
+                ? X509Certificate2.CreateFromPemFile(Path.Combine(tls, "admin.crt"), Path.Combine(tls, "admin.key"))
+                : UserCertificate(tls, user);
+            handler.SslOptions.ClientCertificates = [X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null)];
+        }
         handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) =>
         {
             using var chain = new X509Chain();
@@ -82,13 +91,28 @@ internal sealed class ServerProcess : IAsyncDisposable
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
             return cert is X509Certificate2 c && chain.Build(c);
         };
-        return new HttpClient(handler)
+        var client = new HttpClient(handler)
         {
             BaseAddress = new Uri($"https://127.0.0.1:{Port}"),
             DefaultRequestVersion = http2 ? HttpVersion.Version20 : HttpVersion.Version11,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
             Timeout = TimeSpan.FromMinutes(5),
         };
+        if (nodeToken)
+        {
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(DataDir, "token")).Trim());
+        }
+        return client;
+    }
+
+    private static X509Certificate2 UserCertificate(string tls, string user)
+    {
+        using var ca = X509Certificate2.CreateFromPemFile(Path.Combine(tls, "ca.crt"), Path.Combine(tls, "ca.key"));
+        var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest($"CN={user}", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")], false));
+        using var issued = request.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(4), System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+        return issued.CopyWithPrivateKey(key);
     }
 
     public async Task StopAsync()

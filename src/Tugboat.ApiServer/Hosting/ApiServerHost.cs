@@ -63,6 +63,13 @@ public static class ApiServerHost
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = null;
+            // Slow or idle clients may not hold the server: headers within 30 s and at most 32 KB of them, bodies at
+            // 240 bytes/s or more after a 5 s grace, idle connections closed after 130 s (Kestrel's defaults, kept
+            // deliberately; request bodies are held to 3 MiB as they are read).
+            k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(30);
+            k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            k.Limits.MinRequestBodyDataRate = new MinDataRate(240, TimeSpan.FromSeconds(5));
+            k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(130);
             k.Limits.Http2.MaxStreamsPerConnection = 1000;
             k.Listen(bind, options.Port, listen =>
             {
