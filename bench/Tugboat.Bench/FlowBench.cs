@@ -55,7 +55,7 @@ internal static class FlowBench
         {
             for (var i = 0; warm.Elapsed < TimeSpan.FromSeconds(2); i++)
             {
-                (await c.PostAsync("/api/v1/namespaces/bench/configmaps", Json($$"""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"warm-{{w}}-{{i}}"},"data":{"key":"value"}}"""))).EnsureSuccessStatusCode();
+                (await c.PostAsync("/api/v1/namespaces/bench/configmaps", Json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"warm-" + w + "-" + i + "\"},\"data\":{\"key\":\"value\"}}"))).EnsureSuccessStatusCode();
             }
         })));
         var latency = new Stats();
@@ -67,7 +67,7 @@ internal static class FlowBench
             while ((i = Interlocked.Increment(ref next)) < count)
             {
                 var one = Stopwatch.StartNew();
-                using var r = await c.PostAsync("/api/v1/namespaces/bench/configmaps", Json($$"""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c{{i}}"},"data":{"key":"value"}}"""));
+                using var r = await c.PostAsync("/api/v1/namespaces/bench/configmaps", Json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c" + i + "\"},\"data\":{\"key\":\"value\"}}"));
                 if (r.StatusCode != HttpStatusCode.Created)
                 {
                     throw new InvalidOperationException($"create answered {(int)r.StatusCode}");
@@ -100,7 +100,7 @@ internal static class FlowBench
         await Parallel.ForEachAsync(Enumerable.Range(0, pods), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
         {
             using var r = await admin.PostAsync("/api/v1/namespaces/flood/pods",
-                Json($$"""{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p{{i}}","labels":{"app":"flood"}},"spec":{"containers":[{"name":"c","image":"nginx:1.25","resources":{"requests":{"cpu":"10m"}}}]}}"""), ct);
+                Json("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p" + i + "\",\"labels\":{\"app\":\"flood\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"nginx:1.25\",\"resources\":{\"requests\":{\"cpu\":\"10m\"}}}]}}"), ct);
             r.EnsureSuccessStatusCode();
         });
         using var node = server.Client(nodeToken: true);
