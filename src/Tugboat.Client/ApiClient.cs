@@ -30,7 +30,7 @@ public sealed class ApiClient : IDisposable
     /// <summary>A client over any HTTP handler (an in-memory API in tests, for one).</summary>
     public ApiClient(HttpMessageHandler handler, Uri server, string userAgent = "tugboat")
     {
-        _http = new HttpClient(handler) { BaseAddress = server, Timeout = Timeout.InfiniteTimeSpan };
+        _http = new HttpClient(new RetryAfterHandler(handler)) { BaseAddress = server, Timeout = Timeout.InfiniteTimeSpan };
         _userAgent = userAgent;
     }
 

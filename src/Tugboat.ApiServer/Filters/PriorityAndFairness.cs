@@ -22,12 +22,23 @@ internal sealed class PriorityAndFairness
     /// <summary>How long a request may wait for a seat before it is refused (upstream's default request wait limit is 15 s).</summary>
     public static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(15);
 
+    /// <summary>Upstream's LIST work estimator: a seat for every 100 objects a LIST may go through, at most 10.</summary>
+    public const int ObjectsPerSeat = 100;
+
+    public const int MaxSeatsPerRequest = 10;
+
     private readonly Dictionary<string, PriorityLevel> _levels;
+    private readonly Func<string, CancellationToken, ValueTask<long>>? _countObjects;
 
     /// <param name="maxReadOnly">Upstream's <c>--max-requests-inflight</c> (400); 0 with <paramref name="maxMutating"/> 0 turns limiting off.</param>
     /// <param name="maxMutating">Upstream's <c>--max-mutating-requests-inflight</c> (200).</param>
-    public PriorityAndFairness(int maxReadOnly, int maxMutating)
+    /// <param name="countObjects">
+    /// How many objects a LIST path may go through (null: every request is one seat); called at most once every few
+    /// seconds per path.
+    /// </param>
+    public PriorityAndFairness(int maxReadOnly, int maxMutating, Func<string, CancellationToken, ValueTask<long>>? countObjects = null)
     {
+        _countObjects = countObjects;
         ArgumentOutOfRangeException.ThrowIfNegative(maxReadOnly);
         ArgumentOutOfRangeException.ThrowIfNegative(maxMutating);
         var seats = maxReadOnly + maxMutating;
@@ -120,7 +131,43 @@ internal sealed class PriorityAndFairness
             return null;
         }
         var level = _levels[name];
-        return await level.EnterAsync(http.RequestAborted).ConfigureAwait(false);
+        var seats = await SeatsAsync(http.Request, level.Seats).ConfigureAwait(false);
+        return await level.EnterAsync(seats, http.RequestAborted).ConfigureAwait(false);
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Count, long At)> _counts = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The seats a request takes: one, or for a LIST one per 100 objects it may go through (its limit, else how many
+    /// the collection holds), at most 10 and never more than the level has — as upstream's work estimator charges.
+    /// </summary>
+    private async ValueTask<int> SeatsAsync(HttpRequest request, int levelSeats)
+    {
+        if (_countObjects is null || request.Method is not ("GET" or "HEAD"))
+        {
+            return 1;
+        }
+        var (_, resource, subresource) = Resource(request.Path.Value ?? "/");
+        var segments = (request.Path.Value ?? "/").Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var isList = resource.Length > 0 && subresource.Length == 0 && segments[^1] == resource;
+        if (!isList)
+        {
+            return 1;
+        }
+        var path = request.Path.Value!;
+        var now = Environment.TickCount64;
+        if (!_counts.TryGetValue(path, out var known) || now - known.At > 5_000)
+        {
+            known = (await _countObjects(path, CancellationToken.None).ConfigureAwait(false), now);
+            _counts[path] = known;
+        }
+        var objects = known.Count;
+        if (request.Query.TryGetValue("limit", out var limit) && long.TryParse(limit, out var l) && l > 0)
+        {
+            objects = Math.Min(objects, l);
+        }
+        var seats = (int)Math.Clamp((objects + ObjectsPerSeat - 1) / ObjectsPerSeat, 1, MaxSeatsPerRequest);
+        return Math.Min(seats, levelSeats);
     }
 
     /// <summary>The seats and queue of one level, for tests and metrics.</summary>
@@ -155,48 +202,91 @@ internal sealed class PriorityAndFairness
         };
     }
 
-    /// <summary>One priority level: a number of seats and a bounded queue of requests waiting for one.</summary>
+    /// <summary>
+    /// One priority level: a number of seats and a bounded queue, first come first served, of requests waiting for
+    /// theirs (a request may need several).
+    /// </summary>
     private sealed class PriorityLevel(string name, int seats, int queueLimit)
     {
-        private readonly SemaphoreSlim _seats = new(seats, seats);
-        private int _waiting;
+        private readonly object _gate = new();
+        private readonly LinkedList<(int Seats, TaskCompletionSource<bool> Granted)> _queue = new();
+        private int _free = seats;
 
         public string Name { get; } = name;
         public int Seats { get; } = seats;
         public int QueueLimit { get; } = queueLimit;
 
-        public async ValueTask<Seat> EnterAsync(CancellationToken ct)
+        public async ValueTask<Seat> EnterAsync(int wanted, CancellationToken ct)
         {
-            if (_seats.Wait(0, CancellationToken.None))
+            LinkedListNode<(int Seats, TaskCompletionSource<bool> Granted)> waiting;
+            lock (_gate)
             {
-                return new Seat(_seats);
-            }
-            if (Interlocked.Increment(ref _waiting) > QueueLimit)
-            {
-                Interlocked.Decrement(ref _waiting);
-                throw new TooManyRequestsException(Name);
-            }
-            try
-            {
-                if (!await _seats.WaitAsync(WaitLimit, ct).ConfigureAwait(false))
+                if (_queue.Count == 0 && _free >= wanted)
+                {
+                    _free -= wanted;
+                    return new Seat(Release, wanted);
+                }
+                if (_queue.Count >= QueueLimit)
                 {
                     throw new TooManyRequestsException(Name);
                 }
+                waiting = _queue.AddLast((wanted, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously)));
             }
-            finally
+            try
             {
-                Interlocked.Decrement(ref _waiting);
+                await waiting.Value.Granted.Task.WaitAsync(WaitLimit, ct).ConfigureAwait(false);
+                return new Seat(Release, wanted);
             }
-            return new Seat(_seats);
+            catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+            {
+                lock (_gate)
+                {
+                    if (waiting.List is not null)
+                    {
+                        _queue.Remove(waiting);
+                        Grant();
+                        if (e is TimeoutException)
+                        {
+                            throw new TooManyRequestsException(Name);
+                        }
+                        throw;
+                    }
+                }
+                // Granted in the same moment: give the seats back.
+                Release(wanted);
+                throw e is TimeoutException ? new TooManyRequestsException(Name) : e;
+            }
+        }
+
+        public void Release(int count)
+        {
+            lock (_gate)
+            {
+                _free += count;
+                Grant();
+            }
+        }
+
+        // Under the gate: hands free seats to the head of the queue while it fits.
+        private void Grant()
+        {
+            while (_queue.First is { } head && head.Value.Seats <= _free)
+            {
+                _free -= head.Value.Seats;
+                _queue.RemoveFirst();
+                head.Value.Granted.TrySetResult(true);
+            }
         }
     }
 
-    /// <summary>A taken seat; disposing it gives the seat back.</summary>
-    internal sealed class Seat(SemaphoreSlim seats) : IDisposable
+    /// <summary>Taken seats; disposing them gives them back (once).</summary>
+    internal sealed class Seat(Action<int> release, int count) : IDisposable
     {
-        private SemaphoreSlim? _seats = seats;
+        private Action<int>? _release = release;
 
-        public void Dispose() => Interlocked.Exchange(ref _seats, null)?.Release();
+        public int Count { get; } = count;
+
+        public void Dispose() => Interlocked.Exchange(ref _release, null)?.Invoke(Count);
     }
 }
 

@@ -88,7 +88,7 @@ public static class ApiServerHost
         // Custom resources are served from the first request on, not only once the controller has caught up.
         await app.Services.GetRequiredService<CustomResourceController>().SyncAllAsync(ct).ConfigureAwait(false);
         var handler = new ApiHandler(registry, new Discovery(registry.Catalog), new ServerIdentity($"{hostPart}:{options.Port}", token, pki.CaPem),
-            new Filters.PriorityAndFairness(options.MaxRequestsInflight, options.MaxMutatingRequestsInflight), app.Lifetime.ApplicationStopping, app.Services.GetRequiredService<ILogger<ApiHandler>>());
+            new Filters.PriorityAndFairness(options.MaxRequestsInflight, options.MaxMutatingRequestsInflight, (path, token) => CountObjectsAsync(registry, path, token)), app.Lifetime.ApplicationStopping, app.Services.GetRequiredService<ILogger<ApiHandler>>());
         // WebSocket upgrades for pods/exec, relayed to the node agent.
         app.UseWebSockets();
         app.Run(handler.HandleAsync);
@@ -106,6 +106,24 @@ public static class ApiServerHost
         }
         await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>How many objects a LIST of <paramref name="path"/> goes through (0 for paths that name no stored collection).</summary>
+    private static async ValueTask<long> CountObjectsAsync(Registry.Registry registry, string path, CancellationToken ct)
+    {
+        var segs = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var info = segs switch
+        {
+            ["api", var v, .. var rest] => Http.RequestInfo.Parse(registry.Catalog, string.Empty, v, rest),
+            ["apis", var g, var v, .. var rest] => Http.RequestInfo.Parse(registry.Catalog, g, v, rest),
+            _ => null,
+        };
+        if (info is null || info.Type.IsVirtual)
+        {
+            return 0;
+        }
+        var stored = info.Type.StoredAs ?? info.Type;
+        return await registry.Store.CountAsync(stored.CollectionPrefix(info.Namespace), ct).ConfigureAwait(false);
     }
 
     private static IStore OpenStore(ServerOptions options, string dataDir)

@@ -9,6 +9,7 @@ public sealed class PriorityAndFairnessTests
     private static HttpContext Request(string path, string query = "")
     {
         var http = new DefaultHttpContext();
+        http.Request.Method = "GET";
         http.Request.Path = path;
         http.Request.QueryString = new QueryString(query);
         return http;
@@ -94,5 +95,34 @@ public sealed class PriorityAndFairnessTests
         var flow = new PriorityAndFairness(0, 0);
         Assert.False(flow.Enabled);
         Assert.Null(await flow.AdmitAsync(Alice, Request("/api/v1/pods")));
+    }
+
+    [Fact]
+    public async Task ListsTakeASeatPerHundredObjectsUpToTen()
+    {
+        var counted = new List<string>();
+        var flow = new PriorityAndFairness(400, 200, (path, _) =>
+        {
+            counted.Add(path);
+            return ValueTask.FromResult(path.Contains("configmaps", StringComparison.Ordinal) ? 250L : 10_000L);
+        });
+        Assert.Equal(10, (await flow.AdmitAsync(Alice, Request("/api/v1/pods")))!.Count);
+        Assert.Equal(3, (await flow.AdmitAsync(Alice, Request("/api/v1/namespaces/a/configmaps")))!.Count);
+        Assert.Equal(1, (await flow.AdmitAsync(Alice, Request("/api/v1/pods", "?limit=50")))!.Count);
+        Assert.Equal(1, (await flow.AdmitAsync(Alice, Request("/api/v1/namespaces/a/pods/p")))!.Count);
+        // Counts are asked for once in a while, not on every LIST.
+        Assert.Equal(2, counted.Count);
+
+        // 49 seats: four LISTs of every pod fit, the fifth waits until one ends.
+        var flow2 = new PriorityAndFairness(400, 200, (_, _) => ValueTask.FromResult(10_000L));
+        var held = new List<PriorityAndFairness.Seat>();
+        for (var i = 0; i < 4; i++)
+        {
+            held.Add((await flow2.AdmitAsync(Alice, Request("/api/v1/pods")))!);
+        }
+        var fifth = flow2.AdmitAsync(Alice, Request("/api/v1/pods")).AsTask();
+        Assert.False(fifth.IsCompleted);
+        held[0].Dispose();
+        Assert.Equal(10, (await fifth)!.Count);
     }
 }
