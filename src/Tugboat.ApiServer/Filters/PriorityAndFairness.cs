@@ -114,7 +114,14 @@ internal sealed class PriorityAndFairness
         {
             return true;
         }
-        var (_, _, subresource) = Resource(request.Path.Value ?? "/");
+        var path = request.Path.Value ?? "/";
+        // Most requests name none of these: they are told apart without splitting the path.
+        if (!path.Contains("/exec", StringComparison.Ordinal) && !path.Contains("/attach", StringComparison.Ordinal) && !path.Contains("/portforward", StringComparison.Ordinal)
+            && !path.Contains("/proxy", StringComparison.Ordinal) && !path.Contains("/log", StringComparison.Ordinal) && !path.Contains("/watch/", StringComparison.Ordinal))
+        {
+            return false;
+        }
+        var (_, _, subresource) = Resource(path);
         return subresource is "exec" or "attach" or "portforward" or "proxy"
             || (subresource == "log" && query.TryGetValue("follow", out var follow) && follow.ToString() is "1" or "true" or "True")
             || (request.Path.Value ?? string.Empty).Contains("/watch/", StringComparison.Ordinal);
