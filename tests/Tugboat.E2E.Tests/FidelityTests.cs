@@ -138,4 +138,38 @@ public sealed class FidelityTests(ServerFixture fixture) : IClassFixture<ServerF
         Assert.Matches("^web-[a-z0-9]{5}$", second);
         (await k.RunAsync("delete", "namespace", ns, "--wait=false")).Ok();
     }
+
+    [Theory]
+    [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
+    public async Task ServerSideApplyTakesOverFromClientSideApplyAndBack(string version)
+    {
+        var k = K(version);
+        var ns = "upgrade-" + Suffix(version);
+        (await k.RunAsync("create", "namespace", ns)).Ok();
+        static string Config(string k, string j) => "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mig, labels: {app: mig}}\ndata: {k: \"" + k + "\", j: \"" + j + "\"}\n";
+        Assert.Contains("configmap/mig created", (await k.RunWithInputAsync(Config("v", "w"), "apply", "-n", ns, "-f", "-")).Ok().Out, StringComparison.Ordinal);
+
+        // Upgrade: the fields client-side apply set (and that still hold their applied values) are taken over.
+        var diff = await k.RunWithInputAsync(Config("changed", "w"), "diff", "--server-side", "-n", ns, "-f", "-");
+        Assert.Equal(1, diff.ExitCode);
+        Assert.Contains("+  k: changed", diff.Out, StringComparison.Ordinal);
+        Assert.Contains("configmap/mig serverside-applied", (await k.RunWithInputAsync(Config("changed", "w"), "apply", "--server-side", "-n", ns, "-f", "-")).Ok().Out, StringComparison.Ordinal);
+        var live = JsonNode.Parse((await k.RunAsync("get", "configmap", "mig", "-n", ns, "-o", "json", "--show-managed-fields")).Ok().Out)!;
+        Assert.Equal("changed", live["data"]!["k"]!.GetValue<string>());
+        var kubectlApply = live["metadata"]!["managedFields"]!.AsArray().Single(m => m!["manager"]!.GetValue<string>() == "kubectl" && m["operation"]!.GetValue<string>() == "Apply")!;
+        Assert.NotNull(kubectlApply["fieldsV1"]!["f:data"]!["f:k"]);
+        var lastApplied = JsonNode.Parse(live["metadata"]!["annotations"]!["kubectl.kubernetes.io/last-applied-configuration"]!.GetValue<string>())!;
+        Assert.Equal("changed", lastApplied["data"]!["k"]!.GetValue<string>());
+        Assert.Null(lastApplied["metadata"]!["annotations"]?["kubectl.kubernetes.io/last-applied-configuration"]);
+
+        // A field someone else changed since the client-side apply still conflicts.
+        (await k.RunAsync("patch", "configmap", "mig", "-n", ns, "--type=merge", "-p", """{"data":{"j":"patched"}}""")).Ok();
+        var conflict = await k.RunWithInputAsync(Config("changed", "mine"), "apply", "--server-side", "-n", ns, "-f", "-");
+        Assert.Contains("Apply failed with 1 conflict: conflict with \"kubectl-patch\" using v1: .data.j", conflict.Fails().Err, StringComparison.Ordinal);
+
+        // And back: a client-side apply works from the annotation the server-side apply kept in step.
+        Assert.Contains("configmap/mig configured", (await k.RunWithInputAsync(Config("again", "patched"), "apply", "-n", ns, "-f", "-")).Ok().Out, StringComparison.Ordinal);
+        Assert.Equal("again patched", (await k.RunAsync("get", "configmap", "mig", "-n", ns, "-o", "jsonpath={.data.k} {.data.j}")).Ok().Out);
+        await k.RunAsync("delete", "namespace", ns, "--wait=false");
+    }
 }

@@ -177,7 +177,11 @@ public static class FieldManager
     /// <paramref name="live"/>.
     /// </summary>
     /// <exception cref="ApplyConflictException">The apply would change fields other managers own and is not forced.</exception>
-    public static JsonObject Apply(JsonObject? live, JsonObject config, FieldType type, string manager, string apiVersion, string? subresource, bool force, Func<string, bool> tracked, DateTimeOffset now)
+    /// <param name="allowedConflicts">
+    /// Fields whose conflicts do not stop the apply (see <see cref="AllowedByLastApplied"/>): when every conflict is
+    /// among them the apply goes ahead as if forced; otherwise only the others are reported.
+    /// </param>
+    public static JsonObject Apply(JsonObject? live, JsonObject config, FieldType type, string manager, string apiVersion, string? subresource, bool force, Func<string, bool> tracked, DateTimeOffset now, FieldSet? allowedConflicts = null)
     {
         var entries = Decode(live?.Meta()?["managedFields"] as JsonArray);
         var mine = entries.Find(e => e.SameIdentity(manager, "Apply", null, subresource));
@@ -209,9 +213,14 @@ public static class FieldManager
         }
         if (conflicts.Count > 0 && !force)
         {
-            throw new ApplyConflictException(conflicts
-                .SelectMany(c => c.Item2.Members().Select(p => (c.Item1, FieldSet.Render(p))))
-                .ToList());
+            var reported = conflicts.Select(c => (c.Item1, allowedConflicts is null ? c.Item2 : Without(c.Item2, allowedConflicts)))
+                .Where(c => !c.Item2.IsEmpty).ToList();
+            if (reported.Count > 0)
+            {
+                throw new ApplyConflictException(reported
+                    .SelectMany(c => c.Item2.Members().Select(p => (c.Item1, FieldSet.Render(p))))
+                    .ToList());
+            }
         }
         foreach (var (e, overlap) in conflicts)
         {
@@ -243,6 +252,41 @@ public static class FieldManager
         meta["managedFields"] = Encode(entries);
         return merged;
     }
+
+    private static FieldSet Without(FieldSet set, FieldSet taken)
+    {
+        var rest = set.Clone();
+        rest.ExceptWith(taken);
+        return rest;
+    }
+
+    /// <summary>
+    /// Upstream's upgrade from client-side to server-side apply: the fields of the last-applied-configuration
+    /// annotation whose values the live object still has. kubectl's server-side apply may take them from the
+    /// client-side manager without a conflict (anything else still conflicts). Null without a readable annotation.
+    /// </summary>
+    public static FieldSet? AllowedByLastApplied(JsonObject live, FieldType type, Func<string, bool> tracked)
+    {
+        if (live.Meta()?["annotations"]?[LastAppliedAnnotation] is not JsonValue value || !value.TryGetValue<string>(out var text) || text.Length == 0)
+        {
+            return null;
+        }
+        JsonObject lastApplied;
+        try
+        {
+            lastApplied = Serialization.JsonLimits.Parse(text) as JsonObject ?? throw new System.Text.Json.JsonException();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+        var allowed = ToFieldSet(lastApplied, type, tracked);
+        allowed.ExceptWith(Compare(lastApplied, live, type, tracked).Modified);
+        return allowed;
+    }
+
+    /// <summary>kubectl's client-side apply record, kept in step by kubectl's server-side applies.</summary>
+    public const string LastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration";
 
     /// <summary>The fields a value sets (upstream's ToFieldSet), without the ones the server owns.</summary>
     public static FieldSet ToFieldSet(JsonObject obj, FieldType type, Func<string, bool> tracked)

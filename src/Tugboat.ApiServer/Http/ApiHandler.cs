@@ -375,11 +375,21 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
         meta["name"] = name;
         var sub = subresource.Length == 0 ? null : subresource;
         var tracked = rt.TrackedFields(subresource);
+        // kubectl's server-side applies upgrade from client-side apply as upstream's do: conflicts with fields of the
+        // last-applied-configuration annotation that still hold their applied values are taken over, and the
+        // annotation is kept in step with what was applied (so a later client-side apply still works).
+        var upgradesClientSideApply = manager == "kubectl";
         JsonObject Apply(JsonObject? live)
         {
             try
             {
-                return FieldManager.Apply(live, config, served.FieldType, manager, served.ApiVersion, sub, force, tracked, DateTimeOffset.UtcNow);
+                var allowed = upgradesClientSideApply && live is not null ? FieldManager.AllowedByLastApplied(live, served.FieldType, tracked) : null;
+                var applied = FieldManager.Apply(live, config, served.FieldType, manager, served.ApiVersion, sub, force, tracked, DateTimeOffset.UtcNow, allowed);
+                if (upgradesClientSideApply && applied.Obj("metadata", "annotations") is { } annotations && annotations.ContainsKey(FieldManager.LastAppliedAnnotation))
+                {
+                    annotations[FieldManager.LastAppliedAnnotation] = LastApplied(config);
+                }
+                return applied;
             }
             catch (ApplyConflictException e)
             {
@@ -408,6 +418,18 @@ internal sealed partial class ApiHandler(Registry.Registry registry, Discovery d
             var created = await registry.CreateAsync(rt, ns, ToStored(served, Apply(null)), dryRun, ct).ConfigureAwait(false);
             await WriteEntryAsync(http, 201, served, created).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Upstream's buildLastApplied: the applied configuration as JSON, without the annotation itself.</summary>
+    private static string LastApplied(JsonObject config)
+    {
+        var copy = (JsonObject)config.DeepClone();
+        if (copy.Obj("metadata", "annotations") is { } annotations)
+        {
+            annotations.Remove(FieldManager.LastAppliedAnnotation);
+        }
+        // As kubectl writes it: compact JSON and a newline.
+        return ObjectCodec.ToJsonString(copy) + "\n";
     }
 
     /// <summary>A patch written against a served version, applied to the stored object through the conversion.</summary>
