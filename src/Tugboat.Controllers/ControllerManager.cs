@@ -52,7 +52,7 @@ public static class ControllerManager
         using var jobQueue = new WorkQueue<string>();
         var jobs = new Job.JobController(client, informers, jobQueue) { Events = Recorder("job-controller") };
         using var cronQueue = new WorkQueue<string>();
-        var cronJobs = new CronJob.CronJobController(client, informers, cronQueue);
+        var cronJobs = new CronJob.CronJobController(client, informers, cronQueue) { Events = Recorder("cronjob-controller") };
         using var gcQueue = new WorkQueue<string>();
         var collector = new GarbageCollector.GarbageCollector(client, informers, gcQueue);
         using var daemonQueue = new WorkQueue<string>();

@@ -43,4 +43,14 @@ public sealed class CronScheduleTests
         var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
         Assert.Equal([T("2026-01-05T08:00")], CronSchedule.Parse("0 9 * * *").Between(T("2026-01-05T00:00"), T("2026-01-06T00:00"), berlin));
     }
+
+    [Theory]
+    [InlineData("0 0 30 2 *", false)]
+    [InlineData("0 0 31 4,6,9,11 *", false)]
+    [InlineData("0 0 29 2 *", true)]
+    [InlineData("0 0 31 * *", true)]
+    [InlineData("0 0 30 2 1", true)]
+    [InlineData("*/5 * * * *", true)]
+    public void KnowsSchedulesThatNeverFire(string schedule, bool fires) =>
+        Assert.Equal(fires, CronSchedule.Parse(schedule).FiresAtAll);
 }

@@ -172,4 +172,14 @@ public sealed class FidelityTests(ServerFixture fixture) : IClassFixture<ServerF
         Assert.Equal("again patched", (await k.RunAsync("get", "configmap", "mig", "-n", ns, "-o", "jsonpath={.data.k} {.data.j}")).Ok().Out);
         await k.RunAsync("delete", "namespace", ns, "--wait=false");
     }
+
+    [Fact]
+    public async Task ACronJobThatNeverFiresGetsUpstreamsInvalidScheduleEvent()
+    {
+        var k = K(Kubectl.V132);
+        (await k.RunAsync("create", "cronjob", "never", "-n", "default", "--image=busybox", "--schedule=0 0 30 2 *", "--", "true")).Ok();
+        var described = await Eventually.ForAsync(async () => (await k.RunAsync("describe", "cronjob", "never", "-n", "default")).Out is var d && d.Contains("InvalidSchedule", StringComparison.Ordinal) ? d : null);
+        Assert.Matches(@"Warning\s+InvalidSchedule\s+.*cronjob-controller\s+invalid schedule: 0 0 30 2 \* : time difference between two schedules is less than 1 second", described);
+        (await k.RunAsync("delete", "cronjob", "never", "-n", "default")).Ok();
+    }
 }

@@ -33,6 +33,8 @@ public sealed class CronJobController : IReconciler
 
     public WorkQueue<string> Queue { get; }
 
+    public EventRecorder? Events { get; init; }
+
     public IReadOnlyList<Informer> Informers => [_cronJobs, _jobs];
 
     private void JobChanged(JsonObject job)
@@ -57,14 +59,32 @@ public sealed class CronJobController : IReconciler
         var active = jobs.Where(j => !Finished(j)).ToList();
         var status = cron["status"] as JsonObject ?? [];
         var now = DateTimeOffset.UtcNow;
-        var zone = spec["timeZone"]?.GetValue<string>() is { } tz && TimeZoneInfo.TryFindSystemTimeZoneById(tz, out var z) ? z : TimeZoneInfo.Utc;
+        var zone = TimeZoneInfo.Utc;
+        if (spec["timeZone"]?.GetValue<string>() is { } tz)
+        {
+            if (!TimeZoneInfo.TryFindSystemTimeZoneById(tz, out var found))
+            {
+                // As upstream: a zone that is no longer known (the machine's zone database changed) stops the schedule.
+                Events?.Record(cron, "batch/v1", "CronJob", "Warning", "UnknownTimeZone", $"invalid timeZone: \"{tz}\": unknown time zone {tz}");
+                return;
+            }
+            zone = found;
+        }
+        var text = spec["schedule"]?.GetValue<string>() ?? string.Empty;
         CronSchedule schedule;
         try
         {
-            schedule = CronSchedule.Parse(spec["schedule"]?.GetValue<string>() ?? string.Empty);
+            schedule = CronSchedule.Parse(text);
         }
-        catch (FormatException)
+        catch (FormatException e)
         {
+            Events?.Record(cron, "batch/v1", "CronJob", "Warning", "UnparseableSchedule", $"unparseable schedule: \"{text}\" : {e.Message}");
+            return;
+        }
+        if (!schedule.FiresAtAll)
+        {
+            // Upstream's words for a schedule that never comes round (its next two times are the same zero time).
+            Events?.Record(cron, "batch/v1", "CronJob", "Warning", "InvalidSchedule", $"invalid schedule: {text} : time difference between two schedules is less than 1 second");
             return;
         }
         var last = Time(status["lastScheduleTime"]) ?? Time(cron["metadata"]?["creationTimestamp"]) ?? now;

@@ -32,6 +32,37 @@ public sealed class CronSchedule
         _anyDayOfWeek = f[4] is "*" or "?";
     }
 
+    /// <summary>
+    /// Whether the schedule ever comes round: false when only the day of the month restricts days and no chosen month
+    /// has any of the chosen days (30 February, 31 April), as such a cron line never fires.
+    /// </summary>
+    public bool FiresAtAll
+    {
+        get
+        {
+            if (!_anyDayOfWeek || _anyDayOfMonth)
+            {
+                return true;
+            }
+            for (var month = 1; month <= 12; month++)
+            {
+                if (!_months[month])
+                {
+                    continue;
+                }
+                var longest = month == 2 ? 29 : DateTime.DaysInMonth(2001, month);
+                for (var day = 1; day <= longest; day++)
+                {
+                    if (_daysOfMonth[day])
+                    {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        }
+    }
+
     /// <summary>Parses a schedule; throws <see cref="FormatException"/> for what cron would not accept.</summary>
     public static CronSchedule Parse(string text)
     {
