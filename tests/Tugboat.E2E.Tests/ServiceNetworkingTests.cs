@@ -97,6 +97,22 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
         return names;
     }
 
+    /// <summary>
+    /// As <see cref="GetManyAsync"/>, for probes that wait for the proxy to catch up: null while the service refuses
+    /// connections (a service whose endpoints the node has not programmed yet is refused at once, by design).
+    /// </summary>
+    private static async Task<List<string>?> GetManyOrNullAsync(string url, int count)
+    {
+        try
+        {
+            return await GetManyAsync(url, count);
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+    }
+
     private async Task<HashSet<string>> PodNamesAsync(string ns) =>
         [.. (await fixture.Server.PodsAsync(ns, "app=web")).Where(p => p["metadata"]!["deletionTimestamp"] is null).Select(p => p["metadata"]!["name"]!.GetValue<string>())];
 
@@ -107,7 +123,7 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
         (await K.RunAsync("expose", "deployment", "web", "-n", "hello", "--type=NodePort", "--port=80", "--target-port=http")).Ok();
         var nodePort = await NodePortAsync("hello", "web");
         var pods = await PodNamesAsync("hello");
-        var answers = await Eventually.ForAsync(async () => await GetManyAsync($"http://127.0.0.1:{nodePort}/", 300) is var a && a.ToHashSet().SetEquals(pods) ? a : null, TimeSpan.FromSeconds(30));
+        var answers = await Eventually.ForAsync(async () => await GetManyOrNullAsync($"http://127.0.0.1:{nodePort}/", 300) is { } a && a.ToHashSet().SetEquals(pods) ? a : null, TimeSpan.FromSeconds(30));
         Assert.All(pods, p => Assert.Contains(p, answers));
 
         // The cluster IP answers from the node too, with the same backends.
@@ -125,7 +141,7 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
         (await K.RunAsync("scale", "deployment/web", "-n", "hello", "--replicas=3")).Ok();
         (await K.RunAsync("rollout", "status", "deployment/web", "-n", "hello", "--timeout=90s")).Ok();
         var three = await PodNamesAsync("hello");
-        await Eventually.ForAsync(async () => (await GetManyAsync($"http://127.0.0.1:{nodePort}/", 100)).ToHashSet().SetEquals(three) ? three : null, TimeSpan.FromSeconds(30));
+        await Eventually.ForAsync(async () => (await GetManyOrNullAsync($"http://127.0.0.1:{nodePort}/", 100))?.ToHashSet().SetEquals(three) == true ? three : null, TimeSpan.FromSeconds(30));
     }
 
     [Fact]
@@ -135,7 +151,7 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
         (await K.RunAsync("expose", "deployment", "web", "-n", "rolling", "--port=80", "--target-port=http")).Ok();
         var clusterIp = await ClusterIpAsync("rolling", "web");
         var before = await PodNamesAsync("rolling");
-        await Eventually.ForAsync(async () => (await GetManyAsync($"http://{clusterIp}/", 60)).ToHashSet().SetEquals(before) ? before : null, TimeSpan.FromSeconds(30));
+        await Eventually.ForAsync(async () => (await GetManyOrNullAsync($"http://{clusterIp}/", 60))?.ToHashSet().SetEquals(before) == true ? before : null, TimeSpan.FromSeconds(30));
 
         using var stop = new CancellationTokenSource();
         var failures = new List<string>();
@@ -276,7 +292,7 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
         var row = (await K.RunAsync("get", "svc", "front", "-n", "lb")).Ok().Out;
         Assert.Contains("127.0.0.1", row, StringComparison.Ordinal);
         var pods = await PodNamesAsync("lb");
-        Assert.Subset(pods, (await Eventually.ForAsync(async () => await GetManyAsync($"http://127.0.0.1:{port}/", 30) is var a && a.Count == 30 ? a : null)).ToHashSet());
+        Assert.Subset(pods, (await Eventually.ForAsync(async () => await GetManyOrNullAsync($"http://127.0.0.1:{port}/", 30) is { Count: 30 } a ? a : null)).ToHashSet());
 
         // ClientIP affinity: every request from the node goes to the same pod.
         (await K.RunWithInputAsync("""
@@ -296,7 +312,7 @@ public abstract class ServiceNetworkingSuite(AgentClusterFixture fixture)
               ports: [{port: 80, targetPort: 8080}]
             """, "apply", "-f", "-")).Ok();
         var sticky = await ClusterIpAsync("lb", "sticky");
-        var stuck = await Eventually.ForAsync(async () => await GetManyAsync($"http://{sticky}/", 30) is var a && a.Distinct().Count() == 1 && pods.Contains(a[0]) ? a : null, TimeSpan.FromSeconds(30));
+        var stuck = await Eventually.ForAsync(async () => await GetManyOrNullAsync($"http://{sticky}/", 30) is { } a && a.Distinct().Count() == 1 && pods.Contains(a[0]) ? a : null, TimeSpan.FromSeconds(30));
         Assert.Single(stuck.Distinct());
         // Stickiness survives the node's proxy being rewritten for other Services' changes.
         foreach (var other in new[] { "other-a", "other-b" })

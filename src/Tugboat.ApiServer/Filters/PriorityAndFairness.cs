@@ -84,13 +84,13 @@ internal sealed class PriorityAndFairness
         }
         if (groups.Contains("system:nodes"))
         {
-            var (ns, resource, subresource) = Resource(path);
+            var (ns, resource, subresource, _) = Resource(path);
             var nodeHigh = (resource == "nodes" && subresource is "" or "status") || (resource == "leases" && ns == "kube-node-lease");
             return nodeHigh ? "node-high" : "system";
         }
         if (user.Name is "system:kube-controller-manager" or "system:kube-scheduler")
         {
-            return Resource(path) is ("kube-system", "leases", "") ? "leader-election" : "workload-high";
+            return Resource(path) is ("kube-system", "leases", "", _) ? "leader-election" : "workload-high";
         }
         if (user.Name.StartsWith("system:serviceaccount:kube-system:", StringComparison.Ordinal))
         {
@@ -121,7 +121,7 @@ internal sealed class PriorityAndFairness
         {
             return false;
         }
-        var (_, _, subresource) = Resource(path);
+        var (_, _, subresource, _) = Resource(path);
         return subresource is "exec" or "attach" or "portforward" or "proxy"
             || (subresource == "log" && query.TryGetValue("follow", out var follow) && follow.ToString() is "1" or "true" or "True")
             || (request.Path.Value ?? string.Empty).Contains("/watch/", StringComparison.Ordinal);
@@ -154,14 +154,12 @@ internal sealed class PriorityAndFairness
         {
             return 1;
         }
-        var (_, resource, subresource) = Resource(request.Path.Value ?? "/");
-        var segments = (request.Path.Value ?? "/").Split('/', StringSplitOptions.RemoveEmptyEntries);
-        var isList = resource.Length > 0 && subresource.Length == 0 && segments[^1] == resource;
-        if (!isList)
+        var path = request.Path.Value ?? "/";
+        var (_, resource, _, named) = Resource(path);
+        if (resource.Length == 0 || named)
         {
             return 1;
         }
-        var path = request.Path.Value!;
         var now = Environment.TickCount64;
         if (!_counts.TryGetValue(path, out var known) || now - known.At > 5_000)
         {
@@ -180,8 +178,11 @@ internal sealed class PriorityAndFairness
     /// <summary>The seats and queue of one level, for tests and metrics.</summary>
     public (int Seats, int Queue) Limits(string level) => (_levels[level].Seats, _levels[level].QueueLimit);
 
-    /// <summary>(namespace, resource, subresource) of a resource path; empty strings where the path has none.</summary>
-    private static (string Namespace, string Resource, string Subresource) Resource(string path)
+    /// <summary>
+    /// (namespace, resource, subresource, whether an object is named) of a resource path; empty strings where the path
+    /// has none.
+    /// </summary>
+    private static (string Namespace, string Resource, string Subresource, bool Named) Resource(string path)
     {
         var segs = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         var rest = segs switch
@@ -202,10 +203,10 @@ internal sealed class PriorityAndFairness
         }
         return rest switch
         {
-            [var r] => (ns, r, string.Empty),
-            [var r, _] => (ns, r, string.Empty),
-            [var r, _, var sub, ..] => (ns, r, sub),
-            _ => (ns, string.Empty, string.Empty),
+            [var r] => (ns, r, string.Empty, false),
+            [var r, _] => (ns, r, string.Empty, true),
+            [var r, _, var sub, ..] => (ns, r, sub, true),
+            _ => (ns, string.Empty, string.Empty, false),
         };
     }
 

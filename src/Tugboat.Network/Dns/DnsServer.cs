@@ -23,11 +23,25 @@ public sealed class DnsServer : IDisposable
     {
         _zone = zone;
         _upstreams = upstreams;
-        _udp = new Socket(listen.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        _udp.Bind(listen);
-        _tcp = new TcpListener(listen.Address, ((IPEndPoint)_udp.LocalEndPoint!).Port);
-        _tcp.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        _tcp.Start(128);
+        // With port 0 the UDP port is picked by the system and TCP must take the same number, which a TCP socket may
+        // already hold: pick again then (a fixed port is bound once, and a clash is the caller's error).
+        for (var attempt = 0; ; attempt++)
+        {
+            _udp = new Socket(listen.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            _udp.Bind(listen);
+            _tcp = new TcpListener(listen.Address, ((IPEndPoint)_udp.LocalEndPoint!).Port);
+            _tcp.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            try
+            {
+                _tcp.Start(128);
+                break;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && listen.Port == 0 && attempt < 20)
+            {
+                _tcp.Dispose();
+                _udp.Dispose();
+            }
+        }
         Endpoint = (IPEndPoint)_udp.LocalEndPoint!;
     }
 
