@@ -38,6 +38,8 @@ public sealed class DeploymentControllerTests(ServerFixture fixture) : IClassFix
         }
         while (revision != "3" && DateTime.UtcNow < deadline);
         Assert.Equal("3", revision);
+        // The revision the set had before the rollback is kept, as upstream keeps it.
+        Assert.Equal("1", (await k.RunAsync("get", "rs", "web-" + firstHash, "-n", ns, "-o", "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision-history}")).Ok().Out);
         Assert.Equal("nginx:1.25", (await k.RunAsync("get", "deploy", "web", "-n", ns, "-o", "jsonpath={.spec.template.spec.containers[0].image}")).Ok().Out);
         Assert.NotEmpty(second.Groups[1].Value);
     }

@@ -16,6 +16,10 @@ namespace Tugboat.Controllers.Deployment;
 public sealed class DeploymentController : IReconciler
 {
     private const string RevisionAnnotation = "deployment.kubernetes.io/revision";
+    private const string RevisionHistoryAnnotation = "deployment.kubernetes.io/revision-history";
+
+    /// <summary>Upstream's bound on the revision history annotation's length; the oldest revisions go first.</summary>
+    private const int RevisionHistoryLimitInChars = 2000;
     private const string HashLabel = "pod-template-hash";
     private readonly ApiClient _client;
     private readonly Informer _deployments;
@@ -89,10 +93,18 @@ public sealed class DeploymentController : IReconciler
             }
             else if (Revision(newSet) < maxRevision)
             {
-                // A rollback: the template of an older set is current again, and it takes the next revision.
+                // A rollback: the template of an older set is current again, and it takes the next revision; the
+                // revisions it had are kept in its revision history, as upstream keeps them.
                 newSet = await _client.MergePatchAsync($"/apis/apps/v1/namespaces/{ns}/replicasets/{Name(newSet)}", new JsonObject
                 {
-                    ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [RevisionAnnotation] = (maxRevision + 1).ToString(CultureInfo.InvariantCulture) } },
+                    ["metadata"] = new JsonObject
+                    {
+                        ["annotations"] = new JsonObject
+                        {
+                            [RevisionAnnotation] = (maxRevision + 1).ToString(CultureInfo.InvariantCulture),
+                            [RevisionHistoryAnnotation] = RevisionHistory(newSet),
+                        },
+                    },
                 }, ct).ConfigureAwait(false);
             }
             if (d["spec"]?["strategy"]?["type"]?.GetValue<string>() == "Recreate")
@@ -432,6 +444,26 @@ public sealed class DeploymentController : IReconciler
         change(status);
         copy["status"] = status;
         return copy;
+    }
+
+    /// <summary>A set's revision history with its current revision appended (upstream's SetNewReplicaSetAnnotations).</summary>
+    internal static string RevisionHistory(JsonObject set)
+    {
+        var current = Revision(set).ToString(CultureInfo.InvariantCulture);
+        var history = set["metadata"]?["annotations"]?[RevisionHistoryAnnotation]?.GetValue<string>() ?? string.Empty;
+        if (history.Length == 0)
+        {
+            return current;
+        }
+        var revisions = history.Split(',').ToList();
+        var length = history.Length + current.Length + 1;
+        while (length > RevisionHistoryLimitInChars && revisions.Count > 0)
+        {
+            length -= revisions[0].Length + 1;
+            revisions.RemoveAt(0);
+        }
+        revisions.Add(current);
+        return string.Join(",", revisions);
     }
 
     private static long Revision(JsonObject set) =>
