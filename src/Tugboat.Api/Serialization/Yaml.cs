@@ -278,6 +278,3 @@ public static class Yaml
         return JsonValue.Create(value);
     }
 }
-
-/// <summary>A decoded document would exceed the size allowed for it (upstream's 413 RequestEntityTooLarge).</summary>
-public sealed class InputTooLargeException(string message) : FormatException(message);

@@ -32,7 +32,7 @@ internal sealed class NamespaceStrategy : Strategy
     }
 
     /// <summary>The namespaces the cluster itself lives in, which upstream's NamespaceLifecycle admission never lets go.</summary>
-    public static readonly IReadOnlySet<string> Immortal = new HashSet<string>(StringComparer.Ordinal) { "default", "kube-system", "kube-public", "kube-node-lease" };
+    private static readonly IReadOnlySet<string> Immortal = new HashSet<string>(StringComparer.Ordinal) { "default", "kube-system", "kube-public", "kube-node-lease" };
 
     public override void CheckDelete(string name)
     {
