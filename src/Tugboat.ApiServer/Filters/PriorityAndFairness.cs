@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Tugboat.ApiServer.Http;
 using Tugboat.ApiServer.Security;
 
 namespace Tugboat.ApiServer.Filters;
@@ -69,28 +70,27 @@ internal sealed class PriorityAndFairness
     public bool Enabled { get; }
 
     /// <summary>The level a request belongs to (null: exempt), by upstream's built-in flow schemas in order of precedence.</summary>
-    public static string? Classify(UserInfo user, HttpRequest request)
+    public static string? Classify(UserInfo user, RequestAttributes request)
     {
         var groups = user.Groups;
         if (groups.Contains("system:masters"))
         {
             return null;
         }
-        var path = request.Path.Value ?? "/";
-        if (path is "/healthz" or "/readyz" or "/livez" || path.StartsWith("/healthz/", StringComparison.Ordinal)
-            || path.StartsWith("/readyz/", StringComparison.Ordinal) || path.StartsWith("/livez/", StringComparison.Ordinal))
+        if (!request.IsResourceRequest && request.Path is var path
+            && (path is "/healthz" or "/readyz" or "/livez" || path.StartsWith("/healthz/", StringComparison.Ordinal)
+                || path.StartsWith("/readyz/", StringComparison.Ordinal) || path.StartsWith("/livez/", StringComparison.Ordinal)))
         {
             return null;
         }
         if (groups.Contains("system:nodes"))
         {
-            var (ns, resource, subresource, _) = Resource(path);
-            var nodeHigh = (resource == "nodes" && subresource is "" or "status") || (resource == "leases" && ns == "kube-node-lease");
+            var nodeHigh = (request.Resource == "nodes" && request.Subresource is "" or "status") || (request.Resource == "leases" && request.Namespace == "kube-node-lease");
             return nodeHigh ? "node-high" : "system";
         }
         if (user.Name is "system:kube-controller-manager" or "system:kube-scheduler")
         {
-            return Resource(path) is ("kube-system", "leases", "", _) ? "leader-election" : "workload-high";
+            return request is { Namespace: "kube-system", Resource: "leases", Subresource: "" } ? "leader-election" : "workload-high";
         }
         if (user.Name.StartsWith("system:serviceaccount:kube-system:", StringComparison.Ordinal))
         {
@@ -107,38 +107,23 @@ internal sealed class PriorityAndFairness
     /// Long-running requests take no seat: watches, and streams that live as long as the client wants (exec, attach,
     /// port-forward, proxy, followed logs).
     /// </summary>
-    public static bool IsLongRunning(HttpRequest request)
-    {
-        var query = request.Query;
-        if (query.TryGetValue("watch", out var watch) && watch.ToString() is "1" or "true" or "True")
-        {
-            return true;
-        }
-        var path = request.Path.Value ?? "/";
-        // Most requests name none of these: they are told apart without splitting the path.
-        if (!path.Contains("/exec", StringComparison.Ordinal) && !path.Contains("/attach", StringComparison.Ordinal) && !path.Contains("/portforward", StringComparison.Ordinal)
-            && !path.Contains("/proxy", StringComparison.Ordinal) && !path.Contains("/log", StringComparison.Ordinal) && !path.Contains("/watch/", StringComparison.Ordinal))
-        {
-            return false;
-        }
-        var (_, _, subresource, _) = Resource(path);
-        return subresource is "exec" or "attach" or "portforward" or "proxy"
-            || (subresource == "log" && query.TryGetValue("follow", out var follow) && follow.ToString() is "1" or "true" or "True")
-            || (request.Path.Value ?? string.Empty).Contains("/watch/", StringComparison.Ordinal);
-    }
+    public static bool IsLongRunning(RequestAttributes request, IQueryCollection query) =>
+        request.Verb is "watch" or "proxy"
+        || request.Subresource is "exec" or "attach" or "portforward" or "proxy"
+        || (request.Subresource == "log" && query.TryGetValue("follow", out var follow) && follow.ToString() is "1" or "true" or "True");
 
     /// <summary>
     /// Takes a seat for the request, waiting in its level's queue if need be; null when the request needs none.
     /// Throws <see cref="TooManyRequestsException"/> when the queue is full or the wait too long.
     /// </summary>
-    public async ValueTask<Seat?> AdmitAsync(UserInfo user, HttpContext http)
+    public async ValueTask<Seat?> AdmitAsync(UserInfo user, RequestAttributes request, HttpContext http)
     {
-        if (!Enabled || Classify(user, http.Request) is not { } name || IsLongRunning(http.Request))
+        if (!Enabled || Classify(user, request) is not { } name || IsLongRunning(request, http.Request.Query))
         {
             return null;
         }
         var level = _levels[name];
-        var seats = await SeatsAsync(http.Request, level.Seats).ConfigureAwait(false);
+        var seats = await SeatsAsync(request, http.Request, level.Seats).ConfigureAwait(false);
         return await level.EnterAsync(seats, http.RequestAborted).ConfigureAwait(false);
     }
 
@@ -148,18 +133,13 @@ internal sealed class PriorityAndFairness
     /// The seats a request takes: one, or for a LIST one per 100 objects it may go through (its limit, else how many
     /// the collection holds), at most 10 and never more than the level has — as upstream's work estimator charges.
     /// </summary>
-    private async ValueTask<int> SeatsAsync(HttpRequest request, int levelSeats)
+    private async ValueTask<int> SeatsAsync(RequestAttributes attributes, HttpRequest request, int levelSeats)
     {
-        if (_countObjects is null || request.Method is not ("GET" or "HEAD"))
+        if (_countObjects is null || attributes.Verb != "list" || attributes.NamedInPath)
         {
             return 1;
         }
-        var path = request.Path.Value ?? "/";
-        var (_, resource, _, named) = Resource(path);
-        if (resource.Length == 0 || named)
-        {
-            return 1;
-        }
+        var path = attributes.Path;
         var now = Environment.TickCount64;
         if (!_counts.TryGetValue(path, out var known) || now - known.At > 5_000)
         {
@@ -177,38 +157,6 @@ internal sealed class PriorityAndFairness
 
     /// <summary>The seats and queue of one level, for tests and metrics.</summary>
     public (int Seats, int Queue) Limits(string level) => (_levels[level].Seats, _levels[level].QueueLimit);
-
-    /// <summary>
-    /// (namespace, resource, subresource, whether an object is named) of a resource path; empty strings where the path
-    /// has none.
-    /// </summary>
-    private static (string Namespace, string Resource, string Subresource, bool Named) Resource(string path)
-    {
-        var segs = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
-        var rest = segs switch
-        {
-            ["api", _, .. var r] => r,
-            ["apis", _, _, .. var r] => r,
-            _ => [],
-        };
-        if (rest is ["watch", .. var watched])
-        {
-            rest = watched;
-        }
-        var ns = string.Empty;
-        if (rest is ["namespaces", var n, _, ..])
-        {
-            ns = n;
-            rest = rest[2..];
-        }
-        return rest switch
-        {
-            [var r] => (ns, r, string.Empty, false),
-            [var r, _] => (ns, r, string.Empty, true),
-            [var r, _, var sub, ..] => (ns, r, sub, true),
-            _ => (ns, string.Empty, string.Empty, false),
-        };
-    }
 
     /// <summary>
     /// One priority level: a number of seats and a bounded queue, first come first served, of requests waiting for

@@ -87,8 +87,12 @@ public static class ApiServerHost
         var app = builder.Build();
         // Custom resources are served from the first request on, not only once the controller has caught up.
         await app.Services.GetRequiredService<CustomResourceController>().SyncAllAsync(ct).ConfigureAwait(false);
-        var handler = new ApiHandler(registry, new Discovery(registry.Catalog), new ServerIdentity($"{hostPart}:{options.Port}", token, pki.CaPem),
-            new Filters.PriorityAndFairness(options.MaxRequestsInflight, options.MaxMutatingRequestsInflight, (path, token) => CountObjectsAsync(registry, path, token)), app.Lifetime.ApplicationStopping, app.Services.GetRequiredService<ILogger<ApiHandler>>());
+        // The request pipeline's parts: who is asking, how many may ask at once, whether they may, and what serves them.
+        var identity = new ServerIdentity($"{hostPart}:{options.Port}", token, pki.CaPem);
+        var flowControl = new Filters.PriorityAndFairness(options.MaxRequestsInflight, options.MaxMutatingRequestsInflight, (path, token) => CountObjectsAsync(registry, path, token));
+        var resources = new Handlers.ResourceHandler(registry, new NodeProxy.KubeletClient(registry, identity, app.Lifetime.ApplicationStopping));
+        var handler = new ApiHandler(registry, new Discovery(registry.Catalog), identity, flowControl, new Authorization.AlwaysAllowAuthorizer(), resources,
+            app.Services.GetRequiredService<ILogger<ApiHandler>>());
         // WebSocket upgrades for pods/exec, relayed to the node agent.
         app.UseWebSockets();
         app.Run(handler.HandleAsync);

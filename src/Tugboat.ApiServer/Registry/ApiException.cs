@@ -18,6 +18,9 @@ internal sealed class ApiException(int code, string reason, string message) : Ex
     public static ApiException Conflict(string resource, string name, string detail = "the object has been modified; please apply your changes to the latest version and try again") =>
         new(409, "Conflict", $"Operation cannot be fulfilled on {resource} \"{name}\": {detail}") { Details = Detail(resource, name) };
 
+    /// <summary>A path that names nothing the server serves.</summary>
+    public static ApiException NotFoundPath() => new(404, "NotFound", "the server could not find the requested resource");
+
     public static ApiException BadRequest(string message) => new(400, "BadRequest", message);
 
     public static ApiException MethodNotAllowed(string message) => new(405, "MethodNotAllowed", message);

@@ -7,7 +7,7 @@ internal static class Builtins
 {
     /// <param name="notReadySeconds">tolerationSeconds pods get for node.kubernetes.io/not-ready:NoExecute unless they say otherwise.</param>
     /// <param name="unreachableSeconds">The same for node.kubernetes.io/unreachable:NoExecute.</param>
-    public static Catalog Create(int notReadySeconds = 300, int unreachableSeconds = 300, System.Net.IPNetwork? serviceRange = null) => new(Core(notReadySeconds, unreachableSeconds, serviceRange).Concat(StorageKinds.All()).Concat(RbacKinds.All()).Concat(PolicyKinds.All()).Concat(CoreExtraKinds.All()).Concat(ClusterKinds.All()).Concat(Http.Reviews.Kinds()).Concat(Http.Metrics.Kinds()));
+    public static Catalog Create(int notReadySeconds = 300, int unreachableSeconds = 300, System.Net.IPNetwork? serviceRange = null) => new(Core(notReadySeconds, unreachableSeconds, serviceRange).Concat(StorageKinds.All()).Concat(RbacKinds.All()).Concat(PolicyKinds.All()).Concat(CoreExtraKinds.All()).Concat(ClusterKinds.All()).Concat(Reviews.Kinds()).Concat(Metrics.Kinds()));
 
     private static IEnumerable<ResourceType> Core(int notReadySeconds, int unreachableSeconds, System.Net.IPNetwork? serviceRange)
     {

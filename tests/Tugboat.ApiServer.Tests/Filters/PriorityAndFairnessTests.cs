@@ -1,3 +1,4 @@
+using Tugboat.ApiServer.Http;
 using Microsoft.AspNetCore.Http;
 using Tugboat.ApiServer.Filters;
 using Tugboat.ApiServer.Security;
@@ -6,6 +7,12 @@ namespace Tugboat.ApiServer.Tests.Filters;
 
 public sealed class PriorityAndFairnessTests
 {
+    private static ValueTask<PriorityAndFairness.Seat?> Admit(PriorityAndFairness flow, UserInfo user, string path, string query = "")
+    {
+        var http = Request(path, query);
+        return flow.AdmitAsync(user, RequestAttributes.Of(http.Request), http);
+    }
+
     private static HttpContext Request(string path, string query = "")
     {
         var http = new DefaultHttpContext();
@@ -35,7 +42,7 @@ public sealed class PriorityAndFairnessTests
     public void ClassifiesByTheBuiltInFlowSchemas(string who, string path, string? level)
     {
         var user = who switch { "admin" => Admin, "node" => Node, "robot" => Robot, "anonymous" => Anonymous, _ => Alice };
-        Assert.Equal(level, PriorityAndFairness.Classify(user, Request(path).Request));
+        Assert.Equal(level, PriorityAndFairness.Classify(user, RequestAttributes.Of(Request(path).Request)));
     }
 
     [Theory]
@@ -46,7 +53,7 @@ public sealed class PriorityAndFairnessTests
     [InlineData("/api/v1/namespaces/a/pods/p/log", "", false)]
     [InlineData("/api/v1/pods", "", false)]
     public void LongRunningRequestsAreKnown(string path, string query, bool longRunning) =>
-        Assert.Equal(longRunning, PriorityAndFairness.IsLongRunning(Request(path, "?" + query).Request));
+        Assert.Equal(longRunning, PriorityAndFairness.IsLongRunning(RequestAttributes.Of(Request(path, "?" + query).Request), Request(path, "?" + query).Request.Query));
 
     [Fact]
     public void SeatsAreSharedOutAsUpstreamShares()
@@ -66,18 +73,18 @@ public sealed class PriorityAndFairnessTests
         // 6 seats: global-default gets one and a queue of three.
         var flow = new PriorityAndFairness(4, 2);
         Assert.Equal((1, 3), flow.Limits("global-default"));
-        var held = await flow.AdmitAsync(Alice, Request("/api/v1/pods"));
+        var held = await Admit(flow, Alice, "/api/v1/pods");
         Assert.NotNull(held);
-        var queued = Enumerable.Range(0, 3).Select(_ => flow.AdmitAsync(Alice, Request("/api/v1/pods")).AsTask()).ToList();
+        var queued = Enumerable.Range(0, 3).Select(_ => Admit(flow, Alice, "/api/v1/pods").AsTask()).ToList();
         Assert.All(queued, t => Assert.False(t.IsCompleted));
-        await Assert.ThrowsAsync<TooManyRequestsException>(async () => await flow.AdmitAsync(Alice, Request("/api/v1/pods")));
+        await Assert.ThrowsAsync<TooManyRequestsException>(async () => await Admit(flow, Alice, "/api/v1/pods"));
 
         // Nodes and admins are not held up by the full level.
-        using (var node = await flow.AdmitAsync(Node, Request("/api/v1/nodes/n1/status")))
+        using (var node = await Admit(flow, Node, "/api/v1/nodes/n1/status"))
         {
             Assert.NotNull(node);
         }
-        Assert.Null(await flow.AdmitAsync(Admin, Request("/api/v1/pods")));
+        Assert.Null(await Admit(flow, Admin, "/api/v1/pods"));
 
         // Seats given back go to the queue in turn.
         held!.Dispose();
@@ -94,7 +101,7 @@ public sealed class PriorityAndFairnessTests
     {
         var flow = new PriorityAndFairness(0, 0);
         Assert.False(flow.Enabled);
-        Assert.Null(await flow.AdmitAsync(Alice, Request("/api/v1/pods")));
+        Assert.Null(await Admit(flow, Alice, "/api/v1/pods"));
     }
 
     [Fact]
@@ -106,10 +113,10 @@ public sealed class PriorityAndFairnessTests
             counted.Add(path);
             return ValueTask.FromResult(path.Contains("configmaps", StringComparison.Ordinal) ? 250L : 10_000L);
         });
-        Assert.Equal(10, (await flow.AdmitAsync(Alice, Request("/api/v1/pods")))!.Count);
-        Assert.Equal(3, (await flow.AdmitAsync(Alice, Request("/api/v1/namespaces/a/configmaps")))!.Count);
-        Assert.Equal(1, (await flow.AdmitAsync(Alice, Request("/api/v1/pods", "?limit=50")))!.Count);
-        Assert.Equal(1, (await flow.AdmitAsync(Alice, Request("/api/v1/namespaces/a/pods/p")))!.Count);
+        Assert.Equal(10, (await Admit(flow, Alice, "/api/v1/pods"))!.Count);
+        Assert.Equal(3, (await Admit(flow, Alice, "/api/v1/namespaces/a/configmaps"))!.Count);
+        Assert.Equal(1, (await Admit(flow, Alice, "/api/v1/pods", "?limit=50"))!.Count);
+        Assert.Equal(1, (await Admit(flow, Alice, "/api/v1/namespaces/a/pods/p"))!.Count);
         // Counts are asked for once in a while, not on every LIST.
         Assert.Equal(2, counted.Count);
 
@@ -118,9 +125,9 @@ public sealed class PriorityAndFairnessTests
         var held = new List<PriorityAndFairness.Seat>();
         for (var i = 0; i < 4; i++)
         {
-            held.Add((await flow2.AdmitAsync(Alice, Request("/api/v1/pods")))!);
+            held.Add((await Admit(flow2, Alice, "/api/v1/pods"))!);
         }
-        var fifth = flow2.AdmitAsync(Alice, Request("/api/v1/pods")).AsTask();
+        var fifth = Admit(flow2, Alice, "/api/v1/pods").AsTask();
         Assert.False(fifth.IsCompleted);
         held[0].Dispose();
         Assert.Equal(10, (await fifth)!.Count);

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Tugboat.ApiServer.Registry;
 
-namespace Tugboat.ApiServer.Http;
+namespace Tugboat.ApiServer.Registry;
 
 /// <summary>
 /// The resource metrics API (metrics.k8s.io/v1beta1, the metrics-server's role): NodeMetrics and PodMetrics built when
@@ -27,7 +27,7 @@ internal static class Metrics
         Plural = plural,
         Namespaced = namespaced,
         IsMetrics = true,
-        Strategy = new Registry.Strategies.TableStrategy([Column.Name_()]),
+        Strategy = new Strategies.TableStrategy([Column.Name_()]),
     };
 
     public static string Cpu(long nanoCores) => nanoCores.ToString(CultureInfo.InvariantCulture) + "n";

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Tugboat.ApiServer.Registry;
 using Tugboat.ApiServer.Security;
 
-namespace Tugboat.ApiServer.Http;
+namespace Tugboat.ApiServer.Registry;
 
 /// <summary>
 /// The review APIs, answered from the request: access reviews (every authenticated user is an administrator until
@@ -31,7 +31,7 @@ internal static class Reviews
         Plural = plural,
         Namespaced = namespaced,
         IsReview = true,
-        Strategy = new Registry.Strategies.TableStrategy([Column.Name_()]),
+        Strategy = new Strategies.TableStrategy([Column.Name_()]),
     };
 
     public static JsonObject Answer(ResourceType rt, JsonObject review, UserInfo user)

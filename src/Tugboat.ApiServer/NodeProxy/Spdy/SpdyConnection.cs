@@ -3,7 +3,7 @@ using System.IO.Compression;
 using System.Text;
 using System.Threading.Channels;
 
-namespace Tugboat.ApiServer.Http.Spdy;
+namespace Tugboat.ApiServer.NodeProxy.Spdy;
 
 /// <summary>
 /// The server side of a SPDY/3.1 connection as Kubernetes clients use it for exec and port-forward (Go's spdystream):

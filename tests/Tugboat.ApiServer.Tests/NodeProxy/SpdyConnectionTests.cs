@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using Tugboat.ApiServer.Http.Spdy;
+using Tugboat.ApiServer.NodeProxy.Spdy;
 
-namespace Tugboat.ApiServer.Tests.Http;
+namespace Tugboat.ApiServer.Tests.NodeProxy;
 
 public sealed class SpdyConnectionTests
 {
