@@ -129,6 +129,8 @@ internal static class CommandLine
         var proxyMode = Tugboat.Network.Proxy.ProxyMode.Auto;
         var hollow = 0;
         var leaseSeconds = 40;
+        var runtime = "auto";
+        string? runtimeEndpoint = null;
         for (var i = 0; i < args.Length; i++)
         {
             var (flag, inline) = args[i].Split('=', 2) is [var f, var v] ? (f, v) : (args[i], null);
@@ -151,10 +153,11 @@ internal static class CommandLine
                     hollow = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new UsageException("--hollow-nodes must be a positive number");
                     break;
                 case "--runtime":
-                    if (Value() is not ("auto" or "process"))
-                    {
-                        throw new UsageException("--runtime must be auto or process (the containerd runtime is not built yet)");
-                    }
+                    runtime = Value() is var r && r is "auto" or "process" or "containerd" ? r : throw new UsageException("--runtime must be auto, process or containerd");
+                    break;
+                case "--container-runtime-endpoint":
+                    runtimeEndpoint = Value() is var e && e.StartsWith("unix:///", StringComparison.Ordinal) ? e : throw new UsageException("--container-runtime-endpoint must be unix:///PATH");
+                    runtime = "containerd";
                     break;
                 case "--data-dir" or "-d":
                     dataDir = Value();
@@ -214,6 +217,8 @@ internal static class CommandLine
                 IngressHttpsPort = ingressHttps,
                 ProxyMode = proxyMode,
                 LeaseDurationSeconds = leaseSeconds,
+                Runtime = runtime,
+                ContainerRuntimeEndpoint = runtimeEndpoint,
             };
             await RunAgentAsync(config, options, loggers, cts.Token).ConfigureAwait(false);
             return 0;
@@ -248,8 +253,11 @@ internal static class CommandLine
     private static async Task RunAgentCoreAsync(Tugboat.Client.ClientConfig config, Tugboat.Agent.Kubelet.AgentOptions options, ILoggerFactory loggers, CancellationToken ct)
     {
         using var client = new Tugboat.Client.ApiClient(config, "tug-agent/" + options.NodeName);
-        var runtime = new Tugboat.Agent.Runtimes.Process.ProcessRuntime(Path.Combine(options.DataDir, "runtime"));
-        var agent = new Tugboat.Agent.Kubelet.NodeAgent(client, runtime, options, loggers.CreateLogger("agent"));
+        var logger = loggers.CreateLogger("agent");
+        var (runtime, runtimeOptions, owner) = await Tugboat.Agent.Runtimes.RuntimeChoice.StartAsync(options, logger, ct).ConfigureAwait(false);
+        await using var owned = owner;
+        options = runtimeOptions;
+        var agent = new Tugboat.Agent.Kubelet.NodeAgent(client, runtime, options, logger);
         var (port, endpoint) = await Tugboat.Agent.Server.KubeletServer.StartAsync(agent, agent.NodeIp, options.KubeletPort, options.Token, loggers, ct).ConfigureAwait(false);
         agent.KubeletPort = port;
         try
@@ -300,6 +308,7 @@ internal static class CommandLine
                 "--disable-agent" => options with { DisableAgent = true },
                 "--disable-controllers" => options with { DisableControllers = true },
                 "--runtime" => options with { Runtime = Value() is var r && r is "auto" or "process" or "containerd" ? r : throw new UsageException("--runtime must be auto, process or containerd") },
+                "--container-runtime-endpoint" => options with { ContainerRuntimeEndpoint = Value() is var e && e.StartsWith("unix:///", StringComparison.Ordinal) ? e : throw new UsageException("--container-runtime-endpoint must be unix:///PATH"), Runtime = "containerd" },
                 "--datastore-endpoint" => options with { DatastoreEndpoint = Value() },
                 "--node-monitor-grace-period" => options with { NodeMonitorGracePeriod = Duration(flag, Value()) },
                 "--default-not-ready-toleration-seconds" => options with { DefaultNotReadyTolerationSeconds = Seconds(flag, Value()) },
@@ -320,10 +329,6 @@ internal static class CommandLine
         }
         using var cts = new CancellationTokenSource();
         using var signals = CancelOnSignals(cts);
-        if (options.Runtime == "containerd")
-        {
-            return Fail("--runtime containerd: the containerd runtime is not built yet; use auto or process");
-        }
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         LocalTransport? local = null;
         var server = ApiServerHost.RunAsync(options, line =>
@@ -354,6 +359,8 @@ internal static class CommandLine
                 ClusterCidr = System.Net.IPNetwork.Parse(options.ClusterCidr),
                 ServiceCidr = System.Net.IPNetwork.Parse(options.ServiceCidr),
                 Labels = new Dictionary<string, string> { ["node-role.kubernetes.io/control-plane"] = "true" },
+                Runtime = options.Runtime,
+                ContainerRuntimeEndpoint = options.ContainerRuntimeEndpoint,
             }, agentLoggers, cts.Token)
             : Task.CompletedTask;
         try

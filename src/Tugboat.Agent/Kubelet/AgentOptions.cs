@@ -45,6 +45,15 @@ public sealed record AgentOptions
     /// <summary>Labels the node carries (the embedded agent marks its node as the control plane).</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Which runtime runs pods: process (commands on the host), containerd (images through the CRI), or auto.</summary>
+    public string Runtime { get; init; } = "auto";
+
+    /// <summary>The CRI socket of a containerd to use instead of the agent's own (unix:///…); null: the agent runs one.</summary>
+    public string? ContainerRuntimeEndpoint { get; init; }
+
+    /// <summary>Where a runtime that runs the CNI plugins itself (containerd) reads the pod network's configuration; null for none.</summary>
+    public string? CniConfDir { get; init; }
+
     /// <summary>How long the node's Lease lasts (upstream nodeLeaseDurationSeconds: 40); renewed every quarter.</summary>
     public int LeaseDurationSeconds { get; init; } = 40;
 }

@@ -177,6 +177,14 @@ public sealed partial class NodeAgent
         {
             Network = new PodNetwork(Path.Combine(_options.DataDir, "cni"), plugins, podCidr, [_options.ClusterCidr, _options.ServiceCidr]);
             await Network.EnsureBridgeAsync(ct).ConfigureAwait(false);
+            if (_options.CniConfDir is { } cniConfDir)
+            {
+                Directory.CreateDirectory(cniConfDir);
+                // Written whole and renamed into place: the runtime reloads the directory on every change.
+                var conflist = Path.Combine(cniConfDir, "10-tugboat.conflist");
+                await File.WriteAllTextAsync(conflist + ".tmp", Network.Conflist(), ct).ConfigureAwait(false);
+                File.Move(conflist + ".tmp", conflist, overwrite: true);
+            }
             serviceNetwork = StartServiceNetwork(Network, ct);
         }
         else

@@ -199,7 +199,12 @@ internal sealed partial class PodWorker
         {
             try
             {
-                if (!HostNetwork && _agent.Network is { } network)
+                if (_agent.Runtime is ISandboxRuntime sandboxes)
+                {
+                    // The runtime makes the pod's network itself (its CNI configuration is the node's).
+                    _podIp = await sandboxes.RunSandboxAsync(SandboxConfig(), ct).ConfigureAwait(false) is { Length: > 0 } ip ? ip : _agent.NodeIp;
+                }
+                else if (!HostNetwork && _agent.Network is { } network)
                 {
                     _podIp = (await network.SetUpAsync(Uid, ct).ConfigureAwait(false)).ToString();
                 }
@@ -495,6 +500,10 @@ internal sealed partial class PodWorker
             {
                 return null;
             }
+            if (_agent.Runtime is IImageRuntime images && !await PullImageAsync(images, r, ct).ConfigureAwait(false))
+            {
+                return null;
+            }
             ContainerConfig config;
             try
             {
@@ -688,6 +697,158 @@ internal sealed partial class PodWorker
         Math.Max(1, probe["successThreshold"]?.GetValue<int>() ?? 1),
         Math.Max(1, probe["failureThreshold"]?.GetValue<int>() ?? 3));
 
+    /// <summary>The pod's sandbox for runtimes that make their own (host name, namespaces, host ports, log directory).</summary>
+    private SandboxConfig SandboxConfig()
+    {
+        var spec = Pod["spec"];
+        var ports = new List<(string, int, int, string)>();
+        foreach (var c in spec?["containers"]?.AsArray().OfType<JsonObject>() ?? [])
+        {
+            foreach (var port in c["ports"]?.AsArray().OfType<JsonObject>() ?? [])
+            {
+                if (port["hostPort"]?.GetValue<int>() is > 0 and var hostPort)
+                {
+                    ports.Add((port["protocol"]?.GetValue<string>() ?? "TCP", port["containerPort"]?.GetValue<int>() ?? hostPort, hostPort, port["hostIP"]?.GetValue<string>() ?? string.Empty));
+                }
+            }
+        }
+        return new SandboxConfig
+        {
+            PodUid = Uid,
+            PodName = Name,
+            PodNamespace = Namespace,
+            Hostname = HostNetwork ? null : PodEnvironment.Hostname(Pod),
+            HostNetwork = HostNetwork,
+            HostPid = spec?["hostPID"]?.GetValue<bool>() == true,
+            HostIpc = spec?["hostIPC"]?.GetValue<bool>() == true,
+            ShareProcessNamespace = spec?["shareProcessNamespace"]?.GetValue<bool>() == true,
+            PortMappings = ports,
+            LogDirectory = Path.GetDirectoryName(Path.GetDirectoryName(_agent.LogPath(Namespace, Name, Uid, "c", 0))!)!,
+            RuntimeHandler = spec?["runtimeClassName"]?.GetValue<string>() is { Length: > 0 } ? RuntimeHandler ?? string.Empty : string.Empty,
+        };
+    }
+
+    /// <summary>The handler of the pod's RuntimeClass, once looked up (the worker's start does).</summary>
+    internal string? RuntimeHandler { get; set; }
+
+    /// <summary>
+    /// Makes the container's image present as its imagePullPolicy asks, with upstream's events; while a pull fails the
+    /// container waits in ErrImagePull, then ImagePullBackOff (10 s doubling to 5 minutes). False when the pod ended first.
+    /// </summary>
+    private async Task<bool> PullImageAsync(IImageRuntime images, ContainerRecord r, CancellationToken ct)
+    {
+        var delay = TimeSpan.FromSeconds(10);
+        var policy = r.Spec["imagePullPolicy"]?.GetValue<string>() ?? "IfNotPresent";
+        while (true)
+        {
+            if (_terminate.Task.IsCompleted)
+            {
+                return false;
+            }
+            try
+            {
+                if (policy != "Never")
+                {
+                    // Only a pull is announced; an image found present is said so after the check.
+                    var present = policy != "Always" && await images.EnsureImageAsync(r.Image, "Never", [], ct).ConfigureAwait(false) is not null;
+                    if (present)
+                    {
+                        Event("Normal", "Pulled", $"Container image \"{r.Image}\" already present on machine");
+                        return true;
+                    }
+                }
+            }
+            catch (ImagePullException e) when (e.Reason == "ErrImageNeverPull")
+            {
+            }
+            catch (ImagePullException e) when (e.Reason == "InvalidImageName")
+            {
+                r.State = ContainerRecord.Waiting("InvalidImageName", e.Message);
+                Event("Warning", "InspectFailed", e.Message);
+                SignalStatus();
+                return await WaitOrEndAsync(TimeSpan.FromMinutes(5), ct).ConfigureAwait(false) && await PullImageAsync(images, r, ct).ConfigureAwait(false);
+            }
+            try
+            {
+                if (policy != "Never")
+                {
+                    Event("Normal", "Pulling", $"Pulling image \"{r.Image}\"");
+                }
+                var result = await images.EnsureImageAsync(r.Image, policy, await PullCredentialsAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+                if (result.Pulled)
+                {
+                    Event("Normal", "Pulled", string.Create(CultureInfo.InvariantCulture,
+                        $"Successfully pulled image \"{r.Image}\" in {result.Took.TotalMilliseconds:0}ms. Image size: {result.SizeBytes} bytes."));
+                }
+                else
+                {
+                    Event("Normal", "Pulled", $"Container image \"{r.Image}\" already present on machine");
+                }
+                return true;
+            }
+            catch (ImagePullException e) when (!ct.IsCancellationRequested)
+            {
+                if (e.Reason == "ErrImageNeverPull")
+                {
+                    r.State = ContainerRecord.Waiting("ErrImageNeverPull", e.Message);
+                    Event("Warning", "ErrImageNeverPull", e.Message);
+                }
+                else
+                {
+                    r.State = ContainerRecord.Waiting(e.Reason, e.Message);
+                    Event("Warning", "Failed", $"Failed to pull image \"{r.Image}\": {e.Message}");
+                    Event("Warning", "Failed", "Error: " + e.Reason);
+                }
+                SignalStatus();
+            }
+            // A short while in ErrImagePull, then back-off until the next attempt.
+            if (!await WaitOrEndAsync(TimeSpan.FromSeconds(2), ct).ConfigureAwait(false))
+            {
+                return false;
+            }
+            if (r.State["waiting"]?["reason"]?.GetValue<string>() == "ErrImagePull")
+            {
+                r.State = ContainerRecord.Waiting("ImagePullBackOff", $"Back-off pulling image \"{r.Image}\"");
+                Event("Normal", "BackOff", $"Back-off pulling image \"{r.Image}\"");
+                Event("Warning", "Failed", "Error: ImagePullBackOff");
+                SignalStatus();
+            }
+            if (!await WaitOrEndAsync(delay, ct).ConfigureAwait(false))
+            {
+                return false;
+            }
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMinutes(5).Ticks));
+        }
+    }
+
+    /// <summary>Waits <paramref name="delay"/>; false when the pod is being terminated first.</summary>
+    private async Task<bool> WaitOrEndAsync(TimeSpan delay, CancellationToken ct) =>
+        await Task.WhenAny(_terminate.Task, Task.Delay(delay, ct)).ConfigureAwait(false) != _terminate.Task;
+
+    /// <summary>The registry logins of the pod's imagePullSecrets (kubernetes.io/dockerconfigjson and dockercfg); missing secrets are skipped, as upstream does.</summary>
+    private async Task<IReadOnlyList<RegistryCredential>> PullCredentialsAsync(CancellationToken ct)
+    {
+        var credentials = new List<RegistryCredential>();
+        foreach (var reference in Pod["spec"]?["imagePullSecrets"]?.AsArray().OfType<JsonObject>() ?? [])
+        {
+            if (reference["name"]?.GetValue<string>() is not { Length: > 0 } name)
+            {
+                continue;
+            }
+            JsonObject? secret;
+            try
+            {
+                secret = await _agent.Client.GetAsync($"/api/v1/namespaces/{Namespace}/secrets/{name}", ct).ConfigureAwait(false);
+            }
+            catch (ApiError)
+            {
+                continue;
+            }
+            credentials.AddRange(RegistryCredentials.FromSecret(secret));
+        }
+        return credentials;
+    }
+
     /// <summary>The runtime configuration of the next attempt of <paramref name="r"/>.</summary>
     private async Task<ContainerConfig> ConfigAsync(ContainerRecord r, CancellationToken ct)
     {
@@ -696,16 +857,20 @@ internal sealed partial class PodWorker
         var values = env.GroupBy(e => e.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal);
         var command = spec["command"]?.AsArray().Select(a => PodEnvironment.Expand(a?.GetValue<string>() ?? string.Empty, values)).ToList() ?? [];
         var args = spec["args"]?.AsArray().Select(a => PodEnvironment.Expand(a?.GetValue<string>() ?? string.Empty, values)).ToList() ?? [];
-        if (command.Count == 0)
+        var runsImages = _agent.Runtime is IImageRuntime;
+        if (command.Count == 0 && !runsImages)
         {
-            throw new ContainerConfigException($"container {r.Name} has no command: the process runtime runs `command` (+ `args`) on the host and cannot use an image's entrypoint");
+            throw new ContainerConfigException(args.Count > 0
+                ? $"container {r.Name} has args but no command: the process runtime runs `command` (+ `args`) on the host and cannot use an image's entrypoint; give the program as the command (kubectl run NAME --image=IMAGE --command -- PROGRAM ARGS…)"
+                : $"container {r.Name} has no command: the process runtime runs `command` (+ `args`) on the host and cannot use an image's entrypoint");
         }
         // securityContext: the container's settings override the pod's.
         long? Security(string field) => spec["securityContext"]?[field]?.GetValue<long>() ?? Pod["spec"]?["securityContext"]?[field]?.GetValue<long>();
         var runAsUser = Security("runAsUser");
         var runAsGroup = Security("runAsGroup");
         var nonRoot = spec["securityContext"]?["runAsNonRoot"]?.GetValue<bool>() ?? Pod["spec"]?["securityContext"]?["runAsNonRoot"]?.GetValue<bool>();
-        if (nonRoot == true && (runAsUser ?? 0) == 0)
+        // Image runtimes check an unset user against the image's (upstream's verifyRunAsNonRoot); a user of 0 is refused here.
+        if (nonRoot == true && (runsImages ? runAsUser == 0 : (runAsUser ?? 0) == 0))
         {
             throw new ContainerConfigException(runAsUser is null
                 ? $"container has runAsNonRoot and image will run as root (pod: \"{Name}_{Namespace}({Uid})\", container: {r.Name})"
@@ -753,10 +918,20 @@ internal sealed partial class PodWorker
             },
             Image = r.Image,
             Command = [.. command, .. args],
+            ImageCommand = command,
+            ImageArgs = args,
+            RunAsNonRoot = nonRoot == true,
+            ReadOnlyRootFilesystem = spec["securityContext"]?["readOnlyRootFilesystem"]?.GetValue<bool>() == true,
+            Privileged = spec["securityContext"]?["privileged"]?.GetValue<bool>() == true,
+            AllowPrivilegeEscalation = spec["securityContext"]?["allowPrivilegeEscalation"]?.GetValue<bool>() != false,
+            CapabilitiesAdd = spec["securityContext"]?["capabilities"]?["add"]?.AsArray().Select(c => c?.GetValue<string>() ?? string.Empty).Where(c => c.Length > 0).ToList() ?? [],
+            CapabilitiesDrop = spec["securityContext"]?["capabilities"]?["drop"]?.AsArray().Select(c => c?.GetValue<string>() ?? string.Empty).Where(c => c.Length > 0).ToList() ?? [],
+            SupplementalGroups = (Pod["spec"]?["securityContext"]?["supplementalGroups"]?.AsArray().Select(g => g?.GetValue<long>() ?? 0) ?? [])
+                .Concat(Pod["spec"]?["securityContext"]?["fsGroup"]?.GetValue<long>() is { } fsGroup ? [fsGroup] : []).ToList(),
             Env = env,
             WorkingDir = spec["workingDir"]?.GetValue<string>(),
             Mounts = mounts,
-            NetworkNamespace = !HostNetwork && _agent.Network is not null ? Tugboat.Network.Cni.PodNetwork.NamespacePath(Uid) : null,
+            NetworkNamespace = !HostNetwork && _agent.Network is not null && _agent.Runtime is not ISandboxRuntime ? Tugboat.Network.Cni.PodNetwork.NamespacePath(Uid) : null,
             Hostname = HostNetwork ? null : PodEnvironment.Hostname(Pod),
             CpuMillis = Millis(limits?["cpu"]),
             CpuRequestMillis = Millis(requests?["cpu"]) ?? Millis(limits?["cpu"]),
@@ -881,7 +1056,18 @@ internal sealed partial class PodWorker
 
     private async Task ReleaseSandboxAsync(CancellationToken ct)
     {
-        if (_agent.Network is { } network && !HostNetwork)
+        if (_agent.Runtime is ISandboxRuntime sandboxes)
+        {
+            try
+            {
+                await sandboxes.RemoveSandboxAsync(Uid, ct).ConfigureAwait(false);
+            }
+            catch (Grpc.Core.RpcException e)
+            {
+                LogSandboxFailed(Namespace, Name, e.Status.Detail);
+            }
+        }
+        else if (_agent.Network is { } network && !HostNetwork)
         {
             try
             {

@@ -65,6 +65,32 @@ public sealed record ContainerConfig
     /// <summary>The executable and its arguments (command + args after upstream's rules).</summary>
     public required IReadOnlyList<string> Command { get; init; }
 
+    /// <summary>spec.command as written (after $(VAR) expansion): replaces the image's ENTRYPOINT when not empty.</summary>
+    public IReadOnlyList<string> ImageCommand { get; init; } = [];
+
+    /// <summary>spec.args as written (after $(VAR) expansion): replaces the image's CMD when not empty.</summary>
+    public IReadOnlyList<string> ImageArgs { get; init; } = [];
+
+    /// <summary>securityContext.readOnlyRootFilesystem (image runtimes).</summary>
+    public bool ReadOnlyRootFilesystem { get; init; }
+
+    /// <summary>securityContext.privileged (image runtimes).</summary>
+    public bool Privileged { get; init; }
+
+    /// <summary>securityContext.allowPrivilegeEscalation (false sets no_new_privs; image runtimes).</summary>
+    public bool AllowPrivilegeEscalation { get; init; } = true;
+
+    /// <summary>securityContext.capabilities add and drop (image runtimes).</summary>
+    public IReadOnlyList<string> CapabilitiesAdd { get; init; } = [];
+
+    public IReadOnlyList<string> CapabilitiesDrop { get; init; } = [];
+
+    /// <summary>securityContext.runAsNonRoot: an image runtime refuses to start a container whose image runs as root.</summary>
+    public bool RunAsNonRoot { get; init; }
+
+    /// <summary>The pod's supplemental groups and fsGroup (image runtimes).</summary>
+    public IReadOnlyList<long> SupplementalGroups { get; init; } = [];
+
     public IReadOnlyList<KeyValuePair<string, string>> Env { get; init; } = [];
 
     public string? WorkingDir { get; init; }

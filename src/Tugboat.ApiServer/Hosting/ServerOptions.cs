@@ -32,6 +32,9 @@ public sealed record ServerOptions
     public bool DisableControllers { get; init; }
     public string Runtime { get; init; } = "auto";
 
+    /// <summary>The CRI socket of an existing containerd for the embedded agent (unix:///…); null: the agent runs its own.</summary>
+    public string? ContainerRuntimeEndpoint { get; init; }
+
     /// <summary>Empty or <c>sqlite://PATH</c> for SQLite (default <c>DATA/db/state.db</c>), <c>memory://</c> for a throw-away store.</summary>
     public string? DatastoreEndpoint { get; init; }
 

@@ -91,6 +91,24 @@ public sealed class PodNetwork
         },
     }.ToJsonString();
 
+    /// <summary>
+    /// The same network as a CNI configuration list for a container runtime that runs the plugins itself (containerd's
+    /// CRI): the bridge with this node's addresses (same name and address store, so pods of both kinds never share an
+    /// address), then portmap for hostPorts.
+    /// </summary>
+    public string Conflist()
+    {
+        var bridge = JsonNode.Parse(BridgeConfig)!.AsObject();
+        bridge.Remove("cniVersion");
+        bridge.Remove("name");
+        return new JsonObject
+        {
+            ["cniVersion"] = "1.0.0",
+            ["name"] = "tugboat",
+            ["plugins"] = new JsonArray(bridge, new JsonObject { ["type"] = "portmap", ["capabilities"] = new JsonObject { ["portMappings"] = true } }),
+        }.ToJsonString();
+    }
+
     /// <summary>The cluster ranges an agent with state in <paramref name="stateDir"/> made unreachable, or the defaults.</summary>
     public static IReadOnlyList<IPNetwork> SavedClusterRanges(string stateDir) =>
         File.Exists(Path.Combine(stateDir, "cluster-ranges"))

@@ -1,0 +1,122 @@
+using Microsoft.Extensions.Logging;
+using Tugboat.Agent.Kubelet;
+using Tugboat.Agent.Runtime;
+using Tugboat.Agent.Runtimes.Cri;
+using Tugboat.Agent.Runtimes.Cri.Images;
+
+namespace Tugboat.Agent.Runtimes;
+
+/// <summary>
+/// Chooses and starts the node's runtime from <see cref="AgentOptions.Runtime"/>: the process runtime, or containerd
+/// through the CRI (the agent's own containerd, or an existing one at <see cref="AgentOptions.ContainerRuntimeEndpoint"/>).
+/// </summary>
+public static partial class RuntimeChoice
+{
+    /// <summary>The runtime, the options it needs the agent to run with, and what to dispose when the agent ends.</summary>
+    public static async Task<(IContainerRuntime Runtime, AgentOptions Options, IAsyncDisposable? Owner)> StartAsync(AgentOptions options, ILogger logger, CancellationToken ct)
+    {
+        if (options.Runtime is "process" or "auto")
+        {
+            if (options.Runtime == "auto")
+            {
+                LogAutoProcess(logger);
+            }
+            return (new Process.ProcessRuntime(Path.Combine(options.DataDir, "runtime")), options, null);
+        }
+        var cniConfDir = Path.Combine(options.DataDir, "cni", "net.d");
+        Containerd? managed = null;
+        CriClient client;
+        if (options.ContainerRuntimeEndpoint is { } endpoint)
+        {
+            client = new CriClient(endpoint);
+        }
+        else
+        {
+            if (!File.Exists("/usr/bin/containerd"))
+            {
+                throw new InvalidOperationException("--runtime containerd: /usr/bin/containerd is not installed (Debian: apt install containerd runc catatonit); the process runtime works without it (--runtime process)");
+            }
+            var handlers = new List<(string, string)> { ("runc", "/usr/sbin/runc") };
+            if (File.Exists("/usr/bin/crun"))
+            {
+                handlers.Add(("crun", "/usr/bin/crun"));
+            }
+            managed = new Containerd(new ContainerdOptions
+            {
+                Directory = Path.Combine(options.DataDir, "containerd"),
+                CniConfDir = cniConfDir,
+                Handlers = handlers,
+            }, logger);
+            client = await managed.StartAsync(ct).ConfigureAwait(false);
+        }
+        var version = await client.VersionAsync(ct).ConfigureAwait(false);
+        await EnsureSandboxImageAsync(client, managed?.Socket, options.DataDir, ct).ConfigureAwait(false);
+        if (managed is not null)
+        {
+            await ImportArchivesAsync(managed.Socket, Path.Combine(options.DataDir, "images"), logger, ct).ConfigureAwait(false);
+        }
+        var runtime = new CriRuntime(client, version, logger);
+        return (runtime, options with { CniConfDir = options.ContainerRuntimeEndpoint is null ? cniConfDir : options.CniConfDir }, new Owner(runtime, client, managed));
+    }
+
+    /// <summary>The sandbox image, built from the node's static catatonit and imported when containerd lacks it.</summary>
+    private static async Task EnsureSandboxImageAsync(CriClient client, string? socket, string dataDir, CancellationToken ct)
+    {
+        var status = await client.Images.ImageStatusAsync(new Cri.Api.ImageStatusRequest { Image = new Cri.Api.ImageSpec { Image = SandboxImages.Name } }, CriClient.Options(ct)).ConfigureAwait(false);
+        if (status.Image is not null || socket is null)
+        {
+            return;
+        }
+        if (!File.Exists(SandboxImages.Catatonit))
+        {
+            throw new InvalidOperationException($"the sandbox image {SandboxImages.Name} is built from {SandboxImages.Catatonit}, which is not installed (Debian: apt install catatonit)");
+        }
+        var archive = Path.Combine(dataDir, "containerd", "pause.tar");
+        SandboxImages.Archive().Write(archive);
+        await ImageImporter.ImportAsync(socket, archive, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Image archives in DATA/agent/images (air-gapped nodes, as k3s's): imported at start; one that is not an image is said once.</summary>
+    private static async Task ImportArchivesAsync(string socket, string dir, ILogger logger, CancellationToken ct)
+    {
+        if (!Directory.Exists(dir))
+        {
+            return;
+        }
+        foreach (var file in Directory.GetFiles(dir).Where(f => f.EndsWith(".tar", StringComparison.Ordinal) || f.EndsWith(".tar.gz", StringComparison.Ordinal) || f.EndsWith(".tgz", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            try
+            {
+                await ImageImporter.ImportAsync(socket, file, ct).ConfigureAwait(false);
+                LogImported(logger, Path.GetFileName(file));
+            }
+            catch (InvalidOperationException e)
+            {
+                LogImportFailed(logger, e.Message);
+            }
+        }
+    }
+
+    private sealed class Owner(CriRuntime runtime, CriClient client, Containerd? managed) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            runtime.Dispose();
+            client.Dispose();
+            if (managed is not null)
+            {
+                // containerd and the pods' containers keep running: a restarted agent adopts them.
+                await managed.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "runtime: process (commands on the host; --runtime containerd runs images)")]
+    private static partial void LogAutoProcess(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "imported image archive {File}")]
+    private static partial void LogImported(ILogger logger, string file);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Error}")]
+    private static partial void LogImportFailed(ILogger logger, string error);
+}
