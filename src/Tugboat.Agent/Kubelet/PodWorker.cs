@@ -591,7 +591,7 @@ internal sealed partial class PodWorker
         }
         var probe = (JsonObject)handler.DeepClone();
         probe["timeoutSeconds"] = (int)Math.Min(int.MaxValue, TerminationGrace().TotalSeconds);
-        var result = await _agent.Prober.ProbeAsync(probe, r.Spec, _podIp ?? "127.0.0.1", _agent.Runtime as IExecRuntime, id, ct).ConfigureAwait(false);
+        var result = await _agent.Prober.ProbeAsync(probe, r.Spec, _podIp ?? "127.0.0.1", _agent.Runtime, id, ct).ConfigureAwait(false);
         return result;
     }
 
@@ -657,7 +657,7 @@ internal sealed partial class PodWorker
         var successes = 0;
         while (true)
         {
-            var result = await _agent.Prober.ProbeAsync(probe, r.Spec, _podIp ?? "127.0.0.1", _agent.Runtime as IExecRuntime, id, ct).ConfigureAwait(false);
+            var result = await _agent.Prober.ProbeAsync(probe, r.Spec, _podIp ?? "127.0.0.1", _agent.Runtime, id, ct).ConfigureAwait(false);
             if (result.Success)
             {
                 failures = 0;

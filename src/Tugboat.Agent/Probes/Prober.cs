@@ -33,7 +33,7 @@ internal sealed class Prober : IDisposable
         _h2c = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = Timeout.InfiniteTimeSpan, DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
     }
 
-    public async Task<ProbeResult> ProbeAsync(JsonObject probe, JsonObject container, string host, IExecRuntime? exec, string? containerId, CancellationToken ct)
+    public async Task<ProbeResult> ProbeAsync(JsonObject probe, JsonObject container, string host, IContainerRuntime? runtime, string? containerId, CancellationToken ct)
     {
         var timeout = TimeSpan.FromSeconds(Math.Max(1, probe["timeoutSeconds"]?.GetValue<int>() ?? 1));
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -42,7 +42,9 @@ internal sealed class Prober : IDisposable
         {
             if (probe["exec"] is JsonObject e)
             {
-                return await ExecAsync(e, exec, containerId, timeout, cts.Token).ConfigureAwait(false);
+                return runtime is IExecSyncRuntime sync && containerId is not null
+                    ? await ExecSyncAsync(e, sync, containerId, timeout, cts.Token).ConfigureAwait(false)
+                    : await ExecAsync(e, runtime as IExecRuntime, containerId, timeout, cts.Token).ConfigureAwait(false);
             }
             if (probe["httpGet"] is JsonObject h)
             {
@@ -77,6 +79,25 @@ internal sealed class Prober : IDisposable
             return parsed;
         }
         return container["ports"]?.AsArray().OfType<JsonObject>().FirstOrDefault(p => p["name"]?.GetValue<string>() == name)?["containerPort"]?.GetValue<int>();
+    }
+
+    /// <summary>An exec probe or hook run by the runtime itself (the CRI's ExecSync).</summary>
+    private static async Task<ProbeResult> ExecSyncAsync(JsonObject e, IExecSyncRuntime exec, string containerId, TimeSpan timeout, CancellationToken ct)
+    {
+        var command = e["command"]?.AsArray().Select(c => c!.GetValue<string>()).ToList() ?? [];
+        if (command.Count == 0)
+        {
+            return new ProbeResult(false, "exec probes need a command");
+        }
+        try
+        {
+            var (exitCode, output) = await exec.ExecSyncAsync(containerId, command, timeout, ct).ConfigureAwait(false);
+            return exitCode == 0 ? new ProbeResult(true, output) : new ProbeResult(false, output.TrimEnd('\n').Length > 0 ? output.TrimEnd('\n') : $"command \"{string.Join(' ', command)}\" exited with {exitCode}");
+        }
+        catch (Exception ex) when (ex is TimeoutException or ContainerStartException || ex is OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            return new ProbeResult(false, ex is TimeoutException or OperationCanceledException ? $"command \"{string.Join(' ', command)}\" timed out" : ex.Message);
+        }
     }
 
     private static async Task<ProbeResult> ExecAsync(JsonObject e, IExecRuntime? exec, string? containerId, TimeSpan timeout, CancellationToken ct)

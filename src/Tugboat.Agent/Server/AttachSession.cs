@@ -26,6 +26,12 @@ internal static class AttachSession
             await http.Response.WriteAsync($"attach needs a WebSocket upgrade with one of the subprotocols {string.Join(", ", ChannelProtocol.Protocols)}").ConfigureAwait(false);
             return;
         }
+        if (agent.RunningContainer(ns, pod, container) is { } streamed && agent.Runtime is IStreamingRuntime streaming)
+        {
+            var tty = Flag(q["tty"]);
+            await RuntimeStreamBridge.HandleAsync(http, protocol, ct => streaming.AttachUrlAsync(streamed, tty, wantStdin, Flag(q["stdout"]), Flag(q["stderr"]), ct)).ConfigureAwait(false);
+            return;
+        }
         if (agent.RunningContainer(ns, pod, container) is not { } id || agent.Runtime is not IAttachRuntime attach)
         {
             http.Response.StatusCode = 404;

@@ -38,6 +38,13 @@ internal static class ExecSession
             await http.Response.WriteAsync("you must specify at least 1 command").ConfigureAwait(false);
             return;
         }
+        if (agent.RunningContainer(ns, pod, container) is { } streamed && agent.Runtime is IStreamingRuntime streaming)
+        {
+            var stdout = Flag(q["stdout"]);
+            var stderr = Flag(q["stderr"]);
+            await RuntimeStreamBridge.HandleAsync(http, protocol, ct => streaming.ExecUrlAsync(streamed, command, tty, stdin, stdout, stderr, ct)).ConfigureAwait(false);
+            return;
+        }
         if (agent.RunningContainer(ns, pod, container) is not { } id || agent.Runtime is not IExecRuntime exec)
         {
             http.Response.StatusCode = 404;

@@ -14,7 +14,7 @@ namespace Tugboat.Agent.Runtimes.Cri;
 /// exits are found by listing the runtime's containers every second, as the kubelet's generic PLEG relists
 /// (containerd 1.6 has no event stream for the CRI).
 /// </summary>
-internal sealed partial class CriRuntime : IContainerRuntime, ISandboxRuntime, IImageRuntime, IDisposable
+internal sealed partial class CriRuntime : IContainerRuntime, ISandboxRuntime, IImageRuntime, IExecSyncRuntime, IStreamingRuntime, IStatsRuntime, IDisposable
 {
     /// <summary>The label every sandbox carries with its pod's UID (the kubelet's io.kubernetes.pod.uid).</summary>
     public const string PodUidLabel = Kubelet.NodeAgent.PodUidLabel;
@@ -24,6 +24,8 @@ internal sealed partial class CriRuntime : IContainerRuntime, ISandboxRuntime, I
     private readonly ConcurrentDictionary<string, Tracked> _containers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (string Id, Api.PodSandboxConfig Config)> _sandboxes = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<string, Runtime.ContainerStats> _stats = new(StringComparer.Ordinal);
+    private long _lastStatsTick;
     private readonly Task _relist;
 
     private sealed class Tracked(ContainerConfig config, DateTimeOffset startedAt)
@@ -457,6 +459,11 @@ internal sealed partial class CriRuntime : IContainerRuntime, ISandboxRuntime, I
             try
             {
                 await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                if (Environment.TickCount64 - _lastStatsTick >= 5_000 && !_containers.IsEmpty)
+                {
+                    _lastStatsTick = Environment.TickCount64;
+                    await SampleStatsAsync(ct).ConfigureAwait(false);
+                }
                 if (_containers.Values.All(c => c.Exited.Task.IsCompleted))
                 {
                     continue;
@@ -482,6 +489,77 @@ internal sealed partial class CriRuntime : IContainerRuntime, ISandboxRuntime, I
                 LogRelistFailed(e.Status.Detail);
                 await Task.Delay(TimeSpan.FromSeconds(2), ct).ConfigureAwait(false);
             }
+        }
+    }
+
+    // ---- stats ----
+
+    public Runtime.ContainerStats? Stats(string id) => _stats.GetValueOrDefault(id);
+
+    /// <summary>CPU time and working set of every container, from the runtime's cgroup accounting (every five seconds).</summary>
+    private async Task SampleStatsAsync(CancellationToken ct)
+    {
+        var listed = await _client.Runtime.ListContainerStatsAsync(new Api.ListContainerStatsRequest(), Call(ct)).ConfigureAwait(false);
+        foreach (var s in listed.Stats)
+        {
+            if (s.Attributes?.Id is not { } id)
+            {
+                continue;
+            }
+            var at = s.Cpu?.Timestamp is > 0 and var nanos ? DateTimeOffset.UnixEpoch.AddTicks(nanos / 100) : DateTimeOffset.UtcNow;
+            _stats[id] = new Runtime.ContainerStats(at, TimeSpan.FromTicks((long)((s.Cpu?.UsageCoreNanoSeconds?.Value ?? 0) / 100)), (long)(s.Memory?.WorkingSetBytes?.Value ?? 0));
+        }
+        foreach (var gone in _stats.Keys.Where(k => !_containers.ContainsKey(k)).ToList())
+        {
+            _stats.TryRemove(gone, out _);
+        }
+    }
+
+    // ---- exec, attach ----
+
+    public async Task<(int ExitCode, string Output)> ExecSyncAsync(string id, IReadOnlyList<string> command, TimeSpan timeout, CancellationToken ct)
+    {
+        var request = new Api.ExecSyncRequest { ContainerId = id, Timeout = Math.Max(1, (long)Math.Ceiling(timeout.TotalSeconds)) };
+        request.Cmd.AddRange(command);
+        try
+        {
+            var result = await _client.Runtime.ExecSyncAsync(request, Call(ct, timeout + TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+            return (result.ExitCode, result.Stdout.ToStringUtf8() + result.Stderr.ToStringUtf8());
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.DeadlineExceeded || e.Status.Detail.Contains("timeout", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new TimeoutException($"command \"{string.Join(' ', command)}\" timed out");
+        }
+        catch (RpcException e) when (!ct.IsCancellationRequested)
+        {
+            throw new ContainerStartException("RunContainerError", Detail(e));
+        }
+    }
+
+    public async Task<Uri> ExecUrlAsync(string id, IReadOnlyList<string> command, bool tty, bool stdin, bool stdout, bool stderr, CancellationToken ct)
+    {
+        var request = new Api.ExecRequest { ContainerId = id, Tty = tty, Stdin = stdin, Stdout = stdout, Stderr = stderr && !tty };
+        request.Cmd.AddRange(command);
+        try
+        {
+            return new Uri((await _client.Runtime.ExecAsync(request, Call(ct)).ConfigureAwait(false)).Url);
+        }
+        catch (RpcException e) when (!ct.IsCancellationRequested)
+        {
+            throw new ContainerStartException("RunContainerError", Detail(e));
+        }
+    }
+
+    public async Task<Uri> AttachUrlAsync(string id, bool tty, bool stdin, bool stdout, bool stderr, CancellationToken ct)
+    {
+        var request = new Api.AttachRequest { ContainerId = id, Tty = tty, Stdin = stdin, Stdout = stdout, Stderr = stderr && !tty };
+        try
+        {
+            return new Uri((await _client.Runtime.AttachAsync(request, Call(ct)).ConfigureAwait(false)).Url);
+        }
+        catch (RpcException e) when (!ct.IsCancellationRequested)
+        {
+            throw new ContainerStartException("RunContainerError", Detail(e));
         }
     }
 
