@@ -283,11 +283,14 @@ internal static class CommandLine
             };
         }
         // The server's data directory holds the embedded agent's under agent/; an agent's own is used as given.
-        var agentDir = Directory.Exists(Path.Combine(dataDir, "agent", "runtime")) ? Path.Combine(dataDir, "agent") : dataDir;
-        if (!Directory.Exists(Path.Combine(agentDir, "runtime")))
+        static bool HasAgent(string dir) => Directory.Exists(Path.Combine(dir, "runtime")) || Directory.Exists(Path.Combine(dir, "containerd"));
+        var agentDir = HasAgent(Path.Combine(dataDir, "agent")) ? Path.Combine(dataDir, "agent") : dataDir;
+        if (!HasAgent(agentDir))
         {
             return Fail($"no node agent state in {dataDir}");
         }
+        // Image pods first (containerd's sandboxes, then containerd itself), then the process runtime's pods and the network.
+        await Tugboat.Agent.Runtimes.RuntimeChoice.KillAllAsync(agentDir, CancellationToken.None).ConfigureAwait(false);
         var runtime = new Tugboat.Agent.Runtimes.Process.ProcessRuntime(Path.Combine(agentDir, "runtime"));
         await Tugboat.Agent.Kubelet.NodeAgent.KillAllAsync(agentDir, runtime, CancellationToken.None).ConfigureAwait(false);
         return 0;

@@ -18,7 +18,7 @@ public class AgentClusterFixture : IAsyncLifetime
 
     public TugServer Server { get; }
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         await Server.StartAsync();
         // Ready once the node is registered and Ready.
@@ -31,6 +31,33 @@ public class AgentClusterFixture : IAsyncLifetime
     }
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+/// <summary>
+/// A cluster whose node runs image pods in containerd (the agent's own), with a busybox image built offline by the
+/// example script and dropped into the agent's images folder before it starts.
+/// </summary>
+public sealed class ContainerdClusterFixture() : AgentClusterFixture("--runtime", "containerd")
+{
+    public const string Busybox = "docker.io/library/busybox:1.35";
+
+    public override async Task InitializeAsync()
+    {
+        var images = Path.Combine(Server.DataDir, "agent", "images");
+        Directory.CreateDirectory(images);
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Tugboat.sln")))
+        {
+            root = root.Parent;
+        }
+        var script = Path.Combine(root!.FullName, "examples", "images", "busybox-image.py");
+        using (var build = System.Diagnostics.Process.Start("python3", [script, Path.Combine(images, "busybox.tar"), Busybox])!)
+        {
+            await build.WaitForExitAsync();
+            Assert.Equal(0, build.ExitCode);
+        }
+        await base.InitializeAsync();
+    }
 }
 
 /// <summary>A cluster whose node proxies Services in userspace.</summary>

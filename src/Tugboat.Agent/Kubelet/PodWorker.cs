@@ -869,8 +869,20 @@ internal sealed partial class PodWorker
         var runAsUser = Security("runAsUser");
         var runAsGroup = Security("runAsGroup");
         var nonRoot = spec["securityContext"]?["runAsNonRoot"]?.GetValue<bool>() ?? Pod["spec"]?["securityContext"]?["runAsNonRoot"]?.GetValue<bool>();
-        // Image runtimes check an unset user against the image's (upstream's verifyRunAsNonRoot); a user of 0 is refused here.
-        if (nonRoot == true && (runsImages ? runAsUser == 0 : (runAsUser ?? 0) == 0))
+        // With images an unset user is the image's, checked as upstream's verifyRunAsNonRoot does.
+        if (nonRoot == true && runAsUser is null && _agent.Runtime is IImageRuntime imageRuntime
+            && await imageRuntime.ImageUserAsync(r.Image, ct).ConfigureAwait(false) is var (imageUid, imageUser))
+        {
+            if (imageUid is null && imageUser.Length > 0)
+            {
+                throw new ContainerConfigException($"container has runAsNonRoot and image has non-numeric user ({imageUser}), cannot verify user is non-root (pod: \"{Name}_{Namespace}({Uid})\", container: {r.Name})");
+            }
+            if ((imageUid ?? 0) == 0)
+            {
+                throw new ContainerConfigException($"container has runAsNonRoot and image will run as root (pod: \"{Name}_{Namespace}({Uid})\", container: {r.Name})");
+            }
+        }
+        else if (nonRoot == true && (runAsUser ?? 0) == 0)
         {
             throw new ContainerConfigException(runAsUser is null
                 ? $"container has runAsNonRoot and image will run as root (pod: \"{Name}_{Namespace}({Uid})\", container: {r.Name})"

@@ -57,6 +57,9 @@ public interface IImageRuntime
     /// <exception cref="ImagePullException">The image is not there and could not (or may not) be pulled.</exception>
     Task<ImagePullResult> EnsureImageAsync(string image, string pullPolicy, IReadOnlyList<RegistryCredential> credentials, CancellationToken ct);
 
+    /// <summary>The user an image runs as: its numeric ID when it has one, else its name (empty: root by default); null when the image is not present.</summary>
+    Task<(long? Uid, string Username)?> ImageUserAsync(string image, CancellationToken ct);
+
     /// <summary>The images the runtime holds, as node status lists them (names, size in bytes).</summary>
     Task<IReadOnlyList<(IReadOnlyList<string> Names, long SizeBytes)>> ListImagesAsync(CancellationToken ct);
 }

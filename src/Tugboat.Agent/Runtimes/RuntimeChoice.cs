@@ -59,6 +59,9 @@ public static partial class RuntimeChoice
         return (runtime, options with { CniConfDir = options.ContainerRuntimeEndpoint is null ? cniConfDir : options.CniConfDir }, new Owner(runtime, client, managed));
     }
 
+    /// <summary>Ends the agent's containerd and everything it runs (<c>tug killall</c>); nothing happens on a node without one.</summary>
+    public static Task KillAllAsync(string agentDir, CancellationToken ct) => Containerd.KillAllAsync(Path.Combine(agentDir, "containerd"), ct);
+
     /// <summary>The sandbox image, built from the node's static catatonit and imported when containerd lacks it.</summary>
     private static async Task EnsureSandboxImageAsync(CriClient client, string? socket, string dataDir, CancellationToken ct)
     {

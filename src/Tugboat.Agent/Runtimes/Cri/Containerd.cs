@@ -110,6 +110,7 @@ internal sealed partial class Containerd(ContainerdOptions options, ILogger logg
         _ = CopyAsync(process.StandardError, log);
         _ = CopyAsync(process.StandardOutput, log);
         _process = process;
+        File.WriteAllText(Path.Combine(options.Directory, "containerd.pid"), process.Id.ToString(CultureInfo.InvariantCulture));
         LogStarted(process.Id, ConfigFile);
     }
 
@@ -231,6 +232,117 @@ internal sealed partial class Containerd(ContainerdOptions options, ILogger logg
             process.Kill();
         }
     }
+
+    /// <summary>
+    /// Tears down what the agent's containerd in <paramref name="directory"/> runs (<c>tug killall</c>): every pod
+    /// sandbox with its containers, then containerd itself, then the mounts it left below the directory and its files
+    /// under /run/containerd. Nothing happens when the directory holds no containerd of the agent's.
+    /// </summary>
+    public static async Task KillAllAsync(string directory, CancellationToken ct)
+    {
+        var socket = Path.Combine(directory, "containerd.sock");
+        if (File.Exists(socket))
+        {
+            using var client = new CriClient("unix://" + socket);
+            try
+            {
+                var sandboxes = await client.Runtime.ListPodSandboxAsync(new Api.ListPodSandboxRequest(), CriClient.Options(ct, TimeSpan.FromSeconds(10))).ConfigureAwait(false);
+                foreach (var s in sandboxes.Items)
+                {
+                    await client.Runtime.StopPodSandboxAsync(new Api.StopPodSandboxRequest { PodSandboxId = s.Id }, CriClient.Options(ct)).ConfigureAwait(false);
+                    await client.Runtime.RemovePodSandboxAsync(new Api.RemovePodSandboxRequest { PodSandboxId = s.Id }, CriClient.Options(ct)).ConfigureAwait(false);
+                }
+            }
+            catch (Grpc.Core.RpcException)
+            {
+                // containerd is not running: its shims (if any) are ended with their processes below.
+            }
+        }
+        // The pid file names the containerd the agent started; one it adopted is found by its configuration.
+        var pidFile = Path.Combine(directory, "containerd.pid");
+        var pids = ProcessesWith(c => c.Contains(" --config " + Path.Combine(directory, "config.toml"), StringComparison.Ordinal) && !c.Contains("containerd-shim", StringComparison.Ordinal)).ToHashSet();
+        if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var recorded) && IsContainerdOf(recorded, directory))
+        {
+            pids.Add(recorded);
+        }
+        foreach (var pid in pids)
+        {
+            _ = SysKill(pid, 15);
+            for (var i = 0; i < 100 && Directory.Exists($"/proc/{pid}") && !IsZombie(pid); i++)
+            {
+                await Task.Delay(100, ct).ConfigureAwait(false);
+            }
+            if (Directory.Exists($"/proc/{pid}") && !IsZombie(pid))
+            {
+                _ = SysKill(pid, 9);
+            }
+        }
+        // Shims of containers whose sandbox could not be removed end with their containers.
+        foreach (var shim in ProcessesWith(c => c.StartsWith("/usr/bin/containerd-shim", StringComparison.Ordinal) && c.Contains(Path.Combine(directory, "containerd.sock"), StringComparison.Ordinal)))
+        {
+            _ = SysKill(shim, 9);
+        }
+        foreach (var mount in File.ReadAllLines("/proc/self/mounts").Select(l => l.Split(' ')[1].Replace("\040", " ", StringComparison.Ordinal))
+            .Where(m => m.StartsWith(directory + "/", StringComparison.Ordinal)).OrderByDescending(m => m.Length))
+        {
+            _ = Unmount(mount, 2);
+        }
+        RemoveEmptyRunDirectories();
+    }
+
+    private static bool IsContainerdOf(int pid, string directory)
+    {
+        try
+        {
+            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+            return cmdline.Contains("containerd", StringComparison.Ordinal) && cmdline.Contains(directory, StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Processes whose command line (arguments joined by spaces) matches.</summary>
+    private static IEnumerable<int> ProcessesWith(Func<string, bool> matches)
+    {
+        foreach (var dir in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+            string cmdline;
+            try
+            {
+                cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            if (matches(cmdline))
+            {
+                yield return pid;
+            }
+        }
+    }
+
+    private static bool IsZombie(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "umount2", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Unmount(string target, int flags);
 
     /// <summary>
     /// containerd's shims keep sockets and FIFOs under /run/containerd whatever the configured state directory; removes

@@ -196,10 +196,6 @@ internal sealed partial class CriRuntime : IContainerRuntime, ISandboxRuntime, I
         {
             throw new ContainerStartException("CreateContainerError", $"pod {podUid} has no sandbox");
         }
-        if (config.RunAsNonRoot && config.RunAsUser is null && await ImageRunsAsRootAsync(config.Image, ct).ConfigureAwait(false) is { } why)
-        {
-            throw new ContainerStartException("CreateContainerConfigError", why);
-        }
         var spec = ContainerSpec(config, sandbox.Config.LogDirectory);
         string id;
         try
@@ -228,21 +224,10 @@ internal sealed partial class CriRuntime : IContainerRuntime, ISandboxRuntime, I
         return id;
     }
 
-    /// <summary>Upstream's refusal when runAsNonRoot meets an image whose user is root (or unknown by number), or null.</summary>
-    private async Task<string?> ImageRunsAsRootAsync(string image, CancellationToken ct)
+    public async Task<(long? Uid, string Username)?> ImageUserAsync(string image, CancellationToken ct)
     {
         var status = await _client.Images.ImageStatusAsync(new Api.ImageStatusRequest { Image = new Api.ImageSpec { Image = image } }, Call(ct)).ConfigureAwait(false);
-        if (status.Image is not { } found)
-        {
-            return null;
-        }
-        if (found.Uid is { } uid)
-        {
-            return uid.Value == 0 ? "container has runAsNonRoot and image will run as root" : null;
-        }
-        return found.Username.Length > 0
-            ? $"container has runAsNonRoot and image has non-numeric user ({found.Username}), cannot verify user is non-root"
-            : "container has runAsNonRoot and image will run as root";
+        return status.Image is { } found ? (found.Uid?.Value, found.Username) : null;
     }
 
     private static Api.ContainerConfig ContainerSpec(ContainerConfig config, string logDirectory)

@@ -1,0 +1,141 @@
+using System.Text.Json.Nodes;
+
+namespace Tugboat.E2E.Tests;
+
+/// <summary>Image pods on a containerd node, driven with real kubectl; the images are built offline by the tests.</summary>
+public sealed class ContainerdTests(ContainerdClusterFixture fixture) : IClassFixture<ContainerdClusterFixture>
+{
+    private const string Busybox = ContainerdClusterFixture.Busybox;
+
+    private Kubectl K => new(Kubectl.V132, fixture.Server.Kubeconfig);
+
+    private async Task NamespaceAsync(Kubectl k, string ns) => (await k.RunWithInputAsync($"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n", "apply", "-f", "-")).Ok();
+
+    private Task<JsonObject> WaitPodAsync(string ns, string name, Func<JsonObject, bool> condition, int seconds = 90) =>
+        Eventually.ForAsync(async () => await fixture.Server.PodAsync(ns, name) is var p && condition(p) ? p : null, TimeSpan.FromSeconds(seconds));
+
+    private static string? Waiting(JsonObject pod, string container) => Pods.Container(pod, container)?["state"]?["waiting"]?["reason"]?.GetValue<string>();
+
+    [Theory]
+    [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
+    public async Task A_busybox_httpd_deployment_serves_from_each_pod_and_logs_and_exec_work(string kubectl)
+    {
+        var k = new Kubectl(kubectl, fixture.Server.Kubeconfig);
+        var ns = "img-" + Path.GetFileName(kubectl).Replace(".", "-", StringComparison.Ordinal).ToLowerInvariant();
+        await NamespaceAsync(k, ns);
+        (await k.RunWithInputAsync($$$"""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: web, namespace: {{{ns}}}}
+            spec:
+              replicas: 3
+              selector: {matchLabels: {app: web}}
+              template:
+                metadata: {labels: {app: web}}
+                spec:
+                  containers:
+                  - name: web
+                    image: {{{Busybox}}}
+                    imagePullPolicy: IfNotPresent
+                    command: ["sh", "-c", "echo served by $(hostname) > /tmp/index.html; echo starting; exec httpd -f -p 8080 -h /tmp"]
+                    ports: [{containerPort: 8080, name: http}]
+                    readinessProbe:
+                      httpGet: {path: /, port: http}
+                      periodSeconds: 1
+            """, "apply", "-f", "-")).Ok();
+        (await k.RunAsync("rollout", "status", "deployment/web", "-n", ns, "--timeout=120s")).Ok();
+        var pods = await fixture.Server.PodsAsync(ns, "app=web");
+        Assert.Equal(3, pods.Count);
+        var range = System.Net.IPNetwork.Parse(fixture.Server.ClusterCidr);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        foreach (var pod in pods)
+        {
+            var ip = pod["status"]!["podIP"]!.GetValue<string>();
+            Assert.True(range.Contains(System.Net.IPAddress.Parse(ip)), $"{ip} is outside the node's range {range}");
+            Assert.StartsWith("containerd://", Pods.Container(pod, "web")!["containerID"]!.GetValue<string>(), StringComparison.Ordinal);
+            var name = pod["metadata"]!["name"]!.GetValue<string>();
+            Assert.Equal($"served by {name}\n", await http.GetStringAsync($"http://{ip}:8080/"));
+        }
+        Assert.Equal(3, pods.Select(p => p["status"]!["podIP"]!.GetValue<string>()).Distinct().Count());
+        var first = pods[0]["metadata"]!["name"]!.GetValue<string>();
+        Assert.Contains("starting", (await k.RunAsync("logs", first, "-n", ns)).Ok().Out, StringComparison.Ordinal);
+        var exec = await k.RunAsync("exec", first, "-n", ns, "--", "sh", "-c", "cat /tmp/index.html; id -u; exit 5");
+        Assert.Equal(5, exec.ExitCode);
+        Assert.Contains($"served by {first}", exec.Out, StringComparison.Ordinal);
+        // The image's events, as the kubelet words them.
+        var events = (await k.RunAsync("get", "events", "-n", ns, "--field-selector", "involvedObject.name=" + first, "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}")).Ok().Out;
+        Assert.Contains($"Pulled: Container image \"{Busybox}\" already present on machine", events, StringComparison.Ordinal);
+        var node = (await k.RunAsync("get", "nodes", "-o", "jsonpath={.items[0].status.nodeInfo.containerRuntimeVersion}")).Ok().Out;
+        Assert.StartsWith("containerd://1.", node, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_image_that_cannot_be_pulled_backs_off_and_a_never_pulled_one_says_so()
+    {
+        await NamespaceAsync(K, "pulls");
+        // A registry on this machine that refuses connections: nothing leaves the machine.
+        (await K.RunAsync("run", "missing", "-n", "pulls", "--image=127.0.0.1:1/missing:1", "--restart=Never")).Ok();
+        (await K.RunAsync("run", "never", "-n", "pulls", "--image=docker.io/library/absent:1", "--image-pull-policy=Never", "--restart=Never")).Ok();
+        var never = await WaitPodAsync("pulls", "never", p => Waiting(p, "never") == "ErrImageNeverPull");
+        Assert.Equal("Container image \"docker.io/library/absent:1\" is not present with pull policy of Never", Pods.Container(never, "never")!["state"]!["waiting"]!["message"]!.GetValue<string>());
+        var missing = await WaitPodAsync("pulls", "missing", p => Waiting(p, "missing") == "ImagePullBackOff");
+        Assert.Equal("Back-off pulling image \"127.0.0.1:1/missing:1\"", Pods.Container(missing, "missing")!["state"]!["waiting"]!["message"]!.GetValue<string>());
+        var events = (await K.RunAsync("get", "events", "-n", "pulls", "--field-selector", "involvedObject.name=missing", "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}")).Ok().Out;
+        Assert.Contains("Pulling: Pulling image \"127.0.0.1:1/missing:1\"", events, StringComparison.Ordinal);
+        Assert.Contains("Failed: Failed to pull image \"127.0.0.1:1/missing:1\": ", events, StringComparison.Ordinal);
+        Assert.Contains("Failed: Error: ErrImagePull", events, StringComparison.Ordinal);
+        Assert.Contains("BackOff: Back-off pulling image \"127.0.0.1:1/missing:1\"", events, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Security_and_limits_are_enforced_by_the_runtime()
+    {
+        await NamespaceAsync(K, "secure");
+        (await K.RunWithInputAsync($$$"""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: nonroot, namespace: secure}
+            spec:
+              restartPolicy: Never
+              containers:
+              - {name: c, image: {{{Busybox}}}, command: ["true"], securityContext: {runAsNonRoot: true}}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: readonly, namespace: secure}
+            spec:
+              restartPolicy: Never
+              containers:
+              - {name: c, image: {{{Busybox}}}, command: ["sh", "-c", "touch /written && echo wrote || echo refused"], securityContext: {readOnlyRootFilesystem: true}}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: hungry, namespace: secure}
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: c
+                image: {{{Busybox}}}
+                command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"]
+                resources: {limits: {memory: 32Mi}}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: user, namespace: secure}
+            spec:
+              restartPolicy: Never
+              securityContext: {runAsUser: 1234, runAsGroup: 5678}
+              containers:
+              - {name: c, image: {{{Busybox}}}, command: ["id"]}
+            """, "apply", "-f", "-")).Ok();
+        var nonroot = await WaitPodAsync("secure", "nonroot", p => Waiting(p, "c") == "CreateContainerConfigError");
+        Assert.StartsWith("container has runAsNonRoot and image will run as root (pod: \"nonroot_secure(", Pods.Container(nonroot, "c")!["state"]!["waiting"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        await WaitPodAsync("secure", "readonly", p => p["status"]?["phase"]?.GetValue<string>() == "Succeeded");
+        Assert.Contains("refused", (await K.RunAsync("logs", "readonly", "-n", "secure")).Ok().Out, StringComparison.Ordinal);
+        var hungry = await WaitPodAsync("secure", "hungry", p => p["status"]?["phase"]?.GetValue<string>() == "Failed");
+        Assert.Equal("OOMKilled", Pods.Container(hungry, "c")!["state"]!["terminated"]!["reason"]!.GetValue<string>());
+        Assert.Equal(137, Pods.Container(hungry, "c")!["state"]!["terminated"]!["exitCode"]!.GetValue<int>());
+        await WaitPodAsync("secure", "user", p => p["status"]?["phase"]?.GetValue<string>() == "Succeeded");
+        Assert.Contains("uid=1234 gid=5678", (await K.RunAsync("logs", "user", "-n", "secure")).Ok().Out, StringComparison.Ordinal);
+    }
+}
