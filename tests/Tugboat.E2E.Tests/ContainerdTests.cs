@@ -67,6 +67,12 @@ public sealed class ContainerdTests(ContainerdClusterFixture fixture) : IClassFi
         Assert.Contains($"Pulled: Container image \"{Busybox}\" already present on machine", events, StringComparison.Ordinal);
         var node = (await k.RunAsync("get", "nodes", "-o", "jsonpath={.items[0].status.nodeInfo.containerRuntimeVersion}")).Ok().Out;
         Assert.StartsWith("containerd://1.", node, StringComparison.Ordinal);
+        // The node lists its images with their sizes (the scheduler's ImageLocality reads them).
+        await Eventually.ForAsync(async () =>
+        {
+            var images = (await k.RunAsync("get", "nodes", "-o", "jsonpath={range .items[0].status.images[*]}{.names}={.sizeBytes}{\"\\n\"}{end}")).Ok().Out;
+            return images.Split('\n').Any(l => l.Contains(Busybox, StringComparison.Ordinal) && long.Parse(l[(l.LastIndexOf('=') + 1)..], System.Globalization.CultureInfo.InvariantCulture) > 1_000_000) ? images : null;
+        }, TimeSpan.FromSeconds(40));
     }
 
     [Fact]
@@ -137,5 +143,34 @@ public sealed class ContainerdTests(ContainerdClusterFixture fixture) : IClassFi
         Assert.Equal(137, Pods.Container(hungry, "c")!["state"]!["terminated"]!["exitCode"]!.GetValue<int>());
         await WaitPodAsync("secure", "user", p => p["status"]?["phase"]?.GetValue<string>() == "Succeeded");
         Assert.Contains("uid=1234 gid=5678", (await K.RunAsync("logs", "user", "-n", "secure")).Ok().Out, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Restarting the agent and containerd under running image pods restarts none of their containers.</summary>
+public sealed class ContainerdRestartTests(ContainerdClusterFixture fixture) : IClassFixture<ContainerdClusterFixture>
+{
+    [Fact]
+    public async Task Killing_the_agent_and_containerd_restarts_no_container()
+    {
+        var k = new Kubectl(Kubectl.V132, fixture.Server.Kubeconfig);
+        (await k.RunAsync("create", "deployment", "steady", "--image=" + ContainerdClusterFixture.Busybox, "--replicas=2", "--", "sleep", "3600")).Ok();
+        (await k.RunAsync("rollout", "status", "deployment/steady", "--timeout=90s")).Ok();
+        static string Ids(List<System.Text.Json.Nodes.JsonObject> pods) => string.Join(',', pods.Select(p => Pods.Container(p, "busybox")!["containerID"]!.GetValue<string>()).Order(StringComparer.Ordinal));
+        var before = Ids(await fixture.Server.PodsAsync("default", "app=steady"));
+        await fixture.Server.StopAsync(kill: true);
+        // containerd dies too (as the agent's child would with the machine's OOM killer, say); the shims keep the containers.
+        var pid = int.Parse(await File.ReadAllTextAsync(Path.Combine(fixture.Server.DataDir, "agent", "containerd", "containerd.pid")), System.Globalization.CultureInfo.InvariantCulture);
+        System.Diagnostics.Process.Start("kill", ["-KILL", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+        await fixture.Server.StartAsync();
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        var after = await Eventually.ForAsync(async () =>
+        {
+            var pods = await fixture.Server.PodsAsync("default", "app=steady");
+            return pods.Count == 2 && pods.All(Pods.IsReady) ? pods : null;
+        }, TimeSpan.FromSeconds(60));
+        Assert.Equal(before, Ids(after));
+        Assert.All(after, p => Assert.Equal(0, Pods.Container(p, "busybox")!["restartCount"]!.GetValue<int>()));
+        // The second start found no containerd answering and started one (the first start's line and this one).
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Count(fixture.Server.Output, "containerd started"));
     }
 }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Tugboat.Api.Meta;
 using Tugboat.Api.Serialization;
+using Tugboat.Agent.Runtime;
 using Tugboat.Client;
 
 namespace Tugboat.Agent.Kubelet;
@@ -240,6 +241,10 @@ public sealed partial class NodeAgent
                 var node = await Client.GetAsync($"/api/v1/nodes/{NodeName}", ct).ConfigureAwait(false);
                 var current = node["status"]?.AsObject();
                 var status = Status(DateTimeOffset.UtcNow, current);
+                if (await ImagesAsync(ct).ConfigureAwait(false) is { } images)
+                {
+                    status["images"] = images;
+                }
                 var ready = current?["conditions"]?.AsArray().OfType<JsonObject>().FirstOrDefault(c => c["type"]?.GetValue<string>() == "Ready")?["status"]?.GetValue<string>();
                 if (ready != "True" || Changed(current, status) || DateTimeOffset.UtcNow - _lastStatusAt > TimeSpan.FromMinutes(1))
                 {
@@ -258,11 +263,34 @@ public sealed partial class NodeAgent
         }
     }
 
-    /// <summary>True when conditions' statuses or allocatable differ (heartbeat times alone do not count).</summary>
+    /// <summary>
+    /// The images the node's runtime holds, largest first and at most 50 (the kubelet's nodeStatusMaxImages), as the
+    /// scheduler's ImageLocality reads them; null for runtimes without images or when the runtime does not answer.
+    /// </summary>
+    private async Task<JsonArray?> ImagesAsync(CancellationToken ct)
+    {
+        if (Runtime is not IImageRuntime images)
+        {
+            return null;
+        }
+        try
+        {
+            var listed = await images.ListImagesAsync(ct).ConfigureAwait(false);
+            return new JsonArray(listed.Where(i => i.Names.Count > 0).OrderByDescending(i => i.SizeBytes).Take(50)
+                .Select(i => (JsonNode)new JsonObject { ["names"] = new JsonArray(i.Names.Select(n => (JsonNode)JsonValue.Create(n)!).ToArray()), ["sizeBytes"] = i.SizeBytes }).ToArray());
+        }
+        catch (Grpc.Core.RpcException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>True when conditions' statuses, allocatable or the images differ (heartbeat times alone do not count).</summary>
     private static bool Changed(JsonObject? current, JsonObject status)
     {
         string Key(JsonObject? s) => string.Join(',', s?["conditions"]?.AsArray().OfType<JsonObject>().Select(c => $"{c["type"]}={c["status"]}") ?? [])
-            + (s?["allocatable"]?["pods"]?.ToString() ?? string.Empty) + (s?["daemonEndpoints"]?.ToJsonString(JsonLimits.Writer) ?? string.Empty);
+            + (s?["allocatable"]?["pods"]?.ToString() ?? string.Empty) + (s?["daemonEndpoints"]?.ToJsonString(JsonLimits.Writer) ?? string.Empty)
+            + (s?["images"]?.ToJsonString(JsonLimits.Writer) ?? string.Empty);
         return Key(current) != Key(status);
     }
 }
