@@ -218,7 +218,8 @@ internal sealed partial class CriRuntime : IContainerRuntime, ISandboxRuntime, I
         {
             _containers.TryRemove(id, out _);
             await RemoveContainerQuietlyAsync(id).ConfigureAwait(false);
-            throw new ContainerStartException("RunContainerError", Detail(e));
+            // As containerd reports such a container: terminated with StartError (the kubelet then backs off).
+            throw new ContainerStartException("StartError", Detail(e));
         }
         tracked.StartedAt = DateTimeOffset.UtcNow;
         return id;
@@ -254,8 +255,16 @@ internal sealed partial class CriRuntime : IContainerRuntime, ISandboxRuntime, I
                 },
             },
         };
-        spec.Command.AddRange(config.ImageCommand);
-        spec.Args.AddRange(config.ImageArgs);
+        if (config.ImageCommand.Count == 0 && config.ImageArgs.Count == 0)
+        {
+            // Only the executable and its arguments were given: they replace the image's entrypoint and command.
+            spec.Command.AddRange(config.Command);
+        }
+        else
+        {
+            spec.Command.AddRange(config.ImageCommand);
+            spec.Args.AddRange(config.ImageArgs);
+        }
         foreach (var (key, value) in config.Env)
         {
             spec.Envs.Add(new Api.KeyValue { Key = key, Value = value });
