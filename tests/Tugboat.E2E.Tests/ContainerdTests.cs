@@ -174,3 +174,55 @@ public sealed class ContainerdRestartTests(ContainerdClusterFixture fixture) : I
         Assert.Equal(2, System.Text.RegularExpressions.Regex.Count(fixture.Server.Output, "containerd started"));
     }
 }
+
+/// <summary>RuntimeClasses on a containerd node: a class naming runc's handler, and upstream's refusals.</summary>
+public sealed class RuntimeClassTests(ContainerdClusterFixture fixture) : IClassFixture<ContainerdClusterFixture>
+{
+    [Fact]
+    public async Task A_pod_runs_with_its_classes_handler_and_missing_classes_or_handlers_are_refused()
+    {
+        var k = new Kubectl(Kubectl.V132, fixture.Server.Kubeconfig);
+        (await k.RunWithInputAsync($$$"""
+            apiVersion: node.k8s.io/v1
+            kind: RuntimeClass
+            metadata: {name: standard}
+            handler: runc
+            ---
+            apiVersion: node.k8s.io/v1
+            kind: RuntimeClass
+            metadata: {name: nowhere}
+            handler: nope
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: with-class}
+            spec:
+              runtimeClassName: standard
+              restartPolicy: Never
+              containers: [{name: c, image: {{{ContainerdClusterFixture.Busybox}}}, command: ["sh", "-c", "echo ran"]}]
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: no-handler}
+            spec:
+              runtimeClassName: nowhere
+              containers: [{name: c, image: {{{ContainerdClusterFixture.Busybox}}}, command: ["sleep", "60"]}]
+            """, "apply", "-f", "-")).Ok();
+        var table = (await k.RunAsync("get", "runtimeclass")).Ok().Out;
+        Assert.Matches(@"NAME\s+HANDLER\s+AGE", table);
+        Assert.Matches(@"standard\s+runc\s+", table);
+        var missing = await k.RunWithInputAsync("apiVersion: v1\nkind: Pod\nmetadata: {name: no-class}\nspec:\n  runtimeClassName: absent\n  containers: [{name: c, image: busybox}]\n", "apply", "-f", "-");
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("pods \"no-class\" is forbidden: pod rejected: RuntimeClass \"absent\" not found", missing.Err, StringComparison.Ordinal);
+        var changed = await k.RunWithInputAsync("apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: standard}\nhandler: crun\n", "apply", "-f", "-");
+        Assert.Contains("handler: Invalid value: \"crun\": field is immutable", changed.Err, StringComparison.Ordinal);
+        await Eventually.ForAsync(async () => await fixture.Server.PodAsync("default", "with-class") is var p && p["status"]?["phase"]?.GetValue<string>() == "Succeeded" ? p : null, TimeSpan.FromSeconds(60));
+        Assert.Contains("ran", (await k.RunAsync("logs", "with-class")).Ok().Out, StringComparison.Ordinal);
+        var events = await Eventually.ForAsync(async () =>
+        {
+            var text = (await k.RunAsync("get", "events", "--field-selector", "involvedObject.name=no-handler", "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}")).Ok().Out;
+            return text.Contains("FailedCreatePodSandBox", StringComparison.Ordinal) ? text : null;
+        }, TimeSpan.FromSeconds(60));
+        Assert.Contains("Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for \"nope\" is configured", events, StringComparison.Ordinal);
+    }
+}

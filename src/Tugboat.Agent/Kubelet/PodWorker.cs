@@ -201,6 +201,7 @@ internal sealed partial class PodWorker
             {
                 if (_agent.Runtime is ISandboxRuntime sandboxes)
                 {
+                    RuntimeHandler = await RuntimeHandlerAsync(ct).ConfigureAwait(false);
                     // The runtime makes the pod's network itself (its CNI configuration is the node's).
                     _podIp = await sandboxes.RunSandboxAsync(SandboxConfig(), ct).ConfigureAwait(false) is { Length: > 0 } ip ? ip : _agent.NodeIp;
                 }
@@ -724,12 +725,30 @@ internal sealed partial class PodWorker
             ShareProcessNamespace = spec?["shareProcessNamespace"]?.GetValue<bool>() == true,
             PortMappings = ports,
             LogDirectory = Path.GetDirectoryName(Path.GetDirectoryName(_agent.LogPath(Namespace, Name, Uid, "c", 0))!)!,
-            RuntimeHandler = spec?["runtimeClassName"]?.GetValue<string>() is { Length: > 0 } ? RuntimeHandler ?? string.Empty : string.Empty,
+            RuntimeHandler = RuntimeHandler ?? string.Empty,
         };
     }
 
     /// <summary>The handler of the pod's RuntimeClass, once looked up (the worker's start does).</summary>
     internal string? RuntimeHandler { get; set; }
+
+    /// <summary>The handler of the pod's RuntimeClass (empty without one), as the kubelet's runtime class manager looks it up.</summary>
+    private async Task<string> RuntimeHandlerAsync(CancellationToken ct)
+    {
+        if (Pod["spec"]?["runtimeClassName"]?.GetValue<string>() is not { Length: > 0 } className)
+        {
+            return string.Empty;
+        }
+        try
+        {
+            var runtimeClass = await _agent.Client.GetAsync($"/apis/node.k8s.io/v1/runtimeclasses/{className}", ct).ConfigureAwait(false);
+            return runtimeClass["handler"]?.GetValue<string>() ?? string.Empty;
+        }
+        catch (ApiError e) when (e.Code == 404)
+        {
+            throw new InvalidOperationException($"RuntimeClass \"{className}\" not found");
+        }
+    }
 
     /// <summary>
     /// Makes the container's image present as its imagePullPolicy asks, with upstream's events; while a pull fails the

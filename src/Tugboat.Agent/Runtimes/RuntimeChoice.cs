@@ -39,7 +39,15 @@ public static partial class RuntimeChoice
             var handlers = new List<(string, string)> { ("runc", "/usr/sbin/runc") };
             if (File.Exists("/usr/bin/crun"))
             {
-                handlers.Add(("crun", "/usr/bin/crun"));
+                // crun refuses hybrid cgroup hierarchies (v1 controllers with an empty v2 mount at /sys/fs/cgroup/unified).
+                if (Directory.Exists("/sys/fs/cgroup/unified") && File.Exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+                {
+                    LogCrunUnusable(logger);
+                }
+                else
+                {
+                    handlers.Add(("crun", "/usr/bin/crun"));
+                }
             }
             managed = new Containerd(new ContainerdOptions
             {
@@ -116,6 +124,9 @@ public static partial class RuntimeChoice
 
     [LoggerMessage(Level = LogLevel.Information, Message = "runtime: process (commands on the host; --runtime containerd runs images)")]
     private static partial void LogAutoProcess(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "crun is installed but cannot run containers on this machine's hybrid cgroup hierarchy; RuntimeClass handler crun is not offered (runc is)")]
+    private static partial void LogCrunUnusable(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "imported image archive {File}")]
     private static partial void LogImported(ILogger logger, string file);

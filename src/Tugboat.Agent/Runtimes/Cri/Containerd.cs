@@ -17,6 +17,7 @@ namespace Tugboat.Agent.Runtimes.Cri;
 internal sealed partial class Containerd(ContainerdOptions options, ILogger logger) : IAsyncDisposable
 {
     private System.Diagnostics.Process? _process;
+    private int _streamPort = options.StreamPort;
     private readonly CancellationTokenSource _stop = new();
     private Task? _supervisor;
 
@@ -28,7 +29,6 @@ internal sealed partial class Containerd(ContainerdOptions options, ILogger logg
     public async Task<CriClient> StartAsync(CancellationToken ct)
     {
         Directory.CreateDirectory(options.Directory);
-        await File.WriteAllTextAsync(ConfigFile, Render(), ct).ConfigureAwait(false);
         var client = new CriClient("unix://" + Socket);
         if (await AnswersAsync(client, ct).ConfigureAwait(false))
         {
@@ -36,6 +36,14 @@ internal sealed partial class Containerd(ContainerdOptions options, ILogger logg
         }
         else
         {
+            // Another node agent on this machine may hold the stream port (k3s's 10010): take a free one then.
+            if (!PortIsFree(_streamPort))
+            {
+                var taken = _streamPort;
+                _streamPort = FreePort();
+                LogStreamPortTaken(taken, _streamPort);
+            }
+            await File.WriteAllTextAsync(ConfigFile, Render(), ct).ConfigureAwait(false);
             Launch();
             await WaitForCriAsync(client, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
         }
@@ -73,7 +81,7 @@ internal sealed partial class Containerd(ContainerdOptions options, ILogger logg
         b.AppendLine();
         b.AppendLine(CultureInfo.InvariantCulture, $"[{cri}]");
         b.AppendLine("  stream_server_address = \"127.0.0.1\"");
-        b.AppendLine(CultureInfo.InvariantCulture, $"  stream_server_port = \"{options.StreamPort}\"");
+        b.AppendLine(CultureInfo.InvariantCulture, $"  stream_server_port = \"{_streamPort}\"");
         b.AppendLine(CultureInfo.InvariantCulture, $"  sandbox_image = {Q(options.SandboxImage)}");
         b.AppendLine("  enable_selinux = false");
         b.AppendLine(CultureInfo.InvariantCulture, $"  restrict_oom_score_adj = {(options.RestrictOomScoreAdj ? "true" : "false")}");
@@ -367,6 +375,30 @@ internal sealed partial class Containerd(ContainerdOptions options, ILogger logg
 
     [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SysKill(int pid, int signal);
+
+    private static bool PortIsFree(int port)
+    {
+        try
+        {
+            using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "containerd's stream port {Taken} is in use on this machine; it streams on {Port} instead")]
+    private partial void LogStreamPortTaken(int taken, int port);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "containerd started (pid {Pid}, config {Config})")]
     private partial void LogStarted(int pid, string config);

@@ -624,7 +624,8 @@ internal sealed partial class CriRuntime : IContainerRuntime, ISandboxRuntime, I
         return images.Images.Select(i => ((IReadOnlyList<string>)i.RepoDigests.Concat(i.RepoTags).ToList(), (long)i.Size)).ToList();
     }
 
-    private static string Detail(RpcException e) => e.Status.Detail is { Length: > 0 } d ? d : e.Status.StatusCode.ToString();
+    /// <summary>A CRI error as the kubelet shows it (Go's gRPC status text).</summary>
+    private static string Detail(RpcException e) => $"rpc error: code = {e.StatusCode} desc = {e.Status.Detail}";
 
     public void Dispose()
     {

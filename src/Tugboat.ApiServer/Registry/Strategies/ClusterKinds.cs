@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 
 namespace Tugboat.ApiServer.Registry.Strategies;
 
-/// <summary>Certificate signing requests and admission webhook configurations (stored; webhooks are not called yet).</summary>
+/// <summary>Certificate signing requests, admission webhook configurations (stored; webhooks are not called yet) and RuntimeClasses.</summary>
 internal static class ClusterKinds
 {
     public static IEnumerable<ResourceType> All() =>
@@ -10,7 +10,30 @@ internal static class ClusterKinds
         new() { Group = "certificates.k8s.io", Version = "v1", Kind = "CertificateSigningRequest", Plural = "certificatesigningrequests", Namespaced = false, ShortNames = ["csr"], HasStatus = true, Strategy = SigningRequests() },
         new() { Group = "admissionregistration.k8s.io", Version = "v1", Kind = "ValidatingWebhookConfiguration", Plural = "validatingwebhookconfigurations", Namespaced = false, Strategy = Webhooks() },
         new() { Group = "admissionregistration.k8s.io", Version = "v1", Kind = "MutatingWebhookConfiguration", Plural = "mutatingwebhookconfigurations", Namespaced = false, Strategy = Webhooks() },
+        new() { Group = "node.k8s.io", Version = "v1", Kind = "RuntimeClass", Plural = "runtimeclasses", Namespaced = false, Strategy = RuntimeClasses() },
     ];
+
+    /// <summary>RuntimeClass: a handler name the nodes' runtimes know (a DNS label, fixed once set), with optional pod overhead and scheduling.</summary>
+    private static TableStrategy RuntimeClasses() => new(
+    [
+        Column.Name_(),
+        Column.Text("Handler", "The runtime handler the class selects.", o => o.Str("handler") ?? string.Empty),
+        Column.Age(),
+    ])
+    {
+        Validation = (o, errors) =>
+        {
+            if (o.Str("handler") is not { Length: > 0 } handler)
+            {
+                errors.Add(FieldError.Required("handler"));
+            }
+            else
+            {
+                errors.AddRange(Tugboat.Api.Validation.Names.ValidateDns1123Label(handler).Select(problem => FieldError.Invalid("handler", handler, problem)));
+            }
+        },
+        Immutable = ["handler"],
+    };
 
     private static TableStrategy SigningRequests() => new(
     [

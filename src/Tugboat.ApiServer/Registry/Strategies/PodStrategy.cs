@@ -94,6 +94,7 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
         {
             return;
         }
+        await AdmitRuntimeClassAsync(obj, ctx).ConfigureAwait(false);
         var spec = obj.Ensure("spec");
         if (obj.Str("spec", "priorityClassName") is not { Length: > 0 } className)
         {
@@ -121,6 +122,29 @@ internal sealed class PodStrategy(int notReadySeconds = 300, int unreachableSeco
         if (priorityClass.PreemptionPolicy is { } policy)
         {
             spec["preemptionPolicy"] = policy;
+        }
+    }
+
+    /// <summary>
+    /// Upstream's RuntimeClass admission on create: a pod naming a RuntimeClass that does not exist is refused, and the
+    /// class's pod overhead becomes the pod's (a pod giving another overhead is refused).
+    /// </summary>
+    private static async Task AdmitRuntimeClassAsync(JsonObject obj, RequestContext ctx)
+    {
+        if (obj.Str("spec", "runtimeClassName") is not { Length: > 0 } className)
+        {
+            return;
+        }
+        var name = obj.Str("metadata", "name") ?? string.Empty;
+        var entry = await ctx.Registry.GetAsync(ctx.Registry.Catalog.Get("node.k8s.io", "RuntimeClass"), null, className).ConfigureAwait(false)
+            ?? throw ApiException.Forbidden("pods", name, $"pods \"{name}\" is forbidden: pod rejected: RuntimeClass \"{className}\" not found");
+        if (ObjectCodec.Decode(entry).Obj("overhead", "podFixed") is { } overhead)
+        {
+            if (obj.Obj("spec", "overhead") is { } given && !JsonNode.DeepEquals(given, overhead))
+            {
+                throw ApiException.Forbidden("pods", name, $"pods \"{name}\" is forbidden: pod rejected: Pod's Overhead doesn't match RuntimeClass's defined Overhead");
+            }
+            obj.Ensure("spec")["overhead"] = overhead.DeepClone();
         }
     }
 
