@@ -48,7 +48,7 @@ internal static class PodBench
             using var build = Process.Start("python3", [Path.Combine(RepoRoot(), "examples", "images", "busybox-image.py"), Path.Combine(agentDir, "images", "busybox.tar"), image])!;
             await build.WaitForExitAsync();
         }
-        using var agent = runtime == "containerd" ? StartAgent(server, token, agentDir, "--runtime", "containerd") : StartAgent(server, token, agentDir);
+        using var agent = StartAgent(server, token, agentDir, "--runtime", runtime);
         var admin = server.Client();
         try
         {

@@ -49,7 +49,7 @@ internal static partial class ServiceBench
         var token = (await File.ReadAllTextAsync(Path.Combine(server.DataDir, "token"))).Trim();
         var agentDir = Path.Combine(work, "services-agent");
         var ingressPort = ServerProcess.FreePort();
-        using var agent = PodBench.StartAgent(server, token, agentDir, "--ingress-http-port", ingressPort.ToString(CultureInfo.InvariantCulture), "--ingress-https-port", "0", "--proxy-mode", userspace ? "userspace" : "nftables");
+        using var agent = PodBench.StartAgent(server, token, agentDir, "--runtime", "process", "--ingress-http-port", ingressPort.ToString(CultureInfo.InvariantCulture), "--ingress-https-port", "0", "--proxy-mode", userspace ? "userspace" : "nftables");
         var admin = server.Client();
         try
         {

@@ -13,7 +13,8 @@ internal static class CommandLine
 
         Usage:
           tug server [--data-dir DIR] [--port 6443] [--bind-address 127.0.0.1] [--disable-agent]
-                     [--disable-controllers] [--runtime auto|process|containerd] [--datastore-endpoint URL]
+                     [--disable-controllers] [--runtime auto|process|containerd] [--container-runtime-endpoint unix:///PATH]
+                     [--datastore-endpoint URL]
                      [--node-monitor-grace-period 40s] [--default-not-ready-toleration-seconds 300]
                      [--default-unreachable-toleration-seconds 300] [--node-name NAME] [--node-ip IP]
                      [--kubelet-port 10250] [--cluster-cidr 10.42.0.0/16] [--service-cidr 10.43.0.0/16]
@@ -21,10 +22,13 @@ internal static class CommandLine
                      [--max-requests-inflight 400] [--max-mutating-requests-inflight 200]
                      [--proxy-mode auto|nftables|userspace]
           tug agent --server URL --token TOKEN [--ca-file FILE] [--data-dir DIR] [--node-name NAME] [--node-ip IP]
-                    [--kubelet-port 10250] [--runtime auto|process] [--node-lease-duration-seconds 40]
+                    [--kubelet-port 10250] [--runtime auto|process|containerd] [--container-runtime-endpoint unix:///PATH]
+                    [--node-lease-duration-seconds 40]
                     [--ingress-http-port 80] [--ingress-https-port 443] [--proxy-mode auto|nftables|userspace]
           tug agent --server URL --token TOKEN [--ca-file FILE] --hollow-nodes N [--node-name PREFIX]
           tug killall [--data-dir DIR]
+          tug images import FILE... [--data-dir DIR]
+          tug images ls [--data-dir DIR]
           tug version
 
         Commands:
@@ -33,6 +37,7 @@ internal static class CommandLine
           agent     Join a cluster as a node that runs pods, or as N simulated (hollow) nodes for scale work.
           killall   Stop every pod a node agent (data directory DIR) runs and remove its pod network; stopping
                     the agent itself leaves pods running, as a kubelet does.
+          images    Import image archives into the node's containerd, or list its images (for machines without crictl).
           version   Print the version.
         """;
 
@@ -51,6 +56,7 @@ internal static class CommandLine
                 "version" => Version(),
                 "agent" => await AgentAsync(args[1..]).ConfigureAwait(false),
                 "killall" => await KillAllAsync(args[1..]).ConfigureAwait(false),
+                "images" => await ImagesAsync(args[1..]).ConfigureAwait(false),
                 _ => Fail($"unknown command \"{args[0]}\" for \"tug\"\n\n{Usage}"),
             };
         }
@@ -268,6 +274,52 @@ internal static class CommandLine
         {
         }
         await endpoint.ConfigureAwait(false);
+    }
+
+    private static async Task<int> ImagesAsync(string[] args)
+    {
+        var dataDir = ServerOptions.DefaultDataDir();
+        var files = new List<string>();
+        for (var i = 1; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--data-dir" or "-d" when i + 1 < args.Length:
+                    dataDir = args[++i];
+                    break;
+                case var a when a.StartsWith("--data-dir=", StringComparison.Ordinal):
+                    dataDir = a[11..];
+                    break;
+                case var a when a.StartsWith('-'):
+                    throw new UsageException($"unknown flag: {a}");
+                default:
+                    files.Add(args[i]);
+                    break;
+            }
+        }
+        // A server's data directory holds its agent's under agent/; an agent's own is used as given.
+        var agentDir = Directory.Exists(Path.Combine(dataDir, "agent", "containerd")) ? Path.Combine(dataDir, "agent") : dataDir;
+        try
+        {
+            switch (args.FirstOrDefault())
+            {
+                case "import" when files.Count > 0:
+                    foreach (var line in await Tugboat.Agent.Runtimes.Cri.Images.ImageCommands.ImportAsync(agentDir, files, CancellationToken.None).ConfigureAwait(false))
+                    {
+                        Console.WriteLine(line);
+                    }
+                    return 0;
+                case "ls" or "list" when files.Count == 0:
+                    Console.Write(await Tugboat.Agent.Runtimes.Cri.Images.ImageCommands.ListAsync(agentDir, CancellationToken.None).ConfigureAwait(false));
+                    return 0;
+                default:
+                    throw new UsageException("usage: tug images import FILE... [--data-dir DIR] | tug images ls [--data-dir DIR]");
+            }
+        }
+        catch (Exception e) when (e is InvalidOperationException or Grpc.Core.RpcException)
+        {
+            return Fail(e.Message);
+        }
     }
 
     private static async Task<int> KillAllAsync(string[] args)

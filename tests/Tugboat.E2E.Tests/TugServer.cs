@@ -97,6 +97,12 @@ public sealed class TugServer : IAsyncDisposable
         {
             psi.ArgumentList.Add("--disable-agent");
         }
+        // The agent's pods are host commands unless a test asks for images (auto would choose containerd where installed).
+        if (Agent && !_extraArgs.Contains("--runtime"))
+        {
+            psi.ArgumentList.Add("--runtime");
+            psi.ArgumentList.Add("process");
+        }
         foreach (var a in _extraArgs)
         {
             psi.ArgumentList.Add(a);

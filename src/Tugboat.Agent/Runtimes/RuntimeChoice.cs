@@ -15,12 +15,22 @@ public static partial class RuntimeChoice
     /// <summary>The runtime, the options it needs the agent to run with, and what to dispose when the agent ends.</summary>
     public static async Task<(IContainerRuntime Runtime, AgentOptions Options, IAsyncDisposable? Owner)> StartAsync(AgentOptions options, ILogger logger, CancellationToken ct)
     {
-        if (options.Runtime is "process" or "auto")
+        if (options.Runtime == "auto" && options.ContainerRuntimeEndpoint is null)
         {
-            if (options.Runtime == "auto")
+            // Images when the machine can run them (containerd, runc and catatonit installed, and root); commands otherwise.
+            var missing = new[] { "/usr/bin/containerd", "/usr/bin/ctr", "/usr/sbin/runc", SandboxImages.Catatonit }.Where(f => !File.Exists(f)).ToList();
+            if (missing.Count > 0 || Environment.UserName != "root")
             {
-                LogAutoProcess(logger);
+                LogAutoProcess(logger, missing.Count > 0 ? "missing " + string.Join(", ", missing) + " (Debian: apt install containerd runc catatonit)" : "not running as root");
+                options = options with { Runtime = "process" };
             }
+            else
+            {
+                options = options with { Runtime = "containerd" };
+            }
+        }
+        if (options.Runtime == "process")
+        {
             return (new Process.ProcessRuntime(Path.Combine(options.DataDir, "runtime")), options, null);
         }
         var cniConfDir = Path.Combine(options.DataDir, "cni", "net.d");
@@ -59,12 +69,16 @@ public static partial class RuntimeChoice
         }
         var version = await client.VersionAsync(ct).ConfigureAwait(false);
         await EnsureSandboxImageAsync(client, managed?.Socket, options.DataDir, ct).ConfigureAwait(false);
+        Task watching = Task.CompletedTask;
+        var stopWatching = new CancellationTokenSource();
         if (managed is not null)
         {
-            await ImportArchivesAsync(managed.Socket, Path.Combine(options.DataDir, "images"), logger, ct).ConfigureAwait(false);
+            var folder = new ImageFolder(Path.Combine(options.DataDir, "images"), managed.Socket, logger);
+            await folder.ImportNewAsync(ct, atStart: true).ConfigureAwait(false);
+            watching = folder.WatchAsync(stopWatching.Token);
         }
         var runtime = new CriRuntime(client, version, logger);
-        return (runtime, options with { CniConfDir = options.ContainerRuntimeEndpoint is null ? cniConfDir : options.CniConfDir }, new Owner(runtime, client, managed));
+        return (runtime, options with { CniConfDir = options.ContainerRuntimeEndpoint is null ? cniConfDir : options.CniConfDir }, new Owner(runtime, client, managed, watching, stopWatching));
     }
 
     /// <summary>Ends the agent's containerd and everything it runs (<c>tug killall</c>); nothing happens on a node without one.</summary>
@@ -87,31 +101,13 @@ public static partial class RuntimeChoice
         await ImageImporter.ImportAsync(socket, archive, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Image archives in DATA/agent/images (air-gapped nodes, as k3s's): imported at start; one that is not an image is said once.</summary>
-    private static async Task ImportArchivesAsync(string socket, string dir, ILogger logger, CancellationToken ct)
-    {
-        if (!Directory.Exists(dir))
-        {
-            return;
-        }
-        foreach (var file in Directory.GetFiles(dir).Where(f => f.EndsWith(".tar", StringComparison.Ordinal) || f.EndsWith(".tar.gz", StringComparison.Ordinal) || f.EndsWith(".tgz", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
-        {
-            try
-            {
-                await ImageImporter.ImportAsync(socket, file, ct).ConfigureAwait(false);
-                LogImported(logger, Path.GetFileName(file));
-            }
-            catch (InvalidOperationException e)
-            {
-                LogImportFailed(logger, e.Message);
-            }
-        }
-    }
-
-    private sealed class Owner(CriRuntime runtime, CriClient client, Containerd? managed) : IAsyncDisposable
+    private sealed class Owner(CriRuntime runtime, CriClient client, Containerd? managed, Task watching, CancellationTokenSource stopWatching) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {
+            await stopWatching.CancelAsync().ConfigureAwait(false);
+            await watching.ConfigureAwait(false);
+            stopWatching.Dispose();
             runtime.Dispose();
             client.Dispose();
             if (managed is not null)
@@ -122,15 +118,10 @@ public static partial class RuntimeChoice
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "runtime: process (commands on the host; --runtime containerd runs images)")]
-    private static partial void LogAutoProcess(ILogger logger);
+    [LoggerMessage(Level = LogLevel.Information, Message = "runtime: process (pods run their command on the host; images need containerd: {Why})")]
+    private static partial void LogAutoProcess(ILogger logger, string why);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "crun is installed but cannot run containers on this machine's hybrid cgroup hierarchy; RuntimeClass handler crun is not offered (runc is)")]
     private static partial void LogCrunUnusable(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "imported image archive {File}")]
-    private static partial void LogImported(ILogger logger, string file);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Error}")]
-    private static partial void LogImportFailed(ILogger logger, string error);
 }
