@@ -76,6 +76,40 @@ public sealed class ContainerdTests(ContainerdClusterFixture fixture) : IClassFi
     }
 
     [Fact]
+    public async Task An_archive_dropped_into_the_images_folder_becomes_usable_with_pull_policy_never()
+    {
+        var images = Path.Combine(fixture.Server.DataDir, "agent", "images");
+        var staging = Path.Combine(fixture.Server.DataDir, "late.tar");
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "Tugboat.sln")))
+        {
+            root = root.Parent!;
+        }
+        using (var build = System.Diagnostics.Process.Start("python3", [Path.Combine(root.FullName, "examples", "images", "busybox-image.py"), staging, "registry.test/late:1"])!)
+        {
+            await build.WaitForExitAsync();
+        }
+        File.Move(staging, Path.Combine(images, "late.tar"));
+        var listed = await Eventually.ForAsync(async () =>
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "tug.dll"), "images", "ls", "--data-dir", fixture.Server.DataDir })
+            {
+                psi.ArgumentList.Add(a);
+            }
+            using var ls = System.Diagnostics.Process.Start(psi)!;
+            var output = await ls.StandardOutput.ReadToEndAsync();
+            await ls.WaitForExitAsync();
+            return output.Contains("registry.test/late", StringComparison.Ordinal) ? output : null;
+        }, TimeSpan.FromSeconds(30));
+        Assert.Matches(@"IMAGE\s+TAG\s+IMAGE ID\s+SIZE", listed);
+        Assert.Matches(@"registry.test/late\s+1\s+[0-9a-f]{12}\s+\d", listed);
+        (await K.RunAsync("run", "late", "--image=registry.test/late:1", "--image-pull-policy=Never", "--restart=Never", "--", "echo", "late image")).Ok();
+        await WaitPodAsync("default", "late", p => p["status"]?["phase"]?.GetValue<string>() == "Succeeded");
+        Assert.Contains("late image", (await K.RunAsync("logs", "late")).Ok().Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_image_that_cannot_be_pulled_backs_off_and_a_never_pulled_one_says_so()
     {
         await NamespaceAsync(K, "pulls");
