@@ -30,7 +30,7 @@ public class AgentClusterFixture : IAsyncLifetime
         }, TimeSpan.FromSeconds(60));
     }
 
-    public async Task DisposeAsync() => await Server.DisposeAsync();
+    public virtual async Task DisposeAsync() => await Server.DisposeAsync();
 }
 
 /// <summary>
@@ -62,3 +62,69 @@ public sealed class ContainerdClusterFixture() : AgentClusterFixture("--runtime"
 
 /// <summary>A cluster whose node proxies Services in userspace.</summary>
 public sealed class UserspaceProxyClusterFixture() : AgentClusterFixture("--proxy-mode", "userspace");
+
+/// <summary>
+/// A containerd node with a registry of its own: Debian's docker-registry on a free loopback port (storage in the
+/// data directory), the busybox image pushed to it as app:1, and registries.yaml mirroring registry.test:5000 to it.
+/// </summary>
+public sealed class RegistryClusterFixture : AgentClusterFixture
+{
+    private System.Diagnostics.Process? _registry;
+
+    public RegistryClusterFixture()
+        : base("--runtime", "containerd")
+    {
+    }
+
+    public int RegistryPort { get; } = TugServer.FreePort();
+
+    public override async Task InitializeAsync()
+    {
+        var storage = Path.Combine(Server.DataDir, "registry");
+        Directory.CreateDirectory(storage);
+        var config = Path.Combine(Server.DataDir, "registry.yml");
+        await File.WriteAllTextAsync(config, $"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {storage}}}}}\nhttp: {{addr: 127.0.0.1:{RegistryPort}}}\n");
+        _registry = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/docker-registry", ["serve", config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        _registry.OutputDataReceived += (_, _) => { };
+        _registry.ErrorDataReceived += (_, _) => { };
+        _registry.BeginOutputReadLine();
+        _registry.BeginErrorReadLine();
+        await File.WriteAllTextAsync(Path.Combine(Server.DataDir, "registries.yaml"), $"mirrors:\n  \"registry.test:5000\":\n    endpoint:\n      - \"http://127.0.0.1:{RegistryPort}\"\n");
+        var images = Path.Combine(Server.DataDir, "agent", "images");
+        Directory.CreateDirectory(images);
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "Tugboat.sln")))
+        {
+            root = root.Parent!;
+        }
+        await RunAsync("python3", Path.Combine(root.FullName, "examples", "images", "busybox-image.py"), Path.Combine(images, "busybox.tar"), ContainerdClusterFixture.Busybox);
+        await base.InitializeAsync();
+        var socket = Path.Combine(Server.DataDir, "agent", "containerd", "containerd.sock");
+        var pushed = $"127.0.0.1:{RegistryPort}/app:1";
+        await RunAsync("/usr/bin/ctr", "--address", socket, "--namespace", "k8s.io", "images", "tag", ContainerdClusterFixture.Busybox, pushed);
+        await Eventually.ForAsync(async () => await RunAsync("/usr/bin/ctr", "--address", socket, "--namespace", "k8s.io", "images", "push", "--plain-http", pushed) == 0 ? "pushed" : null, TimeSpan.FromSeconds(30));
+        // Only the registry has it now: the pulls in the tests must go there.
+        await RunAsync("/usr/bin/ctr", "--address", socket, "--namespace", "k8s.io", "images", "rm", pushed);
+    }
+
+    private static async Task<int> RunAsync(string program, params string[] args)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var errors = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        await Task.WhenAll(output, errors);
+        return p.ExitCode;
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (_registry is { HasExited: false })
+        {
+            _registry.Kill();
+            await _registry.WaitForExitAsync();
+        }
+        _registry?.Dispose();
+    }
+}

@@ -260,3 +260,25 @@ public sealed class RuntimeClassTests(ContainerdClusterFixture fixture) : IClass
         Assert.Contains("Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for \"nope\" is configured", events, StringComparison.Ordinal);
     }
 }
+
+/// <summary>Pulls from a registry on this machine: straight from 127.0.0.1, and through a mirror from registries.yaml.</summary>
+public sealed class RegistryTests(RegistryClusterFixture fixture) : IClassFixture<RegistryClusterFixture>
+{
+    [Fact]
+    public async Task Images_are_pulled_from_a_local_registry_and_through_a_mirror()
+    {
+        var k = new Kubectl(Kubectl.V132, fixture.Server.Kubeconfig);
+        var direct = $"127.0.0.1:{fixture.RegistryPort}/app:1";
+        (await k.RunAsync("run", "direct", "--image=" + direct, "--image-pull-policy=Always", "--restart=Never", "--", "echo", "from the registry")).Ok();
+        (await k.RunAsync("run", "mirrored", "--image=registry.test:5000/app:1", "--image-pull-policy=Always", "--restart=Never", "--", "echo", "through the mirror")).Ok();
+        foreach (var (name, image, text) in new[] { ("direct", direct, "from the registry"), ("mirrored", "registry.test:5000/app:1", "through the mirror") })
+        {
+            await Eventually.ForAsync(async () => await fixture.Server.PodAsync("default", name) is var p && p["status"]?["phase"]?.GetValue<string>() == "Succeeded" ? p : null, TimeSpan.FromSeconds(60));
+            Assert.Contains(text, (await k.RunAsync("logs", name)).Ok().Out, StringComparison.Ordinal);
+            var events = (await k.RunAsync("get", "events", "--field-selector", "involvedObject.name=" + name, "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}")).Ok().Out;
+            Assert.Matches($"Pulled: Successfully pulled image \"{System.Text.RegularExpressions.Regex.Escape(image)}\" in \\d+ms\\. Image size: \\d+ bytes\\.", events);
+        }
+        var hosts = await File.ReadAllTextAsync(Path.Combine(fixture.Server.DataDir, "agent", "containerd", "certs.d", "registry.test:5000", "hosts.toml"));
+        Assert.StartsWith($"server = \"http://127.0.0.1:{fixture.RegistryPort}\"", hosts, StringComparison.Ordinal);
+    }
+}

@@ -59,11 +59,15 @@ public static partial class RuntimeChoice
                     handlers.Add(("crun", "/usr/bin/crun"));
                 }
             }
+            // registries.yaml beside the server's data (DATA/registries.yaml for the embedded agent), or in the agent's own directory.
+            var registriesFile = new[] { Path.Combine(Path.GetDirectoryName(Path.GetFullPath(options.DataDir))!, "registries.yaml"), Path.Combine(options.DataDir, "registries.yaml") }
+                .FirstOrDefault(File.Exists);
             managed = new Containerd(new ContainerdOptions
             {
                 Directory = Path.Combine(options.DataDir, "containerd"),
                 CniConfDir = cniConfDir,
                 Handlers = handlers,
+                Registries = registriesFile is null ? Registries.Empty : Registries.Load(registriesFile, logger),
             }, logger);
             client = await managed.StartAsync(ct).ConfigureAwait(false);
         }

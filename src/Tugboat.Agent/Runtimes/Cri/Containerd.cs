@@ -29,6 +29,8 @@ internal sealed partial class Containerd(ContainerdOptions options, ILogger logg
     public async Task<CriClient> StartAsync(CancellationToken ct)
     {
         Directory.CreateDirectory(options.Directory);
+        // containerd reads hosts.toml files at each pull, so mirrors apply to an adopted containerd too (logins at its next start).
+        options.Registries.WriteHostsFiles(Path.Combine(options.Directory, "certs.d"));
         var client = new CriClient("unix://" + Socket);
         if (await AnswersAsync(client, ct).ConfigureAwait(false))
         {
@@ -100,6 +102,17 @@ internal sealed partial class Containerd(ContainerdOptions options, ILogger logg
         b.AppendLine(CultureInfo.InvariantCulture, $"  conf_dir = {Q(options.CniConfDir)}");
         b.AppendLine(CultureInfo.InvariantCulture, $"[{cri}.registry]");
         b.AppendLine(CultureInfo.InvariantCulture, $"  config_path = {Q(Path.Combine(options.Directory, "certs.d"))}");
+        foreach (var (host, username, password, auth, token) in options.Registries.Logins())
+        {
+            b.AppendLine(CultureInfo.InvariantCulture, $"[{cri}.registry.configs.{Q(host)}.auth]");
+            foreach (var (key, value) in new[] { ("username", username), ("password", password), ("auth", auth), ("identitytoken", token) })
+            {
+                if (value is { Length: > 0 })
+                {
+                    b.AppendLine(CultureInfo.InvariantCulture, $"  {key} = {Q(value)}");
+                }
+            }
+        }
         return b.ToString();
     }
 
@@ -436,4 +449,7 @@ internal sealed record ContainerdOptions
     public string CniBinDir { get; init; } = "/usr/lib/cni";
 
     public required string CniConfDir { get; init; }
+
+    /// <summary>Mirrors and registry settings (registries.yaml).</summary>
+    public Registries Registries { get; init; } = Registries.Empty;
 }
