@@ -29,6 +29,7 @@ internal sealed partial class PodWorker
     private readonly List<ContainerRecord> _app = [];
     private readonly SemaphoreSlim _statusSignal = new(0);
     private readonly TaskCompletionSource _terminate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ImagePuller? _images;
     private readonly TaskCompletionSource _deadlineExceeded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private (string Reason, string Message)? _failure;
     private readonly CancellationTokenSource _containersCts = new();
@@ -201,9 +202,9 @@ internal sealed partial class PodWorker
             {
                 if (_agent.Runtime is ISandboxRuntime sandboxes)
                 {
-                    RuntimeHandler = await RuntimeHandlerAsync(ct).ConfigureAwait(false);
                     // The runtime makes the pod's network itself (its CNI configuration is the node's).
-                    _podIp = await sandboxes.RunSandboxAsync(SandboxConfig(), ct).ConfigureAwait(false) is { Length: > 0 } ip ? ip : _agent.NodeIp;
+                    var handler = await PodSandboxSpec.RuntimeHandlerAsync(Pod, _agent.Client, ct).ConfigureAwait(false);
+                    _podIp = await sandboxes.RunSandboxAsync(PodSandboxSpec.For(Pod, _agent, handler), ct).ConfigureAwait(false) is { Length: > 0 } ip ? ip : _agent.NodeIp;
                 }
                 else if (!HostNetwork && _agent.Network is { } network)
                 {
@@ -501,7 +502,7 @@ internal sealed partial class PodWorker
             {
                 return null;
             }
-            if (_agent.Runtime is IImageRuntime images && !await PullImageAsync(images, r, ct).ConfigureAwait(false))
+            if (_agent.Runtime is IImageRuntime images && !await (_images ??= new ImagePuller(_agent.Client, () => Pod, Event, SignalStatus, _terminate.Task)).PullAsync(images, r, ct).ConfigureAwait(false))
             {
                 return null;
             }
@@ -697,176 +698,6 @@ internal sealed partial class PodWorker
         TimeSpan.FromSeconds(Math.Max(1, probe["periodSeconds"]?.GetValue<int>() ?? 10)),
         Math.Max(1, probe["successThreshold"]?.GetValue<int>() ?? 1),
         Math.Max(1, probe["failureThreshold"]?.GetValue<int>() ?? 3));
-
-    /// <summary>The pod's sandbox for runtimes that make their own (host name, namespaces, host ports, log directory).</summary>
-    private SandboxConfig SandboxConfig()
-    {
-        var spec = Pod["spec"];
-        var ports = new List<(string, int, int, string)>();
-        foreach (var c in spec?["containers"]?.AsArray().OfType<JsonObject>() ?? [])
-        {
-            foreach (var port in c["ports"]?.AsArray().OfType<JsonObject>() ?? [])
-            {
-                if (port["hostPort"]?.GetValue<int>() is > 0 and var hostPort)
-                {
-                    ports.Add((port["protocol"]?.GetValue<string>() ?? "TCP", port["containerPort"]?.GetValue<int>() ?? hostPort, hostPort, port["hostIP"]?.GetValue<string>() ?? string.Empty));
-                }
-            }
-        }
-        return new SandboxConfig
-        {
-            PodUid = Uid,
-            PodName = Name,
-            PodNamespace = Namespace,
-            Hostname = HostNetwork ? null : PodEnvironment.Hostname(Pod),
-            HostNetwork = HostNetwork,
-            HostPid = spec?["hostPID"]?.GetValue<bool>() == true,
-            HostIpc = spec?["hostIPC"]?.GetValue<bool>() == true,
-            ShareProcessNamespace = spec?["shareProcessNamespace"]?.GetValue<bool>() == true,
-            PortMappings = ports,
-            LogDirectory = Path.GetDirectoryName(Path.GetDirectoryName(_agent.LogPath(Namespace, Name, Uid, "c", 0))!)!,
-            RuntimeHandler = RuntimeHandler ?? string.Empty,
-        };
-    }
-
-    /// <summary>The handler of the pod's RuntimeClass, once looked up (the worker's start does).</summary>
-    internal string? RuntimeHandler { get; set; }
-
-    /// <summary>The handler of the pod's RuntimeClass (empty without one), as the kubelet's runtime class manager looks it up.</summary>
-    private async Task<string> RuntimeHandlerAsync(CancellationToken ct)
-    {
-        if (Pod["spec"]?["runtimeClassName"]?.GetValue<string>() is not { Length: > 0 } className)
-        {
-            return string.Empty;
-        }
-        try
-        {
-            var runtimeClass = await _agent.Client.GetAsync($"/apis/node.k8s.io/v1/runtimeclasses/{className}", ct).ConfigureAwait(false);
-            return runtimeClass["handler"]?.GetValue<string>() ?? string.Empty;
-        }
-        catch (ApiError e) when (e.Code == 404)
-        {
-            throw new InvalidOperationException($"RuntimeClass \"{className}\" not found");
-        }
-    }
-
-    /// <summary>
-    /// Makes the container's image present as its imagePullPolicy asks, with upstream's events; while a pull fails the
-    /// container waits in ErrImagePull, then ImagePullBackOff (10 s doubling to 5 minutes). False when the pod ended first.
-    /// </summary>
-    private async Task<bool> PullImageAsync(IImageRuntime images, ContainerRecord r, CancellationToken ct)
-    {
-        var delay = TimeSpan.FromSeconds(10);
-        var policy = r.Spec["imagePullPolicy"]?.GetValue<string>() ?? "IfNotPresent";
-        while (true)
-        {
-            if (_terminate.Task.IsCompleted)
-            {
-                return false;
-            }
-            try
-            {
-                if (policy != "Never")
-                {
-                    // Only a pull is announced; an image found present is said so after the check.
-                    var present = policy != "Always" && await images.EnsureImageAsync(r.Image, "Never", [], ct).ConfigureAwait(false) is not null;
-                    if (present)
-                    {
-                        Event("Normal", "Pulled", $"Container image \"{r.Image}\" already present on machine");
-                        return true;
-                    }
-                }
-            }
-            catch (ImagePullException e) when (e.Reason == "ErrImageNeverPull")
-            {
-            }
-            catch (ImagePullException e) when (e.Reason == "InvalidImageName")
-            {
-                r.State = ContainerRecord.Waiting("InvalidImageName", e.Message);
-                Event("Warning", "InspectFailed", e.Message);
-                SignalStatus();
-                return await WaitOrEndAsync(TimeSpan.FromMinutes(5), ct).ConfigureAwait(false) && await PullImageAsync(images, r, ct).ConfigureAwait(false);
-            }
-            try
-            {
-                if (policy != "Never")
-                {
-                    Event("Normal", "Pulling", $"Pulling image \"{r.Image}\"");
-                }
-                var result = await images.EnsureImageAsync(r.Image, policy, await PullCredentialsAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-                if (result.Pulled)
-                {
-                    Event("Normal", "Pulled", string.Create(CultureInfo.InvariantCulture,
-                        $"Successfully pulled image \"{r.Image}\" in {result.Took.TotalMilliseconds:0}ms. Image size: {result.SizeBytes} bytes."));
-                }
-                else
-                {
-                    Event("Normal", "Pulled", $"Container image \"{r.Image}\" already present on machine");
-                }
-                return true;
-            }
-            catch (ImagePullException e) when (!ct.IsCancellationRequested)
-            {
-                if (e.Reason == "ErrImageNeverPull")
-                {
-                    r.State = ContainerRecord.Waiting("ErrImageNeverPull", e.Message);
-                    Event("Warning", "ErrImageNeverPull", e.Message);
-                }
-                else
-                {
-                    r.State = ContainerRecord.Waiting(e.Reason, e.Message);
-                    Event("Warning", "Failed", $"Failed to pull image \"{r.Image}\": {e.Message}");
-                    Event("Warning", "Failed", "Error: " + e.Reason);
-                }
-                SignalStatus();
-            }
-            // A short while in ErrImagePull, then back-off until the next attempt.
-            if (!await WaitOrEndAsync(TimeSpan.FromSeconds(2), ct).ConfigureAwait(false))
-            {
-                return false;
-            }
-            if (r.State["waiting"]?["reason"]?.GetValue<string>() == "ErrImagePull")
-            {
-                r.State = ContainerRecord.Waiting("ImagePullBackOff", $"Back-off pulling image \"{r.Image}\"");
-                Event("Normal", "BackOff", $"Back-off pulling image \"{r.Image}\"");
-                Event("Warning", "Failed", "Error: ImagePullBackOff");
-                SignalStatus();
-            }
-            if (!await WaitOrEndAsync(delay, ct).ConfigureAwait(false))
-            {
-                return false;
-            }
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMinutes(5).Ticks));
-        }
-    }
-
-    /// <summary>Waits <paramref name="delay"/>; false when the pod is being terminated first.</summary>
-    private async Task<bool> WaitOrEndAsync(TimeSpan delay, CancellationToken ct) =>
-        await Task.WhenAny(_terminate.Task, Task.Delay(delay, ct)).ConfigureAwait(false) != _terminate.Task;
-
-    /// <summary>The registry logins of the pod's imagePullSecrets (kubernetes.io/dockerconfigjson and dockercfg); missing secrets are skipped, as upstream does.</summary>
-    private async Task<IReadOnlyList<RegistryCredential>> PullCredentialsAsync(CancellationToken ct)
-    {
-        var credentials = new List<RegistryCredential>();
-        foreach (var reference in Pod["spec"]?["imagePullSecrets"]?.AsArray().OfType<JsonObject>() ?? [])
-        {
-            if (reference["name"]?.GetValue<string>() is not { Length: > 0 } name)
-            {
-                continue;
-            }
-            JsonObject? secret;
-            try
-            {
-                secret = await _agent.Client.GetAsync($"/api/v1/namespaces/{Namespace}/secrets/{name}", ct).ConfigureAwait(false);
-            }
-            catch (ApiError)
-            {
-                continue;
-            }
-            credentials.AddRange(RegistryCredentials.FromSecret(secret));
-        }
-        return credentials;
-    }
 
     /// <summary>The runtime configuration of the next attempt of <paramref name="r"/>.</summary>
     private async Task<ContainerConfig> ConfigAsync(ContainerRecord r, CancellationToken ct)
