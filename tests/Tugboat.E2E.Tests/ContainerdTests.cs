@@ -62,6 +62,15 @@ public sealed class ContainerdTests(ContainerdClusterFixture fixture) : IClassFi
         var exec = await k.RunAsync("exec", first, "-n", ns, "--", "sh", "-c", "cat /tmp/index.html; id -u; exit 5");
         Assert.Equal(5, exec.ExitCode);
         Assert.Contains($"served by {first}", exec.Out, StringComparison.Ordinal);
+        // Piped input ends, so the command goes on after reading it; cp both ways rides on that.
+        var piped = (await k.RunWithInputAsync("line one\nline two\n", "exec", "-i", first, "-n", ns, "--", "sh", "-c", "wc -l; echo after-eof")).Ok();
+        Assert.Matches(@"^\s*2\nafter-eof\n$", piped.Out);
+        var local = Path.Combine(fixture.Server.DataDir, "cp-" + ns + ".txt");
+        await File.WriteAllTextAsync(local, "copied in\n");
+        (await k.RunAsync("cp", local, $"{ns}/{first}:/tmp/copied.txt")).Ok();
+        Assert.Equal("copied in\n", (await k.RunAsync("exec", first, "-n", ns, "--", "cat", "/tmp/copied.txt")).Ok().Out);
+        (await k.RunAsync("cp", $"{ns}/{first}:/tmp/copied.txt", local + ".back")).Ok();
+        Assert.Equal("copied in\n", await File.ReadAllTextAsync(local + ".back"));
         // The image's events, as the kubelet words them.
         var events = (await k.RunAsync("get", "events", "-n", ns, "--field-selector", "involvedObject.name=" + first, "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}")).Ok().Out;
         Assert.Contains($"Pulled: Container image \"{Busybox}\" already present on machine", events, StringComparison.Ordinal);

@@ -29,7 +29,7 @@ internal static class AttachSession
         if (agent.RunningContainer(ns, pod, container) is { } streamed && agent.Runtime is IStreamingRuntime streaming)
         {
             var tty = Flag(q["tty"]);
-            await RuntimeStreamBridge.HandleAsync(http, protocol, ct => streaming.AttachUrlAsync(streamed, tty, wantStdin, Flag(q["stdout"]), Flag(q["stderr"]), ct)).ConfigureAwait(false);
+            await RuntimeStreamBridge.HandleAsync(http, protocol, wantStdin, Flag(q["stdout"]), Flag(q["stderr"]), tty, ct => streaming.AttachUrlAsync(streamed, tty, wantStdin, Flag(q["stdout"]), Flag(q["stderr"]), ct)).ConfigureAwait(false);
             return;
         }
         if (agent.RunningContainer(ns, pod, container) is not { } id || agent.Runtime is not IAttachRuntime attach)

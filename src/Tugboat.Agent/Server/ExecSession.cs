@@ -42,7 +42,7 @@ internal static class ExecSession
         {
             var stdout = Flag(q["stdout"]);
             var stderr = Flag(q["stderr"]);
-            await RuntimeStreamBridge.HandleAsync(http, protocol, ct => streaming.ExecUrlAsync(streamed, command, tty, stdin, stdout, stderr, ct)).ConfigureAwait(false);
+            await RuntimeStreamBridge.HandleAsync(http, protocol, stdin, stdout, stderr, tty, ct => streaming.ExecUrlAsync(streamed, command, tty, stdin, stdout, stderr, ct)).ConfigureAwait(false);
             return;
         }
         if (agent.RunningContainer(ns, pod, container) is not { } id || agent.Runtime is not IExecRuntime exec)

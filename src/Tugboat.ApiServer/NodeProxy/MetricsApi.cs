@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Tugboat.Api.Serialization;
-using Tugboat.ApiServer.NodeProxy.Spdy;
+using Tugboat.Api.Streaming;
 using Tugboat.ApiServer.Registry;
 using Tugboat.ApiServer.Security;
 using static Tugboat.ApiServer.Handlers.Responses;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Tugboat.ApiServer.NodeProxy.Spdy;
+namespace Tugboat.Api.Streaming;
 
 /// <summary>The SPDY/3 header compression dictionary, built as the SPDY/3 draft defines it (section 2.6.10.1).</summary>
 internal static class SpdyDictionary

@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using Tugboat.ApiServer.NodeProxy.Spdy;
+using Tugboat.Api.Streaming;
 
-namespace Tugboat.ApiServer.Tests.NodeProxy;
+namespace Tugboat.Api.Tests.Streaming;
 
 public sealed class SpdyConnectionTests
 {

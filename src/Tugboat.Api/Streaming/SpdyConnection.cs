@@ -3,14 +3,16 @@ using System.IO.Compression;
 using System.Text;
 using System.Threading.Channels;
 
-namespace Tugboat.ApiServer.NodeProxy.Spdy;
+namespace Tugboat.Api.Streaming;
 
 /// <summary>
-/// The server side of a SPDY/3.1 connection as Kubernetes clients use it for exec and port-forward (Go's spdystream):
-/// the client opens streams with SYN_STREAM and headers, both sides send DATA frames, FIN half-closes a stream.
-/// Header blocks are zlib-compressed with the SPDY dictionary; replies are compressed without it (allowed by zlib).
+/// A SPDY/3.1 connection as Kubernetes uses it for exec, attach and port-forward (Go's spdystream): one side opens
+/// streams with SYN_STREAM and headers, both sides send DATA frames, FIN half-closes a stream. The API server is the
+/// serving side for kubectl; the node agent is the opening side towards containerd's streaming server
+/// (<see cref="ConnectAsync"/>, <see cref="OpenStreamAsync"/>). Header blocks are zlib-compressed with the SPDY
+/// dictionary; ours are compressed without it (allowed by zlib).
 /// </summary>
-internal sealed class SpdyConnection : IAsyncDisposable
+public sealed class SpdyConnection : IAsyncDisposable
 {
     private const int MaxData = 16 * 1024;
     private readonly Stream _io;
@@ -25,6 +27,71 @@ internal sealed class SpdyConnection : IAsyncDisposable
     {
         _io = io;
         _deflater = new ZLibStream(_compressed, CompressionLevel.Fastest, leaveOpen: true);
+    }
+
+    // The opening side numbers its streams with odd IDs.
+    private uint _nextId = 1;
+
+    /// <summary>
+    /// Opens a SPDY connection to <paramref name="url"/> (http://HOST:PORT/PATH): an HTTP/1.1 upgrade to SPDY/3.1
+    /// offering <paramref name="protocol"/>; throws with the server's answer when it refuses.
+    /// </summary>
+    public static async Task<SpdyConnection> ConnectAsync(Uri url, string protocol, CancellationToken ct)
+    {
+        var tcp = new System.Net.Sockets.TcpClient { NoDelay = true };
+        try
+        {
+            await tcp.ConnectAsync(url.Host, url.Port, ct).ConfigureAwait(false);
+            var io = tcp.GetStream();
+            var request = $"POST {url.PathAndQuery} HTTP/1.1\r\nHost: {url.Authority}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: {protocol}\r\nContent-Length: 0\r\n\r\n";
+            await io.WriteAsync(Encoding.ASCII.GetBytes(request), ct).ConfigureAwait(false);
+            // The answer's head, byte by byte: nothing after it may be consumed (SPDY frames follow at once).
+            var head = new StringBuilder();
+            var one = new byte[1];
+            while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+            {
+                if (await io.ReadAsync(one, ct).ConfigureAwait(false) == 0 || head.Length > 16 * 1024)
+                {
+                    throw new IOException("the streaming server closed the connection during the upgrade");
+                }
+                head.Append((char)one[0]);
+            }
+            var status = head.ToString().Split("\r\n")[0];
+            if (!status.Contains(" 101 ", StringComparison.Ordinal))
+            {
+                throw new IOException($"the streaming server refused the upgrade: {status}");
+            }
+            return new SpdyConnection(io, tcp);
+        }
+        catch
+        {
+            tcp.Dispose();
+            throw;
+        }
+    }
+
+    private readonly IDisposable? _owner;
+
+    private SpdyConnection(Stream io, IDisposable owner)
+        : this(io)
+    {
+        _owner = owner;
+    }
+
+    /// <summary>Opens a stream with <paramref name="headers"/> (e.g. streamtype: stdin).</summary>
+    public async Task<SpdyStream> OpenStreamAsync(IReadOnlyList<KeyValuePair<string, string>> headers, CancellationToken ct)
+    {
+        uint id;
+        SpdyStream stream;
+        lock (_streams)
+        {
+            id = _nextId;
+            _nextId += 2;
+            stream = new SpdyStream(this, id, [.. headers]);
+            _streams[id] = stream;
+        }
+        await SendControlAsync(1, 0, [.. Id(id), .. Id(0), 0, 0, .. Compress(headers)], ct).ConfigureAwait(false);
+        return stream;
     }
 
     /// <summary>Streams the client opens, in order.</summary>
@@ -69,6 +136,9 @@ internal sealed class SpdyConnection : IAsyncDisposable
                             await _opened.Writer.WriteAsync(stream, ct).ConfigureAwait(false);
                             break;
                         }
+                    case 2: // SYN_REPLY: its header block still advances the shared zlib stream
+                        _ = _inflater.Inflate(payload.AsSpan(4));
+                        break;
                     case 3: // RST_STREAM
                         {
                             var id = BinaryPrimitives.ReadUInt32BigEndian(payload) & 0x7fffffff;
@@ -233,6 +303,7 @@ internal sealed class SpdyConnection : IAsyncDisposable
     {
         await _deflater.DisposeAsync().ConfigureAwait(false);
         _inflater.Dispose();
+        _owner?.Dispose();
     }
 
     /// <summary>
@@ -355,7 +426,7 @@ internal sealed class SpdyConnection : IAsyncDisposable
 }
 
 /// <summary>One stream of a <see cref="SpdyConnection"/>: its headers, what the client sends on it, and sending back.</summary>
-internal sealed class SpdyStream(SpdyConnection connection, uint id, List<KeyValuePair<string, string>> headers)
+public sealed class SpdyStream(SpdyConnection connection, uint id, List<KeyValuePair<string, string>> headers)
 {
     public uint Id { get; } = id;
 
