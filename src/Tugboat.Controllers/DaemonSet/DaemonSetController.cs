@@ -2,9 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Tugboat.Client;
 using Tugboat.Controllers.Runtime;
-using Tugboat.Scheduler.Framework;
-using Tugboat.Scheduler.Plugins.NodeAffinity;
-using Tugboat.Scheduler.Plugins.TaintToleration;
+using Tugboat.Api.Scheduling;
 using static Tugboat.Controllers.Runtime.Owners;
 
 namespace Tugboat.Controllers.DaemonSet;
@@ -89,18 +87,20 @@ public sealed class DaemonSetController : IReconciler
     public static bool ShouldRun(JsonObject? template, JsonObject node, bool newPod = true)
     {
         var spec = template?["spec"] as JsonObject ?? [];
-        var info = new NodeInfo(node);
-        if (spec["nodeSelector"] is JsonObject selector && selector.Any(kv => !info.Labels.TryGetValue(kv.Key, out var v) || v != kv.Value?.ToString()))
+        var labels = (node["metadata"]?["labels"] as JsonObject)?.Where(kv => kv.Value is JsonValue).ToDictionary(kv => kv.Key, kv => kv.Value!.ToString(), StringComparer.Ordinal)
+            ?? new Dictionary<string, string>(StringComparer.Ordinal);
+        var nodeName = node["metadata"]?["name"]?.GetValue<string>() ?? string.Empty;
+        if (spec["nodeSelector"] is JsonObject selector && selector.Any(kv => !labels.TryGetValue(kv.Key, out var v) || v != kv.Value?.ToString()))
         {
             return false;
         }
         if (spec["affinity"]?["nodeAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"]?["nodeSelectorTerms"] is JsonArray { Count: > 0 } terms
-            && !terms.OfType<JsonObject>().Any(t => NodeAffinity.Matches(t, info)))
+            && !terms.OfType<JsonObject>().Any(t => NodeSelectors.Matches(t, labels, nodeName)))
         {
             return false;
         }
         var tolerations = Tolerations(spec);
-        foreach (var taint in info.Taints)
+        foreach (var taint in node["spec"]?["taints"]?.AsArray().OfType<JsonObject>() ?? [])
         {
             var effect = taint["effect"]?.GetValue<string>();
             if (effect is not ("NoSchedule" or "NoExecute") || (!newPod && effect == "NoSchedule"))
@@ -108,7 +108,7 @@ public sealed class DaemonSetController : IReconciler
                 continue;
             }
             var key = taint["key"]?.GetValue<string>() ?? string.Empty;
-            if (!tolerations.Any(t => TaintToleration.Tolerates(t, key, taint["value"]?.GetValue<string>(), effect)))
+            if (!tolerations.Any(t => Tugboat.Api.Scheduling.Tolerations.Tolerates(t, key, taint["value"]?.GetValue<string>(), effect)))
             {
                 return false;
             }

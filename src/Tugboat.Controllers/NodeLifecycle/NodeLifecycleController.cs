@@ -263,7 +263,7 @@ public sealed class NodeLifecycleController : IReconciler
             foreach (var taint in noExecute)
             {
                 var key = taint["key"]?.GetValue<string>() ?? string.Empty;
-                var matching = tolerations.Where(t => Tugboat.Scheduler.Plugins.TaintToleration.TaintToleration.Tolerates(t, key, taint["value"]?.GetValue<string>(), "NoExecute")).ToList();
+                var matching = tolerations.Where(t => Tugboat.Api.Scheduling.Tolerations.Tolerates(t, key, taint["value"]?.GetValue<string>(), "NoExecute")).ToList();
                 if (matching.Count == 0)
                 {
                     evictAt = now;

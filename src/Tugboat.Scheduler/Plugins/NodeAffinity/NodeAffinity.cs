@@ -73,45 +73,6 @@ public sealed class NodeAffinity : IPreFilterPlugin, IFilterPlugin, IPreScorePlu
         }
     }
 
-    /// <summary>Whether a node selector term (matchExpressions and matchFields, all of them) matches the node.</summary>
-    public static bool Matches(JsonObject term, NodeInfo node)
-    {
-        var expressions = term["matchExpressions"] as JsonArray;
-        var fields = term["matchFields"] as JsonArray;
-        if (expressions is not { Count: > 0 } && fields is not { Count: > 0 })
-        {
-            // An empty term matches nothing, as upstream.
-            return false;
-        }
-        foreach (var r in expressions?.OfType<JsonObject>() ?? [])
-        {
-            if (!Requirement(r, node.Labels.TryGetValue(r["key"]?.GetValue<string>() ?? string.Empty, out var v) ? v : null))
-            {
-                return false;
-            }
-        }
-        foreach (var r in fields?.OfType<JsonObject>() ?? [])
-        {
-            if (r["key"]?.GetValue<string>() != "metadata.name" || !Requirement(r, node.Name))
-            {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static bool Requirement(JsonObject r, string? value)
-    {
-        var values = r["values"]?.AsArray().Select(v => v?.ToString() ?? string.Empty).ToList() ?? [];
-        return r["operator"]?.GetValue<string>() switch
-        {
-            "In" => value is not null && values.Contains(value),
-            "NotIn" => value is null || !values.Contains(value),
-            "Exists" => value is not null,
-            "DoesNotExist" => value is null,
-            "Gt" => value is not null && values.Count == 1 && long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var a) && long.TryParse(values[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var b) && a > b,
-            "Lt" => value is not null && values.Count == 1 && long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var c) && long.TryParse(values[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var d) && c < d,
-            _ => false,
-        };
-    }
+    /// <summary>Whether a node selector term matches the node (the shared rule, on the node's cached labels).</summary>
+    public static bool Matches(JsonObject term, NodeInfo node) => Tugboat.Api.Scheduling.NodeSelectors.Matches(term, node.Labels, node.Name);
 }

@@ -49,7 +49,7 @@ public sealed class TaintToleration : IFilterPlugin, IScorePlugin
     {
         foreach (var toleration in pod.Tolerations)
         {
-            if (Tolerates(toleration, key, value, effect))
+            if (Tugboat.Api.Scheduling.Tolerations.Tolerates(toleration, key, value, effect))
             {
                 return true;
             }
@@ -69,26 +69,5 @@ public sealed class TaintToleration : IFilterPlugin, IScorePlugin
         {
             scores[i] = max == 0 ? IScorePlugin.MaxNodeScore : IScorePlugin.MaxNodeScore - scores[i] * IScorePlugin.MaxNodeScore / max;
         }
-    }
-
-    /// <summary>Upstream's ToleratesTaint: empty effect tolerates every effect, empty key with Exists tolerates every taint.</summary>
-    public static bool Tolerates(JsonObject toleration, string key, string? value, string effect)
-    {
-        var tEffect = toleration["effect"]?.GetValue<string>();
-        if (!string.IsNullOrEmpty(tEffect) && tEffect != effect)
-        {
-            return false;
-        }
-        var tKey = toleration["key"]?.GetValue<string>();
-        if (!string.IsNullOrEmpty(tKey) && tKey != key)
-        {
-            return false;
-        }
-        return (toleration["operator"]?.GetValue<string>() ?? "Equal") switch
-        {
-            "Exists" => true,
-            "Equal" => !string.IsNullOrEmpty(tKey) && (toleration["value"]?.GetValue<string>() ?? string.Empty) == (value ?? string.Empty),
-            _ => false,
-        };
     }
 }
