@@ -81,8 +81,10 @@ public static partial class RuntimeChoice
             await folder.ImportNewAsync(ct, atStart: true).ConfigureAwait(false);
             watching = folder.WatchAsync(stopWatching.Token);
         }
+        // Image garbage collection at the kubelet's thresholds, for the node's own containerd and an existing one alike.
+        var collecting = new ImageGarbageCollector(client, SandboxImages.Name, logger).RunAsync(stopWatching.Token);
         var runtime = new CriRuntime(client, version, logger);
-        return (runtime, options with { CniConfDir = options.ContainerRuntimeEndpoint is null ? cniConfDir : options.CniConfDir }, new Owner(runtime, client, managed, watching, stopWatching));
+        return (runtime, options with { CniConfDir = options.ContainerRuntimeEndpoint is null ? cniConfDir : options.CniConfDir }, new Owner(runtime, client, managed, Task.WhenAll(watching, collecting), stopWatching));
     }
 
     /// <summary>Ends the agent's containerd and everything it runs (<c>tug killall</c>); nothing happens on a node without one.</summary>

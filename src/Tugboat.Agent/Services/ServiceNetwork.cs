@@ -131,6 +131,15 @@ internal sealed partial class ServiceNetwork(ApiClient client, Informer services
     {
         try
         {
+            // Looked for first: creating it again would be refused for its address (allocated to it), not its name.
+            try
+            {
+                await client.GetAsync("/api/v1/namespaces/kube-system/services/kube-dns", ct).ConfigureAwait(false);
+                return;
+            }
+            catch (ApiError e) when (e.IsNotFound)
+            {
+            }
             await client.CreateAsync("/api/v1/namespaces/kube-system/services", new JsonObject
             {
                 ["apiVersion"] = "v1",
