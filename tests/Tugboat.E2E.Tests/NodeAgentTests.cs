@@ -88,6 +88,40 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
         (await K.RunAsync("delete", "pod", "gated", "-n", "probe", "--grace-period=1")).Ok();
     }
 
+    [Fact]
+    public async Task AProcessPodCannotSeeTheNodesDataButSeesItsVolumes()
+    {
+        await NamespaceAsync("hidden");
+        var data = fixture.Server.DataDir;
+        (await K.RunWithInputAsync($$$"""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: peek, namespace: hidden}
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: c
+                image: busybox
+                command: ["sh", "-c", "ls -A {{{data}}} | wc -l; cat {{{data}}}/token 2>/dev/null || echo no-token; cat /cfg/greeting; echo; cat /etc/hosts | grep -c peek"]
+                volumeMounts: [{name: cfg, mountPath: /cfg}]
+              volumes:
+              - name: cfg
+                configMap: {name: peek-cfg}
+            ---
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: peek-cfg, namespace: hidden}
+            data: {greeting: hello-volume}
+            """, "apply", "-f", "-")).Ok();
+        await WaitPodAsync("hidden", "peek", p => p["status"]?["phase"]?.GetValue<string>() == "Succeeded");
+        var lines = (await K.RunAsync("logs", "peek", "-n", "hidden")).Ok().Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        // The data directory is an empty tmpfs for the container; its volumes and /etc/hosts are still there.
+        Assert.Equal("0", lines[0].Trim());
+        Assert.Contains("no-token", lines);
+        Assert.Contains("hello-volume", lines);
+        Assert.Equal("1", lines[^1].Trim());
+    }
+
     [Theory]
     [MemberData(nameof(Kubectl.Versions), MemberType = typeof(Kubectl))]
     public async Task LogsFollowTailTimestampsAndPrevious(string kubectl)

@@ -31,7 +31,7 @@ public static partial class RuntimeChoice
         }
         if (options.Runtime == "process")
         {
-            return (new Process.ProcessRuntime(Path.Combine(options.DataDir, "runtime")), options, null);
+            return (new Process.ProcessRuntime(Path.Combine(options.DataDir, "runtime"), HiddenPaths(options.DataDir)), options, null);
         }
         var cniConfDir = Path.Combine(options.DataDir, "cni", "net.d");
         Containerd? managed = null;
@@ -85,6 +85,17 @@ public static partial class RuntimeChoice
         var collecting = new ImageGarbageCollector(client, SandboxImages.Name, logger).RunAsync(stopWatching.Token);
         var runtime = new CriRuntime(client, version, logger);
         return (runtime, options with { CniConfDir = options.ContainerRuntimeEndpoint is null ? cniConfDir : options.CniConfDir }, new Owner(runtime, client, managed, Task.WhenAll(watching, collecting), stopWatching));
+    }
+
+    /// <summary>
+    /// What process pods must not see: the agent's data directory, and the server's around it (the embedded agent's is
+    /// DATA/agent; the server's DATA holds the token, kubeconfig, keys and database).
+    /// </summary>
+    public static IReadOnlyList<string> HiddenPaths(string agentDataDir)
+    {
+        var agent = Path.GetFullPath(agentDataDir);
+        var parent = Path.GetDirectoryName(agent);
+        return parent is not null && (File.Exists(Path.Combine(parent, "token")) || File.Exists(Path.Combine(parent, "kubeconfig.yaml"))) ? [parent] : [agent];
     }
 
     /// <summary>Ends the agent's containerd and everything it runs (<c>tug killall</c>); nothing happens on a node without one.</summary>

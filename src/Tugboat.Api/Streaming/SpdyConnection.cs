@@ -193,9 +193,14 @@ public sealed class SpdyConnection : IAsyncDisposable
         if (data.Length > 0)
         {
             await stream.Incoming.Writer.WriteAsync(data, ct).ConfigureAwait(false);
-            // Give the window back at once: the consumer applies its own back-pressure.
-            await SendControlAsync(9, 0, [.. Id(id), .. Id((uint)data.Length)], ct).ConfigureAwait(false);
-            await SendControlAsync(9, 0, [.. Id(0), .. Id((uint)data.Length)], ct).ConfigureAwait(false);
+            if (_owner is null)
+            {
+                // Serving kubectl: give the window back at once (the consumer applies its own back-pressure). Towards a
+                // streaming server (Go's spdystream, which does not enforce windows) nothing is sent back: a frame
+                // written after it closed would be answered with a reset that discards what it sent last.
+                await SendControlAsync(9, 0, [.. Id(id), .. Id((uint)data.Length)], ct).ConfigureAwait(false);
+                await SendControlAsync(9, 0, [.. Id(0), .. Id((uint)data.Length)], ct).ConfigureAwait(false);
+            }
         }
         if (fin)
         {

@@ -27,8 +27,16 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
     private readonly ConcurrentDictionary<string, Tracked> _containers = new(StringComparer.Ordinal);
 
     /// <param name="stateDir">Where container state lives (kept across agent restarts).</param>
-    public ProcessRuntime(string stateDir)
+    private readonly IReadOnlyList<string> _hidden;
+
+    /// <param name="stateDir">Where containers' state is kept (DATA/agent/runtime).</param>
+    /// <param name="hiddenPaths">
+    /// Directories no container may see (the agent's and the server's data: keys, tokens, kubeconfig, the database):
+    /// as root each container's mount namespace gets an empty tmpfs over them once its volumes are mounted.
+    /// </param>
+    public ProcessRuntime(string stateDir, IReadOnlyList<string>? hiddenPaths = null)
     {
+        _hidden = hiddenPaths ?? [];
         _root = Path.Combine(stateDir, "containers");
         Directory.CreateDirectory(_root);
         Capabilities = new RuntimeCapabilities(_root_user, _root_user, Cgroup.Available);
@@ -112,7 +120,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             psi.ArgumentList.Add("nsenter");
             psi.ArgumentList.Add("--net=" + netns);
         }
-        if (_root_user && (config.Mounts.Count > 0 || config.Hostname is not null))
+        if (_root_user && (config.Mounts.Count > 0 || config.Hostname is not null || _hidden.Count > 0))
         {
             foreach (var a in new[] { "unshare", "--mount", "--uts", "--propagation", "private" })
             {
@@ -223,6 +231,17 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IExecRuntime, IS
             if (config.Hostname is { } host)
             {
                 s.Append("hostname ").Append(Quote(host)).Append(" || exit 125\n");
+            }
+            if (_hidden.Count > 0)
+            {
+                // The node's data is hidden from the container; the supervisor keeps reaching its own directory
+                // (FIFOs, exit status) through a descriptor opened before.
+                s.Append("exec 7<\"$d\" || exit 125\n");
+                s.Append("d=/proc/$$/fd/7\n");
+                foreach (var hidden in _hidden)
+                {
+                    s.Append("[ -d ").Append(Quote(hidden)).Append(" ] && { mount -t tmpfs -o size=4k,mode=0755 tugboat-hidden ").Append(Quote(hidden)).Append(" || exit 125; }\n");
+                }
             }
         }
         if (config.WorkingDir is not { Length: > 0 })
