@@ -769,7 +769,9 @@ public sealed class NodeAgentTests(AgentClusterFixture fixture) : IClassFixture<
               terminationGracePeriodSeconds: 2
               containers: [{name: c, image: busybox, command: ["sleep", "3600"]}]
             """, "apply", "-f", "-")).Ok();
-        var pod = await WaitPodAsync("deadline", "slow", p => p["status"]?["phase"]?.GetValue<string>() == "Failed", 60);
+        // As upstream's kubelet, the phase turns Failed when the deadline passes and the container's state follows once
+        // it has been stopped (a status write in between may show the first without the second).
+        var pod = await WaitPodAsync("deadline", "slow", p => p["status"]?["phase"]?.GetValue<string>() == "Failed" && Pods.Container(p, "c")?["state"]?["terminated"] is not null, 60);
         Assert.Equal("DeadlineExceeded", pod["status"]!["reason"]!.GetValue<string>());
         Assert.Equal("Pod was active on the node longer than the specified deadline", pod["status"]!["message"]!.GetValue<string>());
         Assert.NotNull(Pods.Container(pod, "c")!["state"]!["terminated"]);
