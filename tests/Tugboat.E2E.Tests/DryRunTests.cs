@@ -172,6 +172,9 @@ public sealed class DryRunTests(ApiOnlyServerFixture fixture) : IClassFixture<Ap
         JsonNode.Parse((await k.RunAsync("get", "--raw", "/api/v1/namespaces?limit=1")).Ok().Out)!["metadata"]!["resourceVersion"]!.GetValue<string>();
 
     /// <summary>Every object the test made, as the server stores it (resourceVersions included).</summary>
+    /// <summary>A port of the node port range's static band (30000–30085), which automatic allocation leaves alone.</summary>
+    private static int StaticNodePort(string suffix) => 30000 + (int.Parse(suffix, System.Globalization.CultureInfo.InvariantCulture) % 86);
+
     private static async Task<string> SnapshotAsync(Kubectl k, string ns, string suffix)
     {
         var names = string.Join(",", NamespacedKinds);
@@ -253,7 +256,7 @@ public sealed class DryRunTests(ApiOnlyServerFixture fixture) : IClassFixture<Ap
         // Creates: nothing stored, and nothing allocated (a dry-run NodePort service asking for a port keeps it free).
         (await k.RunAsync("create", "configmap", "fresh", "-n", ns, "--from-literal=a=b", "--dry-run=server")).Ok();
         (await k.RunAsync("create", "namespace", ns + "-new", "--dry-run=server")).Ok();
-        (await k.RunAsync("create", "service", "nodeport", "held", "-n", ns, "--tcp=80", $"--node-port=31{suffix}", "--dry-run=server")).Ok();
+        (await k.RunAsync("create", "service", "nodeport", "held", "-n", ns, "--tcp=80", $"--node-port={StaticNodePort(suffix)}", "--dry-run=server")).Ok();
         (await k.RunAsync("create", "service", "clusterip", "plain", "-n", ns, "--tcp=80", "--dry-run=server")).Ok();
         (await k.RunAsync("run", "extra", "-n", ns, "--image=nginx", "--dry-run=server")).Ok();
         (await k.RunAsync("create", "job", "from-cron", "-n", ns, "--from=cronjob/tick", "--dry-run=server")).Ok();
@@ -262,7 +265,7 @@ public sealed class DryRunTests(ApiOnlyServerFixture fixture) : IClassFixture<Ap
         Assert.Equal(before, await SnapshotAsync(k, ns, suffix));
         Assert.Equal(nodePort, (await k.RunAsync("get", "svc", "web", "-n", ns, "-o", "jsonpath={.spec.ports[0].nodePort}")).Ok().Out);
         Assert.Contains("NotFound", (await k.RunAsync("get", "configmap", "fresh", "-n", ns)).Fails().Err, StringComparison.Ordinal);
-        (await k.RunAsync("create", "service", "nodeport", "held", "-n", ns, "--tcp=80", $"--node-port=31{suffix}")).Ok();
+        (await k.RunAsync("create", "service", "nodeport", "held", "-n", ns, "--tcp=80", $"--node-port={StaticNodePort(suffix)}")).Ok();
         await k.RunAsync("delete", string.Join(",", ClusterKinds), "-l", "app=dry");
         await k.RunAsync("delete", "namespace", ns, "--wait=false");
     }

@@ -310,18 +310,32 @@ internal sealed class ServiceStrategy(IPNetwork? range = null) : Strategy
         throw new ApiException(500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: range is full");
     }
 
+    /// <summary>
+    /// Upstream's node port allocation (KEP-3668): ports are drawn from above the range's static band (its lowest
+    /// min(max(16, size/32), 128) ports, kept for services that ask for a port), and from the band only once the rest
+    /// is full.
+    /// </summary>
     private static int AllocatePort(HashSet<int> used)
     {
-        var start = RandomNumberGenerator.GetInt32(NodePortMin, NodePortMax + 1);
-        for (var i = 0; i <= NodePortMax - NodePortMin; i++)
+        const int size = NodePortMax - NodePortMin + 1;
+        var band = Math.Min(Math.Max(16, size / 32), 128);
+        return Draw(NodePortMin + band, NodePortMax) ?? Draw(NodePortMin, NodePortMin + band - 1)
+            ?? throw new ApiException(500, "InternalError", "Internal error occurred: failed to allocate a nodePort: range is full");
+
+        int? Draw(int low, int high)
         {
-            var port = NodePortMin + ((start - NodePortMin + i) % (NodePortMax - NodePortMin + 1));
-            if (used.Add(port))
+            var count = high - low + 1;
+            var start = RandomNumberGenerator.GetInt32(0, count);
+            for (var i = 0; i < count; i++)
             {
-                return port;
+                var port = low + ((start + i) % count);
+                if (used.Add(port))
+                {
+                    return port;
+                }
             }
+            return null;
         }
-        throw new ApiException(500, "InternalError", "Internal error occurred: failed to allocate a nodePort: range is full");
     }
 
     private static string ClusterIp(JsonObject o)
