@@ -45,17 +45,7 @@ public sealed class ContainerdClusterFixture() : AgentClusterFixture("--runtime"
     {
         var images = Path.Combine(Server.DataDir, "agent", "images");
         Directory.CreateDirectory(images);
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Tugboat.sln")))
-        {
-            root = root.Parent;
-        }
-        var script = Path.Combine(root!.FullName, "examples", "images", "busybox-image.py");
-        using (var build = System.Diagnostics.Process.Start("python3", [script, Path.Combine(images, "busybox.tar"), Busybox])!)
-        {
-            await build.WaitForExitAsync();
-            Assert.Equal(0, build.ExitCode);
-        }
+        await Repository.BuildBusyboxImageAsync(Path.Combine(images, "busybox.tar"), Busybox);
         await base.InitializeAsync();
     }
 }
@@ -92,12 +82,7 @@ public sealed class RegistryClusterFixture : AgentClusterFixture
         await File.WriteAllTextAsync(Path.Combine(Server.DataDir, "registries.yaml"), $"mirrors:\n  \"registry.test:5000\":\n    endpoint:\n      - \"http://127.0.0.1:{RegistryPort}\"\n");
         var images = Path.Combine(Server.DataDir, "agent", "images");
         Directory.CreateDirectory(images);
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "Tugboat.sln")))
-        {
-            root = root.Parent!;
-        }
-        await RunAsync("python3", Path.Combine(root.FullName, "examples", "images", "busybox-image.py"), Path.Combine(images, "busybox.tar"), ContainerdClusterFixture.Busybox);
+        await Repository.BuildBusyboxImageAsync(Path.Combine(images, "busybox.tar"), ContainerdClusterFixture.Busybox);
         await base.InitializeAsync();
         var socket = Path.Combine(Server.DataDir, "agent", "containerd", "containerd.sock");
         var pushed = $"127.0.0.1:{RegistryPort}/app:1";

@@ -5,7 +5,7 @@ namespace Tugboat.E2E.Tests;
 /// <summary>The official client libraries drive the server unchanged (installed by .ci/run: npm ci in Clients/, python3-kubernetes).</summary>
 public sealed class ClientLibraryTests(ServerFixture fixture) : IClassFixture<ServerFixture>
 {
-    private static readonly string Clients = Path.Combine(RepositoryRoot(), "tests", "Tugboat.E2E.Tests", "Clients");
+    private static readonly string Clients = Path.Combine(Repository.Root(), "tests", "Tugboat.E2E.Tests", "Clients");
 
     [Fact]
     public async Task KubernetesClientNode()
@@ -72,17 +72,5 @@ public sealed class ClientLibraryTests(ServerFixture fixture) : IClassFixture<Se
         var output = await stdout + await stderr;
         Assert.True(p.ExitCode == 0, $"{program} {script} failed ({p.ExitCode}):\n{output}");
         return output;
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Tugboat.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("the tests run outside the repository");
     }
 }

